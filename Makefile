@@ -1,0 +1,37 @@
+# Two set-up commands (see README): `make demo` and `make test`. Both create .venv and install
+# everything into it; a second run skips the install (stamp file), unless pyproject.toml changed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pcml-installed
+# The CPU build of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
+TORCH  := torch==2.13.0
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: demo test lint bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gp,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pcml demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_conservation.py
+	$(PY) benchmarks/bench_boon.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
