@@ -1,0 +1,400 @@
+"""HDF5 store for :class:`~pcml.data.schema.PDEData`, laid out as in The Well (channels-last).
+
+Layout (``docs``: ecosystem §4)::
+
+    root attrs   pcml_format_version, pcml_version, dataset_name, grid_type="cartesian",
+                 n_spatial_dims, n_trajectories, simulation_parameters (params + constants),
+                 constant_names, one attr per constant, generator, generator_version,
+                 seed (-1 when None)
+    dimensions/  time (n_steps,) | (n_traj, n_steps); x (n_x,) [, y, z]; attr spatial_dims
+    scalars/     params (n_traj,); attr field_names
+    t0_fields/   fields (n_traj, n_steps, *grid); attr field_names   (t1_fields/, t2_fields/ empty)
+    boundary_conditions/<axis>_<side>/
+                 attrs associated_dims, associated_fields, bc_type (WALL|PERIODIC), bc_kind,
+                       sample_varying, time_varying [, stencil_order]
+                 mask (n_axis,) bool, True at the face index; values (n_traj|1, n_steps|1, *face)
+                 (no values for periodic faces)
+    conserved/   mass_rhs (n_traj, n_steps); attrs quantity, domain, derivation, rule
+    points/      context_inputs, context_values, target_inputs, target_values
+
+Arrays are stored at the dtype given, so values round-trip bit for bit; metadata round-trips
+exactly (str, int, float, bool). Nothing is pickled (the original ProbConserv ``test.pt`` pickled
+``Stefan`` objects and needed ``weights_only=False``). Writes are atomic: a temp file in the target
+folder, flushed and fsynced, then ``os.replace``; a failure leaves no partial file and no litter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .._version import __version__
+from .schema import (
+    AXES,
+    SIDES,
+    WELL_BC_TYPE,
+    BoundaryData,
+    ConservedData,
+    DatasetSchema,
+    PDEData,
+    PointData,
+)
+
+FORMAT_VERSION = 1
+_STR = h5py.string_dtype()
+_POINTS = ("context_inputs", "context_values", "target_inputs", "target_values")
+
+
+def _strings(values: Iterable[str]) -> np.ndarray:
+    return np.array(list(values), dtype=_STR)
+
+
+def write_dataset(path: str | os.PathLike[str], data: PDEData) -> Path:
+    """Write ``data`` to ``path`` atomically (replacing any existing file); returns the path."""
+    if not isinstance(data, PDEData):
+        raise ValueError(f"write_dataset: data is a {type(data).__name__}, expected PDEData")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"write_dataset: folder {path.parent} of path {path} does not exist")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with h5py.File(tmp, "w-") as f:
+            _write_root(f, data)
+            _write_dimensions(f, data)
+            _write_fields(f, data)
+            _write_boundary(f, data)
+            _write_conserved(f, data)
+            _write_points(f, data)
+            f.flush()
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # persist the rename; not possible on every platform
+        _fsync(path.parent)
+    return path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_root(f: h5py.File, data: PDEData) -> None:
+    a = f.attrs
+    a["pcml_format_version"] = np.int64(FORMAT_VERSION)
+    a["pcml_version"] = __version__
+    a["dataset_name"] = data.name
+    a["grid_type"] = "cartesian"
+    a["n_spatial_dims"] = np.int64(len(data.coords))
+    a["n_trajectories"] = np.int64(data.n_traj)
+    a["simulation_parameters"] = _strings([*data.params, *data.constants])
+    a["constant_names"] = _strings(data.constants)
+    for name, value in data.constants.items():
+        if isinstance(value, bool):
+            a[name] = np.bool_(value)
+        elif isinstance(value, int):
+            a[name] = np.int64(value)
+        elif isinstance(value, float):
+            a[name] = np.float64(value)
+        else:
+            a[name] = value
+    a["generator"] = data.generator
+    a["generator_version"] = data.generator_version
+    a["seed"] = np.int64(-1 if data.seed is None else data.seed)
+
+
+def _varying(obj: h5py.HLObject, sample: bool, time: bool) -> None:
+    obj.attrs["sample_varying"] = np.bool_(sample)
+    obj.attrs["time_varying"] = np.bool_(time)
+
+
+def _write_dimensions(f: h5py.File, data: PDEData) -> None:
+    g = f.create_group("dimensions")
+    g.attrs["spatial_dims"] = _strings(data.coords)
+    _varying(g.create_dataset("time", data=data.time), data.time.ndim == 2, True)
+    for axis, c in data.coords.items():
+        _varying(g.create_dataset(axis, data=c), False, False)
+    s = f.create_group("scalars")
+    s.attrs["field_names"] = _strings(data.params)
+    for name, p in data.params.items():
+        _varying(s.create_dataset(name, data=p), True, False)
+
+
+def _write_fields(f: h5py.File, data: PDEData) -> None:
+    g = f.create_group("t0_fields")
+    g.attrs["field_names"] = _strings(data.fields)
+    for name, u in data.fields.items():
+        d = g.create_dataset(name, data=u)
+        d.attrs["dim_varying"] = np.ones(len(data.coords), dtype=bool)
+        _varying(d, True, True)
+    for order in ("t1_fields", "t2_fields"):  # The Well's reader expects them
+        f.create_group(order).attrs["field_names"] = _strings([])
+
+
+def _write_boundary(f: h5py.File, data: PDEData) -> None:
+    g = f.create_group("boundary_conditions")
+    for b in data.boundary:
+        h = g.create_group(b.face)
+        h.attrs["associated_dims"] = _strings([b.axis])
+        h.attrs["associated_fields"] = _strings(data.fields)
+        h.attrs["bc_type"] = WELL_BC_TYPE[b.kind]
+        h.attrs["bc_kind"] = b.kind
+        mask = np.zeros(data.coords[b.axis].shape[0], dtype=bool)
+        mask[0 if b.side == "lower" else -1] = True
+        h.create_dataset("mask", data=mask)
+        if b.values is None:
+            _varying(h, False, False)
+        else:
+            _varying(h, b.values.shape[0] > 1, b.values.shape[1] > 1)
+            h.create_dataset("values", data=b.values)
+        if b.stencil_order is not None:
+            h.attrs["stencil_order"] = np.int64(b.stencil_order)
+
+
+def _write_conserved(f: h5py.File, data: PDEData) -> None:
+    c = data.conserved
+    if c is None:
+        return
+    g = f.create_group("conserved")
+    g.create_dataset("mass_rhs", data=c.mass_rhs)
+    g.attrs["quantity"] = c.quantity
+    g.attrs["domain"] = np.asarray(c.domain, dtype=np.float64)
+    g.attrs["derivation"] = c.derivation
+    g.attrs["rule"] = c.rule
+
+
+def _write_points(f: h5py.File, data: PDEData) -> None:
+    if data.points is None:
+        return
+    g = f.create_group("points")
+    for name in _POINTS:
+        g.create_dataset(name, data=getattr(data.points, name))
+
+
+class _FormatError(Exception):
+    """A file that is valid HDF5 but not a valid pcml dataset."""
+
+
+class _Reader:
+    """Reads one open file; with ``load=False`` big arrays become zero-stride placeholders of the
+    right shape and dtype (for schema inspection and lazy views)."""
+
+    def __init__(self, f: h5py.File, load: bool) -> None:
+        self.f, self.load = f, load
+
+    def group(self, name: str, required: bool = True) -> h5py.Group | None:
+        obj = self.f.get(name)
+        if obj is None and not required:
+            return None
+        if not isinstance(obj, h5py.Group):
+            raise _FormatError(f"missing required group '{name}/'")
+        return obj
+
+    def dataset(self, g: h5py.Group, name: str) -> h5py.Dataset:
+        obj = g.get(name)
+        if not isinstance(obj, h5py.Dataset):
+            raise _FormatError(f"missing required dataset '{g.name}/{name}'".replace("//", "/"))
+        if obj.dtype.kind not in "biuf":
+            raise _FormatError(f"dataset '{obj.name}' has dtype {obj.dtype}, expected numbers")
+        return obj
+
+    def array(self, g: h5py.Group, name: str, big: bool = False) -> np.ndarray:
+        d = self.dataset(g, name)
+        if big and not self.load:
+            return np.broadcast_to(np.zeros((), dtype=d.dtype), d.shape)
+        return np.asarray(d[()])
+
+    def attr(self, obj: h5py.HLObject, name: str, kind: str, default: Any = ...) -> Any:
+        where = f"attribute '{name}' of '{obj.name}'"
+        if name not in obj.attrs:
+            if default is not ...:
+                return default
+            raise _FormatError(f"missing required {where}")
+        v = obj.attrs[name]
+        if kind == "str" and isinstance(v, str):
+            return v
+        if kind == "int" and isinstance(v, int | np.integer) and not isinstance(v, np.bool_):
+            return int(v)
+        if kind == "bool" and isinstance(v, bool | np.bool_):
+            return bool(v)
+        if kind == "strs" and isinstance(v, np.ndarray) and v.ndim == 1:
+            if v.dtype.kind == "O" and all(isinstance(s, str | bytes) for s in v):
+                return tuple(s.decode() if isinstance(s, bytes) else s for s in v)
+        if kind == "floats" and isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.ndim == 1:
+            return tuple(float(x) for x in v)
+        if kind == "constant":
+            if isinstance(v, np.bool_):
+                return bool(v)
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, np.floating):
+                return float(v)
+            if isinstance(v, str):
+                return v
+        raise _FormatError(f"{where} is {type(v).__name__} {v!r}, expected {kind}")
+
+    def pdedata(self) -> PDEData:
+        f, attr = self.f, self.attr
+        version = attr(f, "pcml_format_version", "int")
+        if version != FORMAT_VERSION:
+            raise _FormatError(f"pcml_format_version {version} is not supported ({FORMAT_VERSION})")
+        if attr(f, "grid_type", "str") != "cartesian":
+            raise _FormatError("grid_type is not 'cartesian'")
+        dims = self.group("dimensions")
+        assert dims is not None
+        spatial = attr(dims, "spatial_dims", "strs")
+        if attr(f, "n_spatial_dims", "int") != len(spatial):
+            raise _FormatError(f"n_spatial_dims does not match spatial_dims {spatial}")
+        coords = {a: self.array(dims, a) for a in spatial}
+        scalars = self.group("scalars")
+        assert scalars is not None
+        params = {n: self.array(scalars, n) for n in attr(scalars, "field_names", "strs")}
+        constants = {n: attr(f, n, "constant") for n in attr(f, "constant_names", "strs")}
+        if attr(f, "simulation_parameters", "strs") != (*params, *constants):
+            raise _FormatError("simulation_parameters is not scalars/ names + constant_names")
+        t0 = self.group("t0_fields")
+        assert t0 is not None
+        fields = {n: self.array(t0, n, big=True) for n in attr(t0, "field_names", "strs")}
+        seed = attr(f, "seed", "int")
+        data = PDEData(
+            name=attr(f, "dataset_name", "str"),
+            fields=fields,
+            time=self.array(dims, "time"),
+            coords=coords,
+            params=params,
+            constants=constants,
+            boundary=self.boundary(coords),
+            conserved=self.conserved(),
+            points=self.points(),
+            generator=attr(f, "generator", "str"),
+            generator_version=attr(f, "generator_version", "str"),
+            seed=None if seed == -1 else seed,
+        )
+        if attr(f, "n_trajectories", "int") != data.n_traj:
+            raise _FormatError(f"n_trajectories does not match the arrays (n_traj={data.n_traj})")
+        return data
+
+    def boundary(self, coords: dict[str, np.ndarray]) -> tuple[BoundaryData, ...]:
+        g = self.group("boundary_conditions")
+        assert g is not None
+        out = []
+        for face in g:
+            h = g[face]
+            axis, _, side = face.partition("_")
+            if axis not in AXES or side not in SIDES or not isinstance(h, h5py.Group):
+                raise _FormatError(f"unexpected entry '{h.name}', expected groups <axis>_<side>")
+            kind = self.attr(h, "bc_kind", "str")
+            if WELL_BC_TYPE.get(kind) != self.attr(h, "bc_type", "str"):
+                raise _FormatError(f"bc_type of '{h.name}' does not match bc_kind {kind!r}")
+            if self.attr(h, "associated_dims", "strs") != (axis,):
+                raise _FormatError(f"associated_dims of '{h.name}' is not ['{axis}']")
+            mask = self.array(h, "mask")
+            expected = np.zeros(coords[axis].shape if axis in coords else (0,), dtype=bool)
+            if expected.size:
+                expected[0 if side == "lower" else -1] = True
+            if mask.shape != expected.shape or not np.array_equal(mask, expected):
+                raise _FormatError(f"mask of '{h.name}' does not mark the {side} face of {axis}")
+            values = self.array(h, "values", big=True) if kind != "periodic" else None
+            varying = (
+                (False, False) if values is None else (values.shape[0] > 1, values.shape[1] > 1)
+            )
+            attrs = (self.attr(h, "sample_varying", "bool"), self.attr(h, "time_varying", "bool"))
+            if attrs != varying:
+                raise _FormatError(f"sample_varying/time_varying of '{h.name}' contradict values")
+            order = self.attr(h, "stencil_order", "int", default=None)
+            out.append(BoundaryData(axis, side, kind, values, order))
+        return tuple(out)
+
+    def conserved(self) -> ConservedData | None:
+        g = self.group("conserved", required=False)
+        if g is None:
+            return None
+        return ConservedData(
+            mass_rhs=self.array(g, "mass_rhs"),
+            quantity=self.attr(g, "quantity", "str"),
+            domain=self.attr(g, "domain", "floats"),
+            derivation=self.attr(g, "derivation", "str"),
+            rule=self.attr(g, "rule", "str"),
+        )
+
+    def points(self) -> PointData | None:
+        g = self.group("points", required=False)
+        if g is None:
+            return None
+        return PointData(*(self.array(g, n, big=True) for n in _POINTS))
+
+
+def _read(path: str | os.PathLike[str], load: bool) -> PDEData:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(
+            f"{path}: not a readable HDF5 file (wrong format or truncated): {err}"
+        ) from err
+    with f:
+        try:
+            return _Reader(f, load).pdedata()
+        except _FormatError as err:
+            raise ValueError(f"{path}: not a valid pcml dataset: {err}") from None
+        except ValueError as err:
+            raise ValueError(f"{path}: inconsistent contents: {err}") from err
+        except (OSError, RuntimeError, KeyError) as err:
+            raise ValueError(f"{path}: corrupt or truncated HDF5 data: {err}") from err
+
+
+def read_dataset(
+    path: str | os.PathLike[str],
+    expect: DatasetSchema | None = None,
+    *,
+    ignore: tuple[str, ...] = (),
+) -> PDEData:
+    """Read and validate a dataset written by :func:`write_dataset`.
+
+    Raises ``ValueError`` naming the file for a non-HDF5/truncated file, a missing group,
+    dataset or attribute, inconsistent shapes, or (if ``expect`` is given) a schema that differs
+    from ``expect`` in any field not listed in ``ignore`` (e.g. ``ignore=("n_traj",)``).
+    """
+    data = _read(path, load=True)
+    check_schema(path, data.schema, expect, ignore)
+    return data
+
+
+def read_schema(path: str | os.PathLike[str]) -> DatasetSchema:
+    """The :class:`DatasetSchema` of a file, validated without reading field/point values."""
+    return _read(path, load=False).schema
+
+
+def read_skeleton(path: str | os.PathLike[str]) -> PDEData:
+    """Validated metadata, coords, time, params and conserved data; fields, boundary values and
+    points are zero-stride placeholders (right shape and dtype, no values). For lazy views."""
+    return _read(path, load=False)
+
+
+def check_schema(
+    path: str | os.PathLike[str],
+    actual: DatasetSchema,
+    expect: DatasetSchema | None,
+    ignore: tuple[str, ...] = (),
+) -> None:
+    """Raise ``ValueError`` naming ``path`` if ``actual`` differs from ``expect``."""
+    if expect is None:
+        return
+    diff = expect.mismatches(actual, ignore)
+    if diff:
+        raise ValueError(f"{path}: schema differs from the expected one: " + "; ".join(diff))
