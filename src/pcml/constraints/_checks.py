@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,7 +29,8 @@ def as_tensor(name: str, value: object, *, like: Tensor | None = None) -> Tensor
         t = value
     else:
         try:
-            t = torch.as_tensor(value)
+            # via numpy so that Python floats keep float64 precision (torch would make float32)
+            t = torch.as_tensor(np.asarray(value))
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"{name}: cannot convert {type(value).__name__} to a tensor") from err
     if t.is_complex():
