@@ -40,7 +40,9 @@ def test_round_trip_is_plain_data(tmp_path: Path) -> None:
     assert ckpt["config"]["train"]["shape"] == (2, 3)
     other = nn.Linear(2, 1)
     other.load_state_dict(ckpt["state_dict"])
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters(), strict=True)
+    )
     opt = torch.optim.Adam(other.parameters())
     opt.load_state_dict(ckpt["optimizer"])
     assert [f.name for f in tmp_path.joinpath("a").iterdir()] == ["m.pt"]  # no temp files left
@@ -66,7 +68,7 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     payload = {**_payload(nn.Linear(2, 1)), "extra": nn.Linear(1, 1)}
     save_checkpoint(path, payload)
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+    with pytest.raises(Exception, match=r"[Ww]eights only load failed"):
         load_checkpoint(path)
 
 

@@ -58,7 +58,8 @@ CFG = TrainConfig(epochs=8, batch_size=8, lr=5e-2, seed=7, scheduler="step", ste
 
 def run(run_dir: Path, cfg: TrainConfig = CFG, loss_fn=mse, **kw):
     model = make_model()
-    result = fit(model, loss_fn, ToyRegression(32, 0), ToyRegression(16, 1), cfg, run_dir, "toy", **kw)
+    train, val = ToyRegression(32, 0), ToyRegression(16, 1)
+    result = fit(model, loss_fn, train, val, cfg, run_dir, "toy", **kw)
     return model, result
 
 
@@ -75,7 +76,9 @@ def one_thread() -> Iterator[None]:
 
 def assert_same_run(model_a: nn.Module, hist_a, model_b: nn.Module, hist_b) -> None:
     assert [dict(r) for r in hist_a] == [dict(r) for r in hist_b]  # floats compared exactly
-    for (ka, va), (kb, vb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(
+        model_a.state_dict().items(), model_b.state_dict().items(), strict=True
+    ):
         assert ka == kb and torch.equal(va, vb), ka
 
 
@@ -129,9 +132,7 @@ def test_sigint_saves_last_epoch_and_resumes_bitwise(
 
     The signal is sent by the loss function itself, so it lands at a known step (the default
     Python handler turns it into KeyboardInterrupt in the main thread at the next bytecode)."""
-    cfg = TrainConfig(
-        epochs=7, batch_size=8, lr=1e-2, seed=3, checkpoint_every=3, validate_every=2
-    )
+    cfg = TrainConfig(epochs=7, batch_size=8, lr=1e-2, seed=3, checkpoint_every=3, validate_every=2)
     ref_model, ref = run(tmp_path / "ref", cfg)
     calls = {"n": 0}
 
@@ -216,7 +217,9 @@ def test_train_step_clips_gradient_norm() -> None:
     batch = {"x": 100 * torch.randn(8, 4), "y": torch.zeros(8, 1)}
     train_step(model, mse, batch, opt, grad_clip=0.5)
     with torch.no_grad():
-        step = torch.cat([(p - q).flatten() for p, q in zip(model.parameters(), before)])
+        step = torch.cat(
+            [(p - q).flatten() for p, q in zip(model.parameters(), before, strict=True)]
+        )
     assert float(step.norm()) == pytest.approx(0.5, rel=1e-5)
 
 
@@ -236,8 +239,8 @@ def test_bad_inputs(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="dicts of tensors"):
         fit(make_model(), mse, Tuples(8, 0), None, CFG, tmp_path, "t", progress=False)
-    with pytest.raises(ValueError, match="keep_best"):
-        fit(make_model(), mse, ToyRegression(8, 0), None, TrainConfig(keep_best=True), tmp_path, "t")
+    with pytest.raises(ValueError, match="keep_best"):  # checked before the name
+        fit(make_model(), mse, ToyRegression(8, 0), None, TrainConfig(keep_best=True), tmp_path, "")
     with pytest.raises(ValueError, match="name"):
         fit(make_model(), mse, ToyRegression(8, 0), None, CFG, tmp_path, "a/b")
 
