@@ -1,4 +1,4 @@
-"""pcml.data store: bitwise round trip, The Well layout, atomic writes, clear errors on bad files."""
+"""pcml.data store: bitwise round trip, Well layout, atomic writes, clear errors on bad files."""
 
 from __future__ import annotations
 
@@ -183,7 +183,9 @@ def test_layout_follows_the_well(tmp_path: Path) -> None:
         assert f["conserved"].attrs["derivation"] == "closed_form"
         assert f["points/target_values"].shape == (3, 6, 1)
         kinds: list[str] = []
-        f.visititems(lambda _, o: kinds.append(o.dtype.kind) if isinstance(o, h5py.Dataset) else None)
+        f.visititems(
+            lambda _, o: kinds.append(o.dtype.kind) if isinstance(o, h5py.Dataset) else None
+        )
         assert set(kinds) <= set("biuf")  # numbers only, nothing pickled (no opaque/void data)
 
 

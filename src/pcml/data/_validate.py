@@ -13,9 +13,8 @@ Shape rules (``G = grid_shape``, ``F(axis) = G`` without ``axis``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -83,10 +82,37 @@ def normalise_constant(value: Any, what: str) -> bool | int | float | str:
     raise ValueError(f"{what}: got {type(value).__name__} {value!r}, expected bool/int/float/str")
 
 
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[str, V]):
+    """A read-only, ordered, picklable mapping (``MappingProxyType`` cannot be pickled)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, V]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._items,))
+
+
 def _frozen(mapping: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(mapping, Mapping):
         raise ValueError(f"{what}: got {type(mapping).__name__}, expected a mapping name -> value")
-    return MappingProxyType(dict(mapping))
+    return FrozenMap(mapping)
 
 
 def _n_traj(data: PDEData) -> int:
@@ -141,7 +167,7 @@ def validate_pdedata(data: PDEData) -> None:
                 f"PDEData.coords[{axis!r}]: got shape {arr.shape}, expected (n_{axis},)"
             )
         check_increasing(arr, f"PDEData.coords[{axis!r}]")
-    coords = MappingProxyType({k: np.asarray(v) for k, v in coords.items()})
+    coords = FrozenMap({k: np.asarray(v) for k, v in coords.items()})
     data._set("coords", coords)
     grid = tuple(int(c.shape[0]) for c in coords.values())
 
@@ -158,7 +184,7 @@ def validate_pdedata(data: PDEData) -> None:
         out = {}
         for k, v in _frozen(mapping, what).items():
             out[check_name(k, f"{what} key")] = as_numeric(v, f"{what}[{k!r}]")
-        return MappingProxyType(out)
+        return FrozenMap(out)
 
     data._set("fields", arrays(data.fields, "PDEData.fields"))
     data._set("params", arrays(data.params, "PDEData.params"))
@@ -171,7 +197,7 @@ def validate_pdedata(data: PDEData) -> None:
                 f" {sorted(RESERVED_ATTRS)}"
             )
         constants[k] = normalise_constant(v, f"PDEData.constants[{k!r}]")
-    data._set("constants", MappingProxyType(constants))
+    data._set("constants", FrozenMap(constants))
     for what, obj, cls in (
         ("conserved", data.conserved, ConservedData),
         ("points", data.points, PointData),

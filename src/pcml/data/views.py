@@ -61,12 +61,19 @@ class _LazyH5(Dataset[dict[str, Any]]):
             raise ValueError(f"dtype: got {dtype!r}, expected a floating torch dtype")
         self.path = Path(path)
         self.dtype = dtype
-        self._skeleton: PDEData = read_skeleton(self.path)
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
+    def _skeleton(self) -> PDEData:
+        """Validated metadata; its big arrays are placeholders, so it is never kept (a pickled
+        zero-stride placeholder would materialise at full size)."""
+        sk = read_skeleton(self.path)
+        self._n_traj = sk.n_traj
+        self._param_values = dict(sk.params)  # (n_traj,) each, small
+        return sk
+
     def __len__(self) -> int:
-        return self._skeleton.n_traj
+        return self._n_traj
 
     def _h5(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
@@ -82,7 +89,7 @@ class _LazyH5(Dataset[dict[str, Any]]):
 
     def _params(self, i: int) -> dict[str, torch.Tensor]:
         out = {}
-        for name, p in self._skeleton.params.items():
+        for name, p in self._param_values.items():
             t = torch.as_tensor(p[i])
             out[name] = t.to(self.dtype) if t.is_floating_point() else t
         return out
@@ -151,13 +158,16 @@ class H5FieldDataset(_LazyH5):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(path, dtype)
-        sk = self._skeleton
+        sk = self._skeleton()
         available = tuple(sk.fields)
         self.input_fields = _names(input_fields, available, "input_fields")
         self.target_fields = _names(target_fields, available, "target_fields")
         self.input_steps = _steps(input_steps, sk.n_steps, "input_steps")
         self.target_steps = _steps(target_steps, sk.n_steps, "target_steps")
-        self._faces = tuple(b for b in sk.boundary if b.values is not None)
+        self._grid = sk.grid_shape
+        self._axes = tuple(sk.coords)
+        self._faces = tuple((b.face, b.axis) for b in sk.boundary if b.values is not None)
+        self._mass_rhs = None if sk.conserved is None else sk.conserved.mass_rhs
         self.metadata = FieldViewMetadata(
             schema=sk.schema,
             coords=sk.coords,
@@ -186,19 +196,18 @@ class H5FieldDataset(_LazyH5):
             "x": self._fields(f, self.input_fields, i, self.input_steps),
             "y": self._fields(f, self.target_fields, i, self.target_steps),
         }
-        grid = self._skeleton.grid_shape
-        axes = list(self._skeleton.coords)
+        grid = self._grid
         bc = {}
-        for b in self._faces:
-            ds = f["boundary_conditions"][b.face]["values"]
-            k = axes.index(b.axis)
+        for name, axis in self._faces:
+            ds = f["boundary_conditions"][name]["values"]
+            k = self._axes.index(axis)
             face = grid[:k] + grid[k + 1 :]
             v = _take(ds, i if ds.shape[0] > 1 else 0, self.target_steps)  # (T, *face|1)
-            bc[b.face] = self._tensor(_time_last(np.broadcast_to(v, (v.shape[0], *face))))
+            bc[name] = self._tensor(_time_last(np.broadcast_to(v, (v.shape[0], *face))))
         item["bc"] = bc
         item["params"] = self._params(i)
-        if self._skeleton.conserved is not None:
-            rhs = self._skeleton.conserved.mass_rhs[i, list(self.target_steps)]
+        if self._mass_rhs is not None:
+            rhs = self._mass_rhs[i, list(self.target_steps)]
             item["mass_rhs"] = self._tensor(_time_last(rhs))
         item["index"] = i
         return item
@@ -217,10 +226,10 @@ class H5PointDataset(_LazyH5):
 
     def __init__(self, path: str | os.PathLike[str], dtype: torch.dtype = torch.float32) -> None:
         super().__init__(path, dtype)
-        points = self._skeleton.points
-        if points is None:
+        sk = self._skeleton()
+        if sk.points is None:
             raise ValueError(f"{self.path}: has no points/ group; H5PointDataset needs point sets")
-        self.metadata = PointViewMetadata(self._skeleton.schema, points.shape)
+        self.metadata = PointViewMetadata(sk.schema, sk.points.shape)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         i = self._index(index)
