@@ -192,7 +192,7 @@ def test_sample_moments_match_within_five_standard_errors(dense, noise_var):
     # For Gaussian data Var(x_i x_j) = Σ_ii Σ_jj + Σ_ij², so the standard error of each entry is:
     se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / N)
     assert np.all(np.abs(emp - cov) <= 5 * se_cov + 1e-12)
-    # The constraint direction: the posterior is not the prior (test can fail if sampling ignores G).
+    # The posterior is not the prior (so the test fails if sampling ignored G).
     assert np.all(np.diag(cov) < np.diag(Sigma))
 
 
@@ -245,7 +245,7 @@ def test_float32_in_float32_out_computed_in_float64():
 def test_distribution_priors_match_tensor_path():
     gpytorch = pytest.importorskip("gpytorch")
     rng = np.random.default_rng(6)
-    mu, var, Sigma, G, b = _problem(rng, (2,), 6, 1, dense=True)
+    mu, _, Sigma, G, b = _problem(rng, (2,), 6, 1, dense=True)
     t = torch.from_numpy
     ref = conserve(t(mu), covariance=t(Sigma), G=t(G), b=t(b))
     for prior in (

@@ -163,7 +163,7 @@ def _general(mu: Array, F: Array, G: Array, b: Array, kind: str, index: int) -> 
     rank = int((s > max(M.shape) * _EPS * (s[0] if s.size else 0.0)).sum())
     z0 = Vh[:rank].T @ ((U[:, :rank].T @ rhs) / s[:rank])
     if np.linalg.norm(M @ z0 - rhs) > 1e-9 * (
-        np.linalg.norm(rhs) + np.abs(G) @ np.abs(mu) + 1e-300
+        np.linalg.norm(rhs) + float((np.abs(G) @ np.abs(mu)).sum()) + 1e-300
     ):
         raise ValueError(f"post: G u = b has no solution in the prior's range (flat index {index})")
     u0 = mu + F @ z0
