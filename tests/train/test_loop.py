@@ -239,8 +239,9 @@ def test_bad_inputs(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="dicts of tensors"):
         fit(make_model(), mse, Tuples(8, 0), None, CFG, tmp_path, "t", progress=False)
-    with pytest.raises(ValueError, match="keep_best"):  # checked before the name
-        fit(make_model(), mse, ToyRegression(8, 0), None, TrainConfig(keep_best=True), tmp_path, "")
+    best_without_val = TrainConfig(keep_best=True)
+    with pytest.raises(ValueError, match="keep_best"):
+        fit(make_model(), mse, ToyRegression(8, 0), None, best_without_val, tmp_path, "t")
     with pytest.raises(ValueError, match="name"):
         fit(make_model(), mse, ToyRegression(8, 0), None, CFG, tmp_path, "a/b")
 
