@@ -1,0 +1,180 @@
+"""Attentive neural process: architecture of the article, loss, latent sampling, chunking, grads."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from pcml.models.anp import AttentiveNeuralProcess
+
+
+def _small(**kw: object) -> AttentiveNeuralProcess:
+    torch.manual_seed(0)
+    return AttentiveNeuralProcess(hidden_channels=16, latent_dim=8, **kw)  # type: ignore[arg-type]
+
+
+def _batch(b: int = 2, nc: int = 6, nt: int = 5, dtype: torch.dtype = torch.float32) -> dict:
+    g = torch.Generator().manual_seed(1)
+    cx, tx = (
+        torch.rand(b, nc, 2, generator=g, dtype=dtype),
+        torch.rand(b, nt, 2, generator=g, dtype=dtype),
+    )
+    f = lambda x: torch.sin(3 * x[..., :1] - 2 * x[..., 1:])  # noqa: E731
+    return {"context_x": cx, "context_y": f(cx), "target_x": tx, "target_y": f(tx)}
+
+
+def test_article_parameter_count() -> None:
+    assert sum(p.numel() for p in AttentiveNeuralProcess().parameters()) == 989_826
+
+
+def test_article_block_structure() -> None:
+    model = AttentiveNeuralProcess()
+    attn = model.det_cross_attention[0]
+    assert attn.n_heads == 4 and attn.key.bias is None and attn.key.weight.shape == (128, 128)
+    assert attn.final_linear.weight.shape == (128, 256)
+    assert attn.attn_dropout.p == attn.residual_dropout.p == 0.1
+    assert [tuple(layer.weight.shape) for layer in model.dec_hidden] == [(384, 384)] * 3
+    assert model.dec_output.weight.shape == (2, 384)
+    assert len(model.latent_self_attention) == len(model.det_self_attention) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "gain"),
+    [
+        ("dec_hidden.0", math.sqrt(2.0)),
+        ("latent_hidden", math.sqrt(2.0)),
+        ("det_cross_attention.0.key", 1.0),
+        ("dec_output", 1.0),
+    ],
+)
+def test_xavier_uniform_init(name: str, gain: float) -> None:
+    weight = dict(AttentiveNeuralProcess().named_modules())[name].weight
+    fan_out, fan_in = weight.shape
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    assert weight.abs().max().item() <= bound
+    assert weight.abs().max().item() > 0.97 * bound if weight.numel() > 1000 else True
+    # uniform on [−bound, bound] has variance bound²/3
+    if weight.numel() > 1000:
+        assert weight.var().item() == pytest.approx(bound**2 / 3, rel=0.1)
+
+
+def test_loss_matches_distributions_reference() -> None:
+    model, batch = _small().double().eval(), _batch(dtype=torch.float64)
+    torch.manual_seed(5)
+    out = model.training_outputs(batch)
+    torch.manual_seed(5)
+    prior = model.latent_distribution(batch["context_x"], batch["context_y"])
+    post = model.latent_distribution(batch["target_x"], batch["target_y"])
+    z = post[0] + torch.exp(0.5 * post[1]) * torch.randn_like(post[0])  # z ~ q(z | targets)
+    mean, std = model(batch["context_x"], batch["context_y"], batch["target_x"], z)
+    nll = -Normal(mean, std).log_prob(batch["target_y"].squeeze(-1)).sum()
+    kl = kl_divergence(
+        Normal(post[0], (0.5 * post[1]).exp()), Normal(prior[0], (0.5 * prior[1]).exp())
+    ).sum()
+    torch.testing.assert_close(out.nll, nll)
+    torch.testing.assert_close(out.kl, kl)
+    torch.testing.assert_close(out.loss, nll + kl)
+    torch.manual_seed(5)
+    mean_out = model.training_outputs(batch, reduction="mean")
+    torch.testing.assert_close(mean_out.loss, (nll + kl) / 10)
+
+
+def test_predict_samples_z_from_context_posterior() -> None:
+    model, batch = _small().eval(), _batch()
+    cx, cy, qx = batch["context_x"], batch["context_y"], batch["target_x"]
+    with torch.no_grad():
+        pred = model.predict(cx, cy, qx, n_samples=3, generator=torch.Generator().manual_seed(9))
+        mu_z, lv_z = model.latent_distribution(cx, cy)
+        eps = torch.randn((3, *mu_z.shape), generator=torch.Generator().manual_seed(9))
+        mean, std = model(cx, cy, qx, mu_z + (0.5 * lv_z).exp() * eps)
+    torch.testing.assert_close(pred.means, mean)
+    torch.testing.assert_close(pred.variances, std**2)
+    assert pred.n_components == 3
+
+
+def test_chunked_prediction_is_exact() -> None:
+    model, batch = _small(), _batch(nt=23)
+    args = (batch["context_x"], batch["context_y"], batch["target_x"])
+    with torch.no_grad():
+        whole = model.predict(*args, 4, torch.Generator().manual_seed(0), query_chunk_size=1000)
+        chunked = model.predict(*args, 4, torch.Generator().manual_seed(0), query_chunk_size=5)
+    torch.testing.assert_close(chunked.means, whole.means, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(chunked.variances, whole.variances, rtol=1e-6, atol=1e-7)
+
+
+def test_mean_given_z_is_deterministic_in_eval_and_random_with_dropout() -> None:
+    model, batch = _small(), _batch()
+    args = (batch["context_x"], batch["context_y"], batch["target_x"], torch.zeros(2, 8))
+    model.eval()
+    torch.testing.assert_close(model(*args)[0], model(*args)[0], rtol=0, atol=0)
+    model.train()
+    assert not torch.equal(model(*args)[0], model(*args)[0])
+
+
+def test_mc_dropout_is_explicit_option() -> None:
+    model, batch = _small(), _batch()
+    args = (batch["context_x"], batch["context_y"], batch["target_x"], 5)
+    with torch.no_grad():
+        plain = model.predict(*args, torch.Generator().manual_seed(0))
+        torch.manual_seed(1)
+        mc = model.predict(*args, torch.Generator().manual_seed(0), mc_dropout=True)
+    assert mc.means.shape == plain.means.shape == (5, 2, 5)
+    assert not torch.allclose(mc.means, plain.means)
+    assert all(m.training for m in model.modules())  # the caller's (train) mode is restored
+
+
+def test_mean_gradient_wrt_query_for_softc() -> None:
+    """∂μ/∂(t, x) by autograd (create_graph) matches central differences, second order too."""
+    model, batch = _small().double().eval(), _batch(dtype=torch.float64)
+    cx, cy = batch["context_x"], batch["context_y"]
+    z = torch.randn(2, 8, dtype=torch.float64)
+    qx = batch["target_x"].clone().requires_grad_(True)
+    mean, _ = model(cx, cy, qx, z)
+    (grad,) = torch.autograd.grad(mean.sum(), qx, create_graph=True)
+    (hess_x,) = torch.autograd.grad(grad[..., 1].sum(), qx)
+    h = 1e-6
+    for k in range(2):
+        step = torch.zeros(2, dtype=torch.float64)
+        step[k] = h
+        with torch.no_grad():
+            fd = (model(cx, cy, qx + step, z)[0] - model(cx, cy, qx - step, z)[0]) / (2 * h)
+        torch.testing.assert_close(grad[..., k], fd, rtol=1e-5, atol=1e-7)
+    assert bool(torch.isfinite(hess_x).all()) and bool((hess_x != 0).any())
+
+
+def test_training_reduces_loss() -> None:
+    """A few Adam steps on a smooth function family lower the loss (the model can learn)."""
+    model = _small()
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        x = torch.rand(8, 20, 2, generator=g)
+        a = torch.rand(8, 1, 1, generator=g) + 0.5
+        y = a * torch.sin(3 * x[..., :1]) + x[..., 1:]
+        batch = {
+            "context_x": x[:, :10],
+            "context_y": y[:, :10],
+            "target_x": x[:, 10:],
+            "target_y": y[:, 10:],
+        }
+        loss = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # the first step removes the huge initial NLL; compare against the steps right after it
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[1:6]) / 5
+
+
+def test_bad_arguments_raise() -> None:
+    model, batch = _small(), _batch()
+    with pytest.raises(ValueError, match="n_samples"):
+        model.predict(batch["context_x"], batch["context_y"], batch["target_x"], n_samples=0)
+    with pytest.raises(ValueError, match="target_y"):
+        model.loss({**batch, "target_y": batch["target_y"][..., 0]})
+    with pytest.raises(ValueError, match="divisible"):
+        AttentiveNeuralProcess(hidden_channels=10, n_heads=4)
