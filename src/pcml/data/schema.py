@@ -274,7 +274,7 @@ def identical(a: Any, b: Any) -> bool:
     return _identical_scalars(a, b)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PDEData:
     """A dataset of PDE trajectories in memory (see the module docstring for all shapes).
 
@@ -298,6 +298,16 @@ class PDEData:
 
     def __post_init__(self) -> None:
         validate_pdedata(self)
+
+    def __repr__(self) -> str:
+        fields_ = ", ".join(f"{k}: {v.dtype}{tuple(v.shape)}" for k, v in self.fields.items())
+        return (
+            f"PDEData(name={self.name!r}, n_traj={self.n_traj}, n_steps={self.n_steps}, "
+            f"coords={dict(zip(self.coords, self.grid_shape, strict=True))}, fields={{{fields_}}}, "
+            f"params={list(self.params)}, bc={[(b.face, b.kind) for b in self.boundary]}, "
+            f"conserved={self.conserved is not None}, points={self.points is not None}, "
+            f"generator={self.generator!r}, seed={self.seed})"
+        )
 
     def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)

@@ -395,6 +395,8 @@ def check_schema(
     """Raise ``ValueError`` naming ``path`` if ``actual`` differs from ``expect``."""
     if expect is None:
         return
+    if not isinstance(expect, DatasetSchema):
+        raise ValueError(f"expect: got {type(expect).__name__}, expected a DatasetSchema or None")
     diff = expect.mismatches(actual, ignore)
     if diff:
         raise ValueError(f"{path}: schema differs from the expected one: " + "; ".join(diff))
