@@ -1,0 +1,102 @@
+"""DDP under ``torchrun``: a 2-process gloo run on CPU equals the 1-process run.
+
+``batch_size`` is the global batch: each of the 2 ranks takes every other index of the same
+seeded permutation (``DistributedSampler``), so rank r's step-k batch is ``perm[8k + r :: 2]``
+up to ``8k + 8`` and the union over ranks is exactly the 1-process batch ``perm[8k : 8k + 8]``.
+DDP averages the two half-batch gradients, which equals the full-batch gradient of the mean
+loss. The loss trajectories therefore agree up to float32 summation order.
+
+Run as a script under torchrun (``torchrun --nproc_per_node=2 test_ddp.py OUT``) this file
+trains the toy model and saves each rank's final parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+from pcml.train import TrainConfig, fit
+
+CFG = TrainConfig(epochs=4, batch_size=8, lr=2e-2, seed=5, device="cpu", checkpoint_every=2)
+
+
+class _DictData(TensorDataset):
+    def __getitem__(self, i: int) -> dict[str, Tensor]:  # type: ignore[override]
+        x, y = super().__getitem__(i)
+        return {"x": x, "y": y}
+
+
+def _data(n: int, seed: int) -> _DictData:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = torch.sin(x.sum(dim=1, keepdim=True)) + 0.05 * torch.randn(n, 1, generator=g)
+    return _DictData(x, y)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(99)
+    return nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 1))
+
+
+def _mse(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    return ((model(batch["x"]) - batch["y"]) ** 2).mean()
+
+
+def _train(out: Path):
+    model = _model()
+    res = fit(model, _mse, _data(32, 0), _data(16, 1), CFG, out, "toy", progress=False)
+    return model, res
+
+
+def _worker_main(out: Path) -> None:
+    torch.set_num_threads(1)
+    model, res = _train(out)
+    rank = int(os.environ["RANK"])
+    torch.save(model.state_dict(), out / f"rank{rank}.pt")
+    (out / f"rank{rank}.json").write_text(json.dumps([dict(r) for r in res.history]))
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_matches_single_process(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    env.pop("WORLD_SIZE", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run(
+        [*cmd, __file__, str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    states = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), f"ranks disagree on {key}"
+    histories = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert histories[0] == histories[1]  # losses all-reduced / evaluated identically
+
+    # only rank 0 wrote: one checkpoint pair, one log with one line per epoch
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["toy-best.pt", "toy-last.pt"]
+    ckpt = torch.load(out / "checkpoints" / "toy-last.pt", weights_only=True)
+    assert ckpt["epoch"] == CFG.epochs
+    assert all(torch.equal(v, states[0][k]) for k, v in ckpt["state_dict"].items())
+    assert len((out / "logs" / "toy.jsonl").read_text().splitlines()) == CFG.epochs
+
+    model, single = _train(tmp_path / "single")
+    for rec_ddp, rec_one in zip(histories[0], single.history, strict=True):
+        assert rec_ddp["train_loss"] == pytest.approx(rec_one["train_loss"], rel=1e-5)
+        assert rec_ddp["val_loss"] == pytest.approx(rec_one["val_loss"], rel=1e-5)
+    assert single.history[-1]["train_loss"] < single.history[0]["train_loss"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(states[0][key], value, rtol=1e-5, atol=1e-6)
+
+
+if __name__ == "__main__":
+    _worker_main(Path(sys.argv[1]))
