@@ -1,5 +1,15 @@
 """pcml.pdes: data generators with verified closed-form or numerical solutions."""
 
+from pcml.pdes.burgers_dirichlet import (
+    BurgersDirichletProblem,
+    burgers_dirichlet_cole_hopf,
+    burgers_dirichlet_mol,
+)
+from pcml.pdes.burgers_periodic import (
+    BurgersPeriodicProblem,
+    burgers_periodic_cole_hopf,
+    burgers_periodic_etdrk4,
+)
 from pcml.pdes.gpme import (
     PROBLEMS,
     Burgers,
@@ -11,15 +21,53 @@ from pcml.pdes.gpme import (
     get_problem,
     stefan_constants,
 )
+from pcml.pdes.grf import GRFSpectrum, sample_periodic_grf, sine_series_coefficients
+from pcml.pdes.heat_neumann import HeatNeumannProblem, heat_neumann_flux, heat_neumann_solution
+from pcml.pdes.stokes import StokesProblem, stokes_boundary_values, stokes_solution
+from pcml.pdes.gpme_residuals import RESIDUALS, ResidualSpec, pde_residual
+from pcml.pdes.tasks import (
+    TaskSplit,
+    evaluation_grid,
+    make_split,
+    sample_point_tasks,
+    split_size,
+    task_split_from_pdedata,
+    to_pdedata,
+)
 
 __all__ = [
+    "BurgersDirichletProblem",
+    "BurgersPeriodicProblem",
+    "GRFSpectrum",
+    "HeatNeumannProblem",
+    "StokesProblem",
+    "burgers_dirichlet_cole_hopf",
+    "burgers_dirichlet_mol",
+    "burgers_periodic_cole_hopf",
+    "burgers_periodic_etdrk4",
+    "heat_neumann_flux",
+    "heat_neumann_solution",
+    "sample_periodic_grf",
+    "sine_series_coefficients",
+    "stokes_boundary_values",
+    "stokes_solution",
     "PROBLEMS",
+    "RESIDUALS",
     "Burgers",
     "ConservationProblem",
     "Diffusion",
     "LinearAdvection",
     "PorousMedium",
+    "ResidualSpec",
     "Stefan",
+    "TaskSplit",
+    "evaluation_grid",
     "get_problem",
+    "make_split",
+    "pde_residual",
+    "sample_point_tasks",
+    "split_size",
     "stefan_constants",
+    "task_split_from_pdedata",
+    "to_pdedata",
 ]
