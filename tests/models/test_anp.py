@@ -101,8 +101,13 @@ def test_chunked_prediction_is_exact() -> None:
     with torch.no_grad():
         whole = model.predict(*args, 4, torch.Generator().manual_seed(0), query_chunk_size=1000)
         chunked = model.predict(*args, 4, torch.Generator().manual_seed(0), query_chunk_size=5)
-    torch.testing.assert_close(chunked.means, whole.means, rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(chunked.variances, whole.variances, rtol=1e-6, atol=1e-7)
+    # automatic chunk size from the activation budget: S·B·chunk·(2H + L) ≤ 4·2·3·40 → chunk = 3
+    model.max_chunk_elements = 4 * 2 * 3 * 40
+    with torch.no_grad():
+        auto = model.predict(*args, 4, torch.Generator().manual_seed(0))
+    for other in (chunked, auto):
+        torch.testing.assert_close(other.means, whole.means, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(other.variances, whole.variances, rtol=1e-6, atol=1e-7)
 
 
 def test_mean_given_z_is_deterministic_in_eval_and_random_with_dropout() -> None:

@@ -23,7 +23,9 @@ Differences from the original code, on purpose:
   never called ``eval()`` and mixed dropout noise into its UQ (reference defect 12.1). MC-dropout is
   an explicit option (``mc_dropout=True``), which reruns the whole network per latent sample.
 - Targets never attend to each other, so predictions are computed in chunks of query points
-  (``query_chunk_size``); this is exact, and a 201×201 grid fits in memory.
+  (``query_chunk_size``); this is exact. By default the chunk is chosen so that one decoder
+  activation (S·B·chunk·3H values) stays below ``max_chunk_elements`` (2^25, 128 MiB in float32),
+  so a 201×201 grid with 100 latent samples fits in memory.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         n_decoder_layers: hidden decoder layers of width 3H (3).
         dropout: attention and residual dropout probability (0.1).
         std_floor: σ = softplus(·) + std_floor (1e-3).
-        query_chunk_size: query points decoded at a time in ``predict``.
+        query_chunk_size: query points decoded at a time in ``predict``; ``None`` picks the largest
+            chunk with S·B·chunk·(2H + L) ≤ ``max_chunk_elements``.
+        max_chunk_elements: activation budget of the automatic chunk size.
         mc_dropout: default for ``predict(..., mc_dropout=...)``.
     """
 
@@ -117,13 +121,15 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         n_decoder_layers: int = 3,
         dropout: float = 0.1,
         std_floor: float = 1e-3,
-        query_chunk_size: int = 4096,
+        query_chunk_size: int | None = None,
+        max_chunk_elements: int = 2**25,
         mc_dropout: bool = False,
     ) -> None:
         super().__init__()
         h = hidden_channels
-        if query_chunk_size < 1:
-            raise ValueError(f"query_chunk_size must be >= 1, got {query_chunk_size}")
+        if query_chunk_size is not None and query_chunk_size < 1:
+            raise ValueError(f"query_chunk_size must be >= 1 or None, got {query_chunk_size}")
+        self.max_chunk_elements = max_chunk_elements
         self.x_dim, self.latent_dim, self.std_floor = x_dim, latent_dim, std_floor
         self.query_chunk_size, self.mc_dropout = query_chunk_size, mc_dropout
 
@@ -263,6 +269,9 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         if n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples}")
         chunk = self.query_chunk_size if query_chunk_size is None else query_chunk_size
+        if chunk is None:
+            width = self.dec_output.in_features
+            chunk = max(1, self.max_chunk_elements // (n_samples * context_x.shape[0] * width))
         if chunk < 1:
             raise ValueError(f"query_chunk_size must be >= 1, got {chunk}")
         mc = self.mc_dropout if mc_dropout is None else mc_dropout
