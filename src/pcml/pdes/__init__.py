@@ -21,10 +21,10 @@ from pcml.pdes.gpme import (
     get_problem,
     stefan_constants,
 )
+from pcml.pdes.gpme_residuals import RESIDUALS, ResidualSpec, pde_residual
 from pcml.pdes.grf import GRFSpectrum, sample_periodic_grf, sine_series_coefficients
 from pcml.pdes.heat_neumann import HeatNeumannProblem, heat_neumann_flux, heat_neumann_solution
 from pcml.pdes.stokes import StokesProblem, stokes_boundary_values, stokes_solution
-from pcml.pdes.gpme_residuals import RESIDUALS, ResidualSpec, pde_residual
 from pcml.pdes.tasks import (
     TaskSplit,
     evaluation_grid,
@@ -36,38 +36,38 @@ from pcml.pdes.tasks import (
 )
 
 __all__ = [
-    "BurgersDirichletProblem",
-    "BurgersPeriodicProblem",
-    "GRFSpectrum",
-    "HeatNeumannProblem",
-    "StokesProblem",
-    "burgers_dirichlet_cole_hopf",
-    "burgers_dirichlet_mol",
-    "burgers_periodic_cole_hopf",
-    "burgers_periodic_etdrk4",
-    "heat_neumann_flux",
-    "heat_neumann_solution",
-    "sample_periodic_grf",
-    "sine_series_coefficients",
-    "stokes_boundary_values",
-    "stokes_solution",
     "PROBLEMS",
     "RESIDUALS",
     "Burgers",
+    "BurgersDirichletProblem",
+    "BurgersPeriodicProblem",
     "ConservationProblem",
     "Diffusion",
+    "GRFSpectrum",
+    "HeatNeumannProblem",
     "LinearAdvection",
     "PorousMedium",
     "ResidualSpec",
     "Stefan",
+    "StokesProblem",
     "TaskSplit",
+    "burgers_dirichlet_cole_hopf",
+    "burgers_dirichlet_mol",
+    "burgers_periodic_cole_hopf",
+    "burgers_periodic_etdrk4",
     "evaluation_grid",
     "get_problem",
+    "heat_neumann_flux",
+    "heat_neumann_solution",
     "make_split",
     "pde_residual",
+    "sample_periodic_grf",
     "sample_point_tasks",
+    "sine_series_coefficients",
     "split_size",
     "stefan_constants",
+    "stokes_boundary_values",
+    "stokes_solution",
     "task_split_from_pdedata",
     "to_pdedata",
 ]
