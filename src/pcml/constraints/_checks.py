@@ -47,6 +47,8 @@ def output_dtype(t: Tensor) -> torch.dtype:
 
 def check_finite(name: str, t: Tensor) -> None:
     """Raise if ``t`` holds NaN or ±inf."""
+    if t.numel() == 0 or bool(torch.isfinite(t.detach().sum())):
+        return  # one pass: any NaN/inf entry makes the sum non-finite
     bad = ~torch.isfinite(t.detach())
     if bool(bad.any()):
         idx = tuple(int(i) for i in torch.nonzero(bad)[0])
@@ -60,6 +62,8 @@ def check_finite(name: str, t: Tensor) -> None:
 
 def check_nonnegative(name: str, t: Tensor) -> None:
     """Raise if ``t`` has a negative entry."""
+    if t.numel() == 0 or bool(t.detach().amin() >= 0):
+        return
     neg = t.detach() < 0
     if bool(neg.any()):
         idx = tuple(int(i) for i in torch.nonzero(neg)[0])

@@ -108,7 +108,7 @@ class ConservedPosterior:
     def variance(self) -> Tensor:
         """diag Σ̃ = diag Σ − Σ_k W_k²: (..., n), clamped at 0 against round-off; O(n·m)."""
         base = self.prior_var if self.prior_var is not None else _diag(self.prior_cov)
-        return (base - self.W.square().sum(dim=-2)).clamp_min(0.0).to(self.dtype)
+        return (base - _colsum(self.W.square())).clamp_(min=0.0).to(self.dtype)
 
     def covariance(self) -> Tensor:
         """Σ̃ = Σ − WᵀW as a dense (..., n, n) matrix (O(n²) memory per slice: on request only)."""
@@ -142,12 +142,12 @@ class ConservedPosterior:
         else:
             assert self.prior_factor is not None
             u = self.prior_mean + (self.prior_factor @ z.unsqueeze(-1)).squeeze(-1)
-        r = torch.einsum("...kn,...n->...k", self.G, u) - self.b
+        r = _rowdot(self.G, u.unsqueeze(-2)) - self.b.unsqueeze(-1)  # (*shape, m, 1)
         if self.noise_factor is not None:
             e = torch.randn((*shape, self.m, 1), generator=generator, dtype=_F64, device=dev)
-            r = r + (self.noise_factor @ e).squeeze(-1)
-        q = torch.linalg.solve_triangular(self.L, r.unsqueeze(-1), upper=False).squeeze(-1)
-        return (u - torch.einsum("...kn,...k->...n", self.W, q)).to(self.dtype)
+            r = r + self.noise_factor @ e
+        q = _tri_solve(self.L, r)
+        return (u - _colsum(self.W * q)).to(self.dtype)
 
     def __repr__(self) -> str:
         kind = "diagonal" if self.is_diagonal else "dense"
@@ -191,7 +191,9 @@ def conserve(
 
     mean: μ (..., n), or a ``Normal`` (diagonal) / ``MultivariateNormal`` prior (GPyTorch's too).
     variance: d (..., n) ≥ 0 for Σ = diag(d); or covariance: Σ (..., n, n) symmetric PSD.
-    G: (n,) (one constraint, then b is (...)) or (..., m, n) (then b is (..., m)).
+    G: (n,) (one constraint, then b is (...)) or (..., m, n) (then b is (..., m)). Per-slice
+    weights g: (..., n) from :func:`quadrature_weights` are passed as G=g.unsqueeze(-2) with
+    b: (..., 1) (a 2-D G is always read as (m, n)).
     noise_var: σ_G² ≥ 0, scalar or (...), R = σ_G² I_m; 0 is the hard constraint (Σ̃G ᵀ = 0).
     noise_cov: an explicit R (..., m, m) symmetric PSD instead of noise_var.
     Raises ValueError for non-finite input, negative variance, non-PSD matrices, shape mismatch,
@@ -246,7 +248,8 @@ def conserve(
         raise ValueError(f"b: expected shape (..., m) for G of shape {tuple(g.shape)}, got ()")
     if g.shape[-1] != n or g.shape[-2] < 1:
         raise ValueError(
-            f"G: expected shape (n,) or (..., m, n) with n = {n} from mean, got {tuple(as_tensor('G', G).shape)}"
+            f"G: expected shape (n,) or (..., m, n) with n = {n} from mean, "
+            f"got {tuple(as_tensor('G', G).shape)}"
         )
     m = g.shape[-2]
     if bb.shape[-1] != m:
@@ -278,7 +281,7 @@ def conserve(
         check_symmetric("noise_cov", rc, dtype=output_dtype(rc))
         batches["noise_cov"] = tuple(rc.shape[:-2])
         rc64 = rc.to(_F64)
-        R: Tensor | None = 0.5 * (rc64 + rc64.mT)
+        R = 0.5 * (rc64 + rc64.mT)
         noise_factor = psd_factor("noise_cov", R, dtype=output_dtype(rc))
     else:
         batches["noise_var"] = tuple(nv.shape)
@@ -295,14 +298,14 @@ def conserve(
     else:
         assert prior_cov is not None
         vt = g64 @ prior_cov
-    S = torch.einsum("...in,...jn->...ij", g64, vt) + R
+    S = _rowdot(g64, vt) + R
     S = 0.5 * (S + S.mT)
     S = S.expand(*batch, m, m)
     L = _cholesky_of_S(S)
-    W = torch.linalg.solve_triangular(L, vt.expand(*batch, m, n), upper=False)
-    r = torch.einsum("...kn,...n->...k", g64, mu) - b64
-    q = torch.linalg.solve_triangular(L, r.expand(*batch, m).unsqueeze(-1), upper=False)
-    mean64 = mu - (W.mT @ q).squeeze(-1)
+    W = _tri_solve(L, vt.expand(*batch, m, n))
+    r = _rowdot(g64, mu.unsqueeze(-2)) - b64.unsqueeze(-1)  # (..., m, 1)
+    q = _tri_solve(L, r.expand(*batch, m, 1))
+    mean64 = mu - _colsum(W * q)
     return ConservedPosterior(
         prior_mean=mu,
         prior_var=prior_var,
@@ -316,6 +319,29 @@ def conserve(
         mean64=mean64,
         dtype=dtype,
     )
+
+
+def _rowdot(A: Tensor, B: Tensor) -> Tensor:
+    """A Bᵀ for row blocks A (..., i, n), B (..., j, n) -> (..., i, j).
+
+    Elementwise products and a sum over n: for the small i, j here this is several times faster
+    than batched matmul (bmm) of thin matrices.
+    """
+    if A.shape[-2] * B.shape[-2] <= 16:
+        return (A.unsqueeze(-2) * B.unsqueeze(-3)).sum(dim=-1)
+    return A @ B.mT
+
+
+def _colsum(A: Tensor) -> Tensor:
+    """Σ_k A_k for A (..., m, n) -> (..., n); a view (no copy) when m = 1."""
+    return A.squeeze(-2) if A.shape[-2] == 1 else A.sum(dim=-2)
+
+
+def _tri_solve(L: Tensor, B: Tensor) -> Tensor:
+    """L⁻¹ B for lower-triangular L (..., m, m) and B (..., m, k); a division when m = 1."""
+    if L.shape[-1] == 1:
+        return B / L
+    return torch.linalg.solve_triangular(L, B, upper=False)
 
 
 def _cholesky_of_S(S: Tensor) -> Tensor:
