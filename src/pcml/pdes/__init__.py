@@ -10,6 +10,14 @@ from pcml.pdes.burgers_periodic import (
     burgers_periodic_cole_hopf,
     burgers_periodic_etdrk4,
 )
+from pcml.pdes.cavity import (
+    THOM,
+    WOODS,
+    CavityTrajectory,
+    WallFormula,
+    simulate_cavity,
+)
+from pcml.pdes.cavity_datasets import build_cavity_dataset, cavity_boundary
 from pcml.pdes.gpme import (
     PROBLEMS,
     Burgers,
@@ -34,13 +42,17 @@ from pcml.pdes.tasks import (
     task_split_from_pdedata,
     to_pdedata,
 )
+from pcml.pdes.wave2d import build_wave2d_dataset, wave2d_energy, wave2d_solution
 
 __all__ = [
     "PROBLEMS",
     "RESIDUALS",
+    "THOM",
+    "WOODS",
     "Burgers",
     "BurgersDirichletProblem",
     "BurgersPeriodicProblem",
+    "CavityTrajectory",
     "ConservationProblem",
     "Diffusion",
     "GRFSpectrum",
@@ -51,10 +63,14 @@ __all__ = [
     "Stefan",
     "StokesProblem",
     "TaskSplit",
+    "WallFormula",
+    "build_cavity_dataset",
+    "build_wave2d_dataset",
     "burgers_dirichlet_cole_hopf",
     "burgers_dirichlet_mol",
     "burgers_periodic_cole_hopf",
     "burgers_periodic_etdrk4",
+    "cavity_boundary",
     "evaluation_grid",
     "get_problem",
     "heat_neumann_flux",
@@ -63,6 +79,7 @@ __all__ = [
     "pde_residual",
     "sample_periodic_grf",
     "sample_point_tasks",
+    "simulate_cavity",
     "sine_series_coefficients",
     "split_size",
     "stefan_constants",
@@ -70,4 +87,6 @@ __all__ = [
     "stokes_solution",
     "task_split_from_pdedata",
     "to_pdedata",
+    "wave2d_energy",
+    "wave2d_solution",
 ]
