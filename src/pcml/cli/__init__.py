@@ -10,6 +10,7 @@ import click
 
 from .._version import __version__
 from .data import data
+from .report import report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,5 +21,6 @@ def main() -> None:
 
 
 main.add_command(data)
+main.add_command(report)
 
 __all__ = ["main"]
