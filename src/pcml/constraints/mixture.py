@@ -86,9 +86,7 @@ def sample_mixture(
     k = torch.randint(n_comp, (n_draw, *indep), generator=generator, device=dev)
     k = k.reshape(n_draw, *indep, *([1] * shared_ndim)).expand(n_draw, *rest)
 
-    def take(t: Tensor | None, tail: int) -> Tensor | None:
-        if t is None:
-            return None
+    def take(t: Tensor, tail: int) -> Tensor:
         full = t.expand(*batch, *t.shape[t.ndim - tail :])
         idx = k.reshape(*k.shape, *([1] * tail)).expand(
             n_draw, *rest, *full.shape[full.ndim - tail :]
@@ -98,12 +96,12 @@ def sample_mixture(
     chosen = replace(
         posterior,
         prior_mean=take(posterior.prior_mean, 1),
-        prior_var=take(posterior.prior_var, 1),
+        prior_var=None if posterior.prior_var is None else take(posterior.prior_var, 1),
         prior_cov=None,
-        prior_factor=take(posterior.prior_factor, 2),
+        prior_factor=None if posterior.prior_factor is None else take(posterior.prior_factor, 2),
         G=take(posterior.G, 2),
         b=take(posterior.b, 1),
-        noise_factor=take(posterior.noise_factor, 2),
+        noise_factor=None if posterior.noise_factor is None else take(posterior.noise_factor, 2),
         L=take(posterior.L, 2),
         W=take(posterior.W, 2),
         mean64=take(posterior.mean64, 1),

@@ -37,13 +37,15 @@ class QuadratureRule:
     order: int
 
     def weights(self, x: Tensor) -> Tensor:
-        """Weights ``(..., n)`` for a validated, strictly increasing float64 grid ``x: (..., n)``."""
+        """Weights (..., n) for a validated, strictly increasing float64 grid x: (..., n)."""
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class IntervalRule(QuadratureRule):
-    """One-interval rule: ∫_{x_{i-1}}^{x_i} u dx ≈ Δ_i (left·u_{i-1} + right·u_i), Δ_i = x_i − x_{i-1}.
+    """One-interval rule: ∫_{x_{i−1}}^{x_i} u dx ≈ Δ_i (left·u_{i−1} + right·u_i).
+
+    Δ_i = x_i − x_{i−1}.
 
     trapezoid: (½, ½) → g_0 = Δ_1/2, g_i = (Δ_i + Δ_{i+1})/2, g_{n−1} = Δ_{n−1}/2.
     rhs: (0, 1) → g_0 = 0, g_i = Δ_i.   lhs: (1, 0) → g_i = Δ_{i+1}, g_{n−1} = 0.
@@ -66,7 +68,8 @@ class SimpsonRule(QuadratureRule):
     With an odd number of intervals (n even) the last interval is integrated with the quadratic
     through the last three points (Cartwright's correction, as in ``scipy.integrate.simpson``):
         α u_{n−1} + β u_{n−2} − η u_{n−3},   α = (2h_1² + 3h_0h_1)/(6(h_0+h_1)),
-        β = (h_1² + 3h_0h_1)/(6h_0),   η = h_1³/(6h_0(h_0+h_1)),   (h_0, h_1) the last two intervals.
+        β = (h_1² + 3h_0h_1)/(6h_0),   η = h_1³/(6h_0(h_0+h_1)),
+    with (h_0, h_1) the last two intervals.
     """
 
     def weights(self, x: Tensor) -> Tensor:
@@ -132,7 +135,7 @@ def quadrature_weights(x: Tensor, rule: str | QuadratureRule = "trapezoid") -> T
         what = "repeated" if float(dx[idx]) == 0 else "unsorted (decreasing)"
         raise ValueError(
             f"x: grid must be strictly increasing along the last axis; {what} points at index "
-            f"{idx[:-1] + (idx[-1],)}–{idx[-1] + 1} (Δx = {float(dx[idx]):.3e}), "
+            f"{idx}–{idx[-1] + 1} (Δx = {float(dx[idx]):.3e}), "
             f"shape {tuple(x.shape)}"
         )
     return rule.weights(x64).to(dtype)
