@@ -1,0 +1,126 @@
+"""``pcml boon``: the BOON experiments (reference: docs/results/boon.md)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+
+def _case_names() -> list[str]:
+    from ..experiments.boon_cases import CASES
+
+    return sorted(CASES)
+
+
+@click.group()
+def boon() -> None:
+    """BOON: Fourier neural operators whose kernels are corrected so that Dirichlet, Neumann or
+    periodic boundary conditions hold by construction, compared with a plain FNO."""
+
+
+@boon.command("run")
+@click.argument("case", type=click.Choice(_case_names()))
+@click.option(
+    "--profile",
+    type=click.Choice(["smoke", "quick", "paper"]),
+    default="quick",
+    show_default=True,
+    help="Size preset: smoke (seconds, for tests), quick (<= ~15 min per case on 2 CPU cores, "
+    "the reported numbers), paper (the article's settings: N=500, 500/100 or 1000/200 splits, "
+    "FNO1d 16/64 or FNO2d 12x12/32, 500 epochs, batch 20; for a GPU).",
+)
+@click.option(
+    "--multi-step",
+    is_flag=True,
+    help="Predict 25 frames jointly from u0 with an (x, t) FNO (input repeated over the frames, "
+    "t padded by the profile, BCs along x, one boundary value per frame) instead of u0 -> "
+    "u(t_final) with a 1-D FNO.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory: config.toml, command.txt, data/<hash>/*.h5, checkpoints/, logs/, "
+    "metrics.json, details.json, table.md, figures/, report.html. Re-running the same command "
+    "there resumes from the last checkpoints and reuses the data.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file applied on top of the profile (same tables as a saved config.toml: [data], "
+    "[model], [train], [boon]).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one setting (repeatable); KEY a dotted path, VALUE a TOML literal, e.g. "
+    "--set train.epochs=50 --set data.n_x=128 --set 'model.n_modes=[12]' "
+    "--set 'boon.neumann_orders=[1, 3]'.",
+)
+@click.option("--epochs", type=int, default=None, help="Training epochs (= --set train.epochs=N).")
+@click.option(
+    "--models",
+    default=None,
+    help="Comma-separated subset of fno, boon, boon_reference (default: all three).",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Weight-initialisation seed shared by all models."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Training device (= --set train.device=...; default: the profile's, cpu).",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
+@click.option("--no-figures", is_flag=True, help="Skip the PNG figures and report.html.")
+def run_cmd(
+    case: str,
+    profile: str,
+    multi_step: bool,
+    out: Path,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    epochs: int | None,
+    models: str | None,
+    seed: int | None,
+    device: str | None,
+    no_progress: bool,
+    no_figures: bool,
+) -> None:
+    """Train a plain FNO, BOON and BOON (reference mode) on CASE with identical settings and
+    evaluate them on the test split; write metrics.json, table.md, figures and report.html."""
+    from ..experiments.boon import run
+    from ..experiments.boon_config import make_config
+
+    sets = list(overrides)
+    if epochs is not None:
+        sets.append(f"train.epochs={epochs}")
+    if models is not None:
+        names = ", ".join(f'"{m.strip()}"' for m in models.split(",") if m.strip())
+        sets.append(f"models=[{names}]")
+    if seed is not None:
+        sets.append(f"seed={seed}")
+    if device is not None:
+        sets.append(f'train.device="{device}"')
+    try:
+        cfg = make_config(case, profile, multi_step, config_file, sets)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    command = shlex.join(["pcml", *sys.argv[1:]])
+    run(
+        cfg,
+        out,
+        command=command,
+        progress=not no_progress,
+        figures=not no_figures,
+        log=lambda s: click.echo(s, err=True),
+    )
+    click.echo((out / "table.md").read_text(encoding="utf-8"))

@@ -1,0 +1,154 @@
+"""Registry of BOON experiment cases: what data to build and which boundary data a model receives.
+
+A :class:`BoonCase` is everything the generic runner (:mod:`pcml.experiments.boon`) needs to know
+about one problem; the model grid is ``spatial_axes`` (+ ``"t"`` for multi-step), the boundary
+conditions and their kinds come from the dataset (``BoundaryData``), so a new case — e.g. the 2-D
+cavity or wave equation of issue #8 — only registers a builder with :func:`register_case`.
+
+What each model receives (stated in every report, reference §11.2 and §14.12):
+
+* **FNO**: u₀ only (and the grid coordinates); never any boundary value.
+* **BOON**: u₀ plus the prescribed boundary data of the *target* time(s):
+
+  - heat-neumann: the fluxes u_x(0, t) = 0 (insulator) and u_x(1, t) = U sin(πt) (heater) —
+    prescribed physics, known without the solution;
+  - stokes-dirichlet: the plate velocity u(0, t) = U cos(ωt) and the closed form
+    u(1, t) = U e^{−κ} cos(κ − ωt) at the far end. Both are the Dirichlet data that define this
+    problem on [0, 1] (the closed form is the solution of exactly this boundary-value problem);
+    they are computed from (ω, U, ν) and stored as the end columns of the data, bit for bit;
+  - burgers-dirichlet: u(0, t) = u(1, t) = 0;
+  - burgers-periodic: nothing (periodicity is a structural constraint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # keep ``pcml --help`` light: no h5py/torch import here
+    from pcml.data import PDEData
+
+__all__ = ["CASES", "BoonCase", "get_case", "register_case"]
+
+Builder = Callable[..., "PDEData"]  # (n_traj, n_x, multi_step, seed) -> PDEData
+
+
+@dataclass(frozen=True)
+class BoonCase:
+    """One experiment.
+
+    ``build(n_traj=, n_x=, multi_step=, seed=)`` returns a PDEData whose first step is the input
+    and whose later steps are the targets (the last one for single-step), with BoundaryData per
+    constrained face; ``spatial_axes``: grid axes of the fields (BCs live on them);
+    ``bc_source``: the sentence telling what boundary data BOON receives; ``paper_n_x_single`` /
+    ``paper_n_x_multi``: the article's grids; ``periodic_closed_grid``: n_x − 1 must divide the
+    solver grid (the quick profile keeps the article's grid); ``kind``: figure family.
+    """
+
+    name: str
+    build: Builder
+    spatial_axes: tuple[str, ...]
+    bc_source: str
+    paper_n_x_single: int
+    paper_n_x_multi: int
+    kind: str = "generic"
+    periodic_closed_grid: bool = False
+    paper_multi_step_size: int = 50
+    description: str = ""
+
+    def grid_axes(self, multi_step: bool) -> tuple[str, ...]:
+        return self.spatial_axes + (("t",) if multi_step else ())
+
+    def paper_n_x(self, multi_step: bool) -> int:
+        return self.paper_n_x_multi if multi_step else self.paper_n_x_single
+
+    def profile_n_x(self, profile: str, multi_step: bool, n_x: int) -> int:
+        """The profile's grid; closed periodic grids keep the article's grid (128 + endpoint)
+        except in the smoke profile (n_x − 1 must divide the solver grid)."""
+        if self.periodic_closed_grid and profile != "smoke":
+            return self.paper_n_x(multi_step)
+        return n_x
+
+    def fine_n_x(self, n_x: int) -> int:
+        """Twice the resolution on the same closed grid: spacing h/2, 2(n_x − 1) + 1 nodes."""
+        return 2 * (n_x - 1) + 1
+
+
+def _boon1d(case: str) -> Builder:
+    def build(n_traj: int, n_x: int, multi_step: bool, seed: int, **kw: Any) -> PDEData:
+        from pcml.pdes.boon_datasets import build_dataset
+
+        return build_dataset(case, n_traj=n_traj, n_x=n_x, multi_step=multi_step, seed=seed, **kw)
+
+    return build
+
+
+CASES: dict[str, BoonCase] = {}
+
+
+def register_case(case: BoonCase) -> BoonCase:
+    """Add ``case`` to the registry (name must be new)."""
+    if case.name in CASES:
+        raise ValueError(f"register_case: case {case.name!r} is already registered")
+    CASES[case.name] = case
+    return case
+
+
+def get_case(name: str) -> BoonCase:
+    if name not in CASES:
+        raise ValueError(f"case: got {name!r}, expected one of {sorted(CASES)}")
+    return CASES[name]
+
+
+register_case(
+    BoonCase(
+        "heat-neumann",
+        _boon1d("heat-neumann"),
+        ("x",),
+        "BOON receives the prescribed fluxes u_x(0,t) = 0 (insulator) and u_x(1,t) = U sin(πt) "
+        "(heater, U = 5); the FNO receives no boundary data.",
+        500,
+        1024,
+        kind="heat",
+        description="u_t = 0.01 u_xx, insulator at x=0, heater at x=1, u0 = cos(ωπx)",
+    )
+)
+register_case(
+    BoonCase(
+        "stokes-dirichlet",
+        _boon1d("stokes-dirichlet"),
+        ("x",),
+        "BOON receives the Dirichlet data u(0,t) = U cos(ωt) (plate velocity) and the closed form "
+        "u(1,t) = U e^(−κ) cos(κ − ωt) at x = 1, both the physical boundary data of this problem "
+        "on [0, 1]; the FNO receives no boundary data.",
+        500,
+        500,
+        kind="stokes",
+        description="Stokes' second problem u_t = ν u_xx, ν = 0.1, ω ~ U[2, 8]",
+    )
+)
+register_case(
+    BoonCase(
+        "burgers-dirichlet",
+        _boon1d("burgers-dirichlet"),
+        ("x",),
+        "BOON receives the homogeneous Dirichlet data u(0,t) = u(1,t) = 0; the FNO receives none.",
+        500,
+        500,
+        description="viscous Burgers, ν = 0.1, u = 0 at both ends, GRF sine-series u0",
+    )
+)
+register_case(
+    BoonCase(
+        "burgers-periodic",
+        _boon1d("burgers-periodic"),
+        ("x",),
+        "Periodicity u(0) = u(1) is structural: no boundary values are given to any model.",
+        129,
+        129,
+        periodic_closed_grid=True,
+        paper_multi_step_size=100,
+        description="viscous Burgers, ν = 0.1, t = 1, GRF 625(−Δ+25I)^−2 u0 (closed grid)",
+    )
+)

@@ -1,0 +1,271 @@
+"""Configuration of the BOON experiments: frozen dataclasses, three profiles, TOML and overrides.
+
+A run is fully described by one :class:`BoonConfig`: the case and task (single-step u₀ → u(t₁) or
+multi-step u₀ → 25 frames), data sizes, the FNO architecture shared by **all** compared models
+(same n_modes, width, layers and padding: the original gave the FNO2d baseline x- and t-padding
+and BOON only t-padding, reference §14.12), one :class:`pcml.train.TrainConfig` used for every
+model, the seeds and the BOON options.
+
+Profiles (per task; the case may override the grid, e.g. 129 closed nodes for periodic Burgers):
+
+- ``smoke``: seconds; tiny models and datasets (the test suite);
+- ``quick``: at most ~15 minutes per case on 2 CPU cores — the numbers pcml reports;
+- ``paper``: the article's settings (reference §11.2–11.3): single-step N = 500 (periodic Burgers
+  128 + endpoint), 500 / 100 split, FNO1d 16 modes / width 64; multi-step 1000 / 200, FNO2d 12×12 /
+  32 padded along t by 9; batch 20, Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5) (periodic
+  Burgers multi-step StepLR(100, 0.5)), 500 epochs, seed 0 (meant for a GPU).
+
+TOML files hold the same nested tables as the dataclasses (``[data]``, ``[model]``, ``[train]``,
+``[boon]``); overrides are dotted ``key=value`` pairs with TOML literals (``train.lr=1e-3``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pcml.experiments.config import from_dict, to_dict
+from pcml.train import TrainConfig
+
+__all__ = [
+    "MODEL_KEYS",
+    "PROFILES",
+    "BoonConfig",
+    "BoonSettings",
+    "DataSettings",
+    "ModelSettings",
+    "default_config",
+    "make_config",
+]
+
+#: Model keys of metrics.json: plain FNO, BOON (channel-wise elimination), BOON (the article's
+#: scalar-probe elimination, bugs fixed).
+MODEL_KEYS: tuple[str, ...] = ("fno", "boon", "boon_reference")
+PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True, slots=True)
+class DataSettings:
+    """Trajectories per split (train = the first n_train, test = the last n_test, as the article),
+    grid nodes n_x per spatial axis including both ends (closed grid), the data seed, and whether
+    to evaluate at twice the resolution (2(n_x − 1) + 1 nodes: spacing h/2, nested grid)."""
+
+    n_train: int = 500
+    n_test: int = 100
+    n_x: int = 500
+    seed: int = 0
+    eval_2x: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_x < 9:
+            raise ValueError(f"data.n_x must be >= 9, got {self.n_x}")
+        if self.seed < 0:
+            raise ValueError(f"data.seed must be >= 0, got {self.seed}")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """The FNO shared by every model: ``n_modes`` per grid axis ((x,) single-step, (x, t)
+    multi-step), width, layers, projection width, zero-padding per grid axis (BC axes: 0)."""
+
+    n_modes: tuple[int, ...] = (16,)
+    hidden_channels: int = 64
+    n_layers: int = 4
+    projection_channels: int = 128
+    padding: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if len(self.n_modes) != len(self.padding) or not 1 <= len(self.n_modes) <= 3:
+            raise ValueError(
+                f"model.n_modes {self.n_modes} and model.padding {self.padding} must have the "
+                "same length (one entry per grid axis, 1-3)"
+            )
+        if min(self.n_modes) < 1 or min(self.padding) < 0:
+            raise ValueError(f"model.n_modes must be >= 1 and padding >= 0, got {self}")
+        if self.hidden_channels < 1 or self.n_layers < 1 or self.projection_channels < 1:
+            raise ValueError(f"model sizes must be >= 1, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class BoonSettings:
+    """BOON options: Neumann stencil orders (lower, upper) of the enforced relation (the original
+    used 1st order at x = 0, valid only for zero flux, and 3rd order at x = 1; pcml defaults to
+    3rd order at both ends, built from the grid of every call), the Tikhonov ε of the channel-wise
+    block solves, the scalar clamp of the reference mode, the article's ½ Neumann factor, and GELU
+    on interior nodes only."""
+
+    neumann_orders: tuple[int, int] = (3, 3)
+    eps: float = 1e-7
+    reference_tol: float = 1e-7
+    neumann_half: bool = False
+    mask_activation: bool = True
+
+    def __post_init__(self) -> None:
+        if not all(1 <= o <= 6 for o in self.neumann_orders):
+            raise ValueError(f"boon.neumann_orders must be in 1..6, got {self.neumann_orders}")
+        if self.eps < 0 or self.reference_tol <= 0:
+            raise ValueError(f"boon.eps must be >= 0 and reference_tol > 0, got {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class BoonConfig:
+    """One BOON experiment run (module docstring). ``seed``: weight initialisation, identical for
+    every model; ``train.seed``: data order, identical for every model. ``eval_dtype``: models are
+    evaluated in float64 by default so that the measured boundary error is the method's and not
+    float32 round-off amplified by the 1/h of a Neumann stencil (≈ 1e-4 at h = 1/500)."""
+
+    case: str = "heat-neumann"
+    profile: Literal["smoke", "quick", "paper"] = "quick"
+    multi_step: bool = False
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    boon: BoonSettings = field(default_factory=BoonSettings)
+    models: tuple[str, ...] = MODEL_KEYS
+    seed: int = 0
+    eval_dtype: Literal["float64", "float32"] = "float64"
+    eval_batch_size: int = 50
+    near_boundary_nodes: int = 5
+
+    def __post_init__(self) -> None:
+        from pcml.experiments.boon_cases import get_case
+
+        case = get_case(self.case)  # validates the name
+        bad = [m for m in self.models if m not in MODEL_KEYS]
+        if bad or not self.models or len(set(self.models)) != len(self.models):
+            raise ValueError(f"models must be distinct names from {MODEL_KEYS}, got {self.models}")
+        n_axes = len(case.spatial_axes) + int(self.multi_step)
+        if len(self.model.n_modes) != n_axes:
+            raise ValueError(
+                f"model.n_modes {self.model.n_modes} must have {n_axes} entries for case "
+                f"{self.case!r} (grid axes {case.grid_axes(self.multi_step)})"
+            )
+        if any(self.model.padding[: len(case.spatial_axes)]):
+            raise ValueError(
+                f"model.padding {self.model.padding}: spatial (boundary) axes cannot be padded "
+                "(BOON's BCs sit on them); pad only time"
+            )
+        if self.eval_batch_size < 1 or self.near_boundary_nodes < 1:
+            raise ValueError("eval_batch_size and near_boundary_nodes must be >= 1")
+        if 2 * self.near_boundary_nodes > self.data.n_x:
+            raise ValueError(f"near_boundary_nodes={self.near_boundary_nodes} too large")
+
+
+def _train(epochs: int, step: int, batch: int, seed: int = 0) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch,
+        lr=1e-3,
+        weight_decay=1e-4,
+        optimizer="adam",
+        scheduler="step",
+        step_size=step,
+        gamma=0.5,
+        seed=seed,
+        validate_every=max(1, epochs),
+        checkpoint_every=1,
+        device="cpu",
+    )
+
+
+def default_config(case: str, profile: str, multi_step: bool = False) -> BoonConfig:
+    """The built-in settings of ``profile`` for ``case`` (module docstring)."""
+    from pcml.experiments.boon_cases import get_case
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    c = get_case(case)
+    d = len(c.spatial_axes)
+    if profile == "smoke":
+        data = DataSettings(n_train=8, n_test=4, n_x=33)
+        model = ModelSettings(
+            (4,) * d + ((4,) if multi_step else ()),
+            8,
+            2,
+            16,
+            (0,) * d + ((3,) if multi_step else ()),
+        )
+        train = _train(2, 1, 4)
+    elif profile == "quick" and not multi_step:
+        data = DataSettings(n_train=200, n_test=50, n_x=256)
+        model = ModelSettings((16,) * d, 32, 4, 128, (0,) * d)
+        train = _train(100, 25, 20)
+    elif profile == "quick":
+        data = DataSettings(n_train=100, n_test=20, n_x=64)
+        model = ModelSettings((8,) * (d + 1), 16, 4, 64, (0,) * d + (9,))
+        train = _train(60, 15, 10)
+    elif not multi_step:
+        data = DataSettings(n_train=500, n_test=100, n_x=c.paper_n_x(False))
+        model = ModelSettings((16,) * d, 64, 4, 128, (0,) * d)
+        train = _train(500, 50, 20)
+    else:
+        data = DataSettings(n_train=1000, n_test=200, n_x=c.paper_n_x(True))
+        model = ModelSettings((12,) * (d + 1), 32, 4, 128, (0,) * d + (9,))
+        train = _train(500, c.paper_multi_step_size, 20)
+    data = dataclasses.replace(data, n_x=c.profile_n_x(profile, multi_step, data.n_x))
+    return BoonConfig(case, profile, multi_step, data, model, train)  # type: ignore[arg-type]
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _literal(text: str) -> Any:
+    """A TOML literal (``3``, ``1e-3``, ``true``, ``[8, 8]``, ``"x"``); bare words stay strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def make_config(
+    case: str,
+    profile: str = "quick",
+    multi_step: bool = False,
+    config_file: Path | str | None = None,
+    overrides: Iterable[str] = (),
+) -> BoonConfig:
+    """Profile defaults, then the TOML file (same tables as a saved config.toml), then the
+    ``key.path=value`` overrides; unknown keys and wrong types raise ``ValueError``."""
+    data = to_dict(default_config(case, profile, multi_step))
+    if config_file is not None:
+        with Path(config_file).open("rb") as fh:
+            try:
+                loaded = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"config file {config_file} is not valid TOML: {err}") from err
+        for key in ("case", "profile", "multi_step"):
+            if key in loaded and loaded[key] != data[key]:
+                raise ValueError(
+                    f"config file {config_file} sets {key}={loaded[key]!r}, but the command "
+                    f"asks for {data[key]!r}"
+                )
+        data = _merge(data, loaded)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} must look like key.path=value")
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                raise ValueError(f"override {item!r}: {part!r} is not a table of the config")
+            node = child
+        if parts[-1] not in node:
+            raise ValueError(f"override {item!r}: unknown key {key.strip()!r}")
+        node[parts[-1]] = _literal(value.strip())
+    return from_dict(BoonConfig, data)
