@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from .boon import boon
 from .data import data
 from .report import report
 
@@ -20,6 +21,7 @@ def main() -> None:
     boundary conditions) for surrogate models of PDEs."""
 
 
+main.add_command(boon)
 main.add_command(data)
 main.add_command(report)
 
