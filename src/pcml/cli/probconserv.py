@@ -1,0 +1,116 @@
+"""``pcml probconserv``: the ProbConserv experiments (reference: docs/results/probconserv.md)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection", "burgers")
+
+
+@click.group()
+def probconserv() -> None:
+    """ProbConserv: condition a probabilistic model on the integral form of a conservation law."""
+
+
+@probconserv.command("run")
+@click.argument("problem", type=click.Choice(PROBLEM_NAMES))
+@click.option(
+    "--profile",
+    type=click.Choice(["smoke", "quick", "paper"]),
+    default="quick",
+    show_default=True,
+    help="Size preset: smoke (seconds, for tests), quick (~15 min on 2 CPU cores), paper "
+    "(the article's settings, for a GPU).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory: config.toml, command.txt, data/, checkpoints/, metrics.json, table.md, "
+    "figures, report.html. Re-running the same command there resumes.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file applied on top of the profile (same tables as the saved config.toml).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one setting (repeatable), KEY a dotted path and VALUE a TOML literal, e.g. "
+    "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32.",
+)
+@click.option(
+    "--inequality",
+    type=click.Choice(["none", "nonneg", "monotone"]),
+    default=None,
+    help="Inequality post-step on the probconserv_* means (mass kept exactly). Default: the "
+    "config's (none).",
+)
+@click.option(
+    "--methods",
+    default=None,
+    help="Comma-separated subset of anp, softc_anp, hardc_anp, probconserv_anp, "
+    "probconserv_anp_noisy, ensemble, probconserv_ensemble, gp, probconserv_gp (default: all).",
+)
+@click.option("--seed", type=int, default=None, help="Model/prediction seed (default: config's).")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Training device for every backbone (default: the profile's).",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
+@click.option("--no-figures", is_flag=True, help="Skip the PNG figures and report.html.")
+def run_cmd(
+    problem: str,
+    profile: str,
+    out: Path,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    inequality: str | None,
+    methods: str | None,
+    seed: int | None,
+    device: str | None,
+    no_progress: bool,
+    no_figures: bool,
+) -> None:
+    """Train and evaluate every method on PROBLEM; write metrics.json, table.md, figures."""
+    from ..experiments.probconserv import format_table, run
+    from ..experiments.probconserv_config import make_config
+
+    sets = list(overrides)
+    if inequality is not None:
+        sets.append(f'inequality="{inequality}"')
+    if methods is not None:
+        names = ", ".join(f'"{m.strip()}"' for m in methods.split(",") if m.strip())
+        sets.append(f"methods=[{names}]")
+    if seed is not None:
+        sets.append(f"seed={seed}")
+    if device is not None:
+        sets += [f'train.{k}.device="{device}"' for k in ("anp", "softc", "ensemble", "gp")]
+    try:
+        cfg = make_config(problem, profile, config_file, sets)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    command = shlex.join(["pcml", *sys.argv[1:]])
+    metrics = run(
+        cfg,
+        out,
+        command=command,
+        progress=not no_progress,
+        figures=not no_figures,
+        log=lambda s: click.echo(s, err=True),
+    )
+    from ..pdes.gpme import get_problem
+
+    click.echo(format_table(metrics, get_problem(problem).param_name))
+    click.echo(f"wrote {out}/metrics.json")

@@ -1,0 +1,364 @@
+"""Configuration of the ProbConserv experiments: frozen dataclasses, profiles, TOML, overrides.
+
+A run is fully described by one :class:`ProbConservConfig` (problem, profile, data sizes, model
+sizes, one :class:`pcml.train.TrainConfig` per trained backbone, the number of latent samples S,
+the constraint noise σ_G, the methods, the inequality post-step and the seeds):
+
+- ``smoke``: seconds; tiny models, a handful of functions, one epoch (used by the test suite);
+- ``quick``: about 15 minutes per problem on 2 CPU cores (the numbers pcml reports): a narrower
+  ANP (H = 64), 2,000 training functions, evaluation over time on a coarse 21-point time grid;
+- ``paper``: the article's settings (reference §3, §5, §13): ANP with H = 128 (989,826 parameters),
+  10,000 training functions, Adam 1e-4, batch 250, 500 epochs keeping the best validation loss,
+  100 latent samples, the full 201 × 201 evaluation grid (meant for a GPU).
+
+TOML files hold the same nested tables as the dataclasses (``[data]``, ``[anp]``,
+``[train.anp]``, ...); ``None`` is written as the string ``"none"``. Overrides use dotted paths,
+``train.anp.lr=1e-3`` or ``n_latent_samples=32``, with TOML literals as values.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pcml.pdes.gpme import PROBLEMS
+from pcml.train import TrainConfig
+
+__all__ = [
+    "ALL_METHODS",
+    "PROFILES",
+    "ANPSettings",
+    "DataSettings",
+    "EnsembleSettings",
+    "GPSettings",
+    "ProbConservConfig",
+    "TrainSettings",
+    "apply_overrides",
+    "config_to_dict",
+    "load_config",
+    "make_config",
+]
+
+#: Method keys of metrics.json, in table order. ``probconserv_anp_noisy`` is the finite-σ_G
+#: variant (σ_G² = 1/noise_precision); every other ``probconserv_*`` uses σ_G = 0 (§7.5).
+ALL_METHODS: tuple[str, ...] = (
+    "anp",
+    "softc_anp",
+    "hardc_anp",
+    "probconserv_anp",
+    "probconserv_anp_noisy",
+    "ensemble",
+    "probconserv_ensemble",
+    "gp",
+    "probconserv_gp",
+)
+INEQUALITIES = (None, "nonneg", "monotone")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Functions per split, point-set sizes (n_t × n_x contexts and targets), evaluation grid.
+
+    eval_n_t × eval_n_x is the prediction grid (t* must be one of its times); curve_functions is
+    the number of test functions per test value used for the curves over time (MSE(t), mass(t)).
+    """
+
+    n_train: int = 10_000
+    n_valid: int = 100
+    n_test_per_value: int = 50
+    n_t: int = 10
+    n_x: int = 10
+    eval_n_t: int = 201
+    eval_n_x: int = 201
+    curve_functions: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ANPSettings:
+    """Attentive neural process sizes (reference §3); also used for the SoftC-ANP."""
+
+    hidden_channels: int = 128
+    latent_dim: int = 128
+    n_heads: int = 4
+    n_attention_layers: int = 2
+    n_decoder_layers: int = 3
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """Deep ensemble of conditional MLPs (mean and variance heads)."""
+
+    n_members: int = 5
+    hidden_channels: int = 128
+    n_layers: int = 3
+    r_dim: int = 128
+
+
+@dataclass(frozen=True)
+class GPSettings:
+    """Exact GP with shared hyper-parameters learned on the training functions."""
+
+    kernel: str = "rbf"
+    lengthscale: float = 0.3
+    outputscale: float = 1.0
+    noise: float = 1e-4
+    refine_steps: int = 0
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One optimisation setting per trained backbone."""
+
+    anp: TrainConfig = field(default_factory=TrainConfig)
+    softc: TrainConfig = field(default_factory=TrainConfig)
+    ensemble: TrainConfig = field(default_factory=TrainConfig)
+    gp: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class ProbConservConfig:
+    """Everything that defines a ProbConserv run (see the module docstring).
+
+    noise_precision: σ_G⁻² of ``probconserv_anp_noisy`` (1e5, the Stefan config of the article).
+    softc_lambda: λ of the SoftC penalty λ·mean(r²). inequality: None | "nonneg" | "monotone",
+    applied to the means of the probconserv_* methods. n_shock_samples: exact samples per test
+    function for the shock-position posterior. seed: model initialisation and prediction RNG.
+    """
+
+    problem: str = "stefan"
+    profile: str = "paper"
+    data: DataSettings = field(default_factory=DataSettings)
+    anp: ANPSettings = field(default_factory=ANPSettings)
+    ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+    gp: GPSettings = field(default_factory=GPSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    methods: tuple[str, ...] = ALL_METHODS
+    n_latent_samples: int = 100
+    noise_precision: float = 1e5
+    softc_lambda: float = 1.0
+    inequality: str | None = None
+    n_shock_samples: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.problem not in PROBLEMS:
+            raise ValueError(f"problem: got {self.problem!r}, expected one of {sorted(PROBLEMS)}")
+        if self.profile not in PROFILES_NAMES:
+            raise ValueError(f"profile: got {self.profile!r}, expected one of {PROFILES_NAMES}")
+        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods: unknown {unknown} (or empty); expected from {ALL_METHODS}")
+        if self.inequality not in INEQUALITIES:
+            raise ValueError(f"inequality: got {self.inequality!r}, expected one of {INEQUALITIES}")
+        for name in ("n_latent_samples", "n_shock_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not self.noise_precision > 0:
+            raise ValueError(f"noise_precision: must be > 0, got {self.noise_precision}")
+        d = self.data
+        for name in ("n_train", "n_valid", "n_test_per_value", "eval_n_t", "curve_functions"):
+            if getattr(d, name) < 1:
+                raise ValueError(f"data.{name}: must be >= 1, got {getattr(d, name)}")
+        if d.eval_n_x < 3:
+            raise ValueError(f"data.eval_n_x: must be >= 3, got {d.eval_n_x}")
+
+
+PROFILES_NAMES = ("smoke", "quick", "paper")
+
+
+def _train(**kw: Any) -> TrainConfig:
+    return TrainConfig(**kw)
+
+
+def _profile(name: str, problem: str) -> ProbConservConfig:
+    if name == "smoke":
+        fast = _train(epochs=1, batch_size=10, lr=1e-3, device="cpu")
+        return ProbConservConfig(
+            problem=problem,
+            profile="smoke",
+            data=DataSettings(
+                n_train=20,
+                n_valid=4,
+                n_test_per_value=2,
+                eval_n_t=11,
+                eval_n_x=41,
+                curve_functions=1,
+            ),
+            anp=ANPSettings(16, 8, 2, 1, 1, 0.0),
+            ensemble=EnsembleSettings(2, 16, 1, 8),
+            gp=GPSettings(),
+            train=TrainSettings(fast, fast, fast, fast),
+            n_latent_samples=3,
+            n_shock_samples=20,
+        )
+    if name == "quick":
+        # Sized for a shared 2-core CPU: dropout off in training (attention dropout costs about
+        # half of a training step on CPU), ~500 ANP steps at lr 1e-3 instead of 20,000 at 1e-4.
+        anp = _train(
+            epochs=12,
+            batch_size=50,
+            lr=1e-3,
+            device="cpu",
+            validate_every=2,
+            checkpoint_every=1,
+            keep_best=True,
+        )
+        return ProbConservConfig(
+            problem=problem,
+            profile="quick",
+            data=DataSettings(
+                n_train=2000,
+                n_valid=100,
+                n_test_per_value=50,
+                eval_n_t=21,
+                eval_n_x=201,
+                curve_functions=10,
+            ),
+            anp=ANPSettings(64, 64, 4, 2, 3, 0.0),
+            ensemble=EnsembleSettings(5, 64, 3, 64),
+            gp=GPSettings(),
+            train=TrainSettings(
+                anp=anp,
+                softc=replace(anp, epochs=4),
+                ensemble=replace(anp, epochs=20, validate_every=5, checkpoint_every=5),
+                gp=_train(epochs=1, batch_size=50, lr=2e-2, device="cpu"),
+            ),
+            n_latent_samples=50,
+            n_shock_samples=500,
+        )
+    if name == "paper":
+        anp = _train(
+            epochs=500,
+            batch_size=250,
+            lr=1e-4,
+            validate_every=10,
+            checkpoint_every=10,
+            keep_best=True,
+        )
+        return ProbConservConfig(
+            problem=problem,
+            profile="paper",
+            train=TrainSettings(
+                anp=anp,
+                softc=anp,
+                ensemble=replace(anp, lr=1e-3),
+                gp=_train(epochs=5, batch_size=100, lr=2e-2),
+            ),
+        )
+    raise ValueError(f"profile: got {name!r}, expected one of {PROFILES_NAMES}")
+
+
+#: Profile builders: ``PROFILES[name](problem)``.
+PROFILES = {name: (lambda problem, _n=name: _profile(_n, problem)) for name in PROFILES_NAMES}
+
+
+def make_config(
+    problem: str,
+    profile: str = "quick",
+    config_file: str | Path | None = None,
+    overrides: typing.Sequence[str] = (),
+) -> ProbConservConfig:
+    """Profile defaults, then the TOML ``config_file`` (if any), then ``key=value`` overrides."""
+    cfg = _profile(profile, problem)
+    if config_file is not None:
+        cfg = load_config(config_file, base=cfg)
+    cfg = apply_overrides(cfg, overrides)
+    if cfg.problem != problem or cfg.profile != profile:
+        raise ValueError(
+            f"config: problem/profile ({cfg.problem}, {cfg.profile}) from the file or overrides "
+            f"contradict the command line ({problem}, {profile})"
+        )
+    return cfg
+
+
+# ------------------------------------------------------------------------------ serialisation
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Nested plain dict (tuples as lists, None kept) of a (nested) dataclass."""
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = (
+            config_to_dict(v) if is_dataclass(v) else (list(v) if isinstance(v, tuple) else v)
+        )
+    return out
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    """Convert a TOML value to the annotated field type (None from "none", tuple from list)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or value == "none":
+            if type(None) in args:
+                return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(non_none[0], value, path)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            value = [value]
+        return tuple(_coerce(args[0], v, path) for v in value)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{path}: got {value!r} ({type(value).__name__}), expected {tp}")
+
+
+def _merge(obj: Any, updates: dict[str, Any], path: str = "") -> Any:
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in updates.items():
+        where = f"{path}{key}"
+        if key not in names:
+            raise ValueError(f"config: unknown key {where!r}; expected one of {sorted(names)}")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"config: {where!r} is a table, got {value!r}")
+            changes[key] = _merge(current, value, f"{where}.")
+        else:
+            changes[key] = _coerce(hints[key], value, where)
+    try:
+        return replace(obj, **changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config{' ' + path.rstrip('.') if path else ''}: {err}") from err
+
+
+def load_config(path: str | Path, base: ProbConservConfig | None = None) -> ProbConservConfig:
+    """Read a TOML file onto ``base`` (default: the paper profile of its ``problem``)."""
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    if base is None:
+        base = _profile(raw.get("profile", "paper"), raw.get("problem", "stefan"))
+    return _merge(base, raw)  # type: ignore[no-any-return]
+
+
+def apply_overrides(cfg: ProbConservConfig, overrides: typing.Sequence[str]) -> ProbConservConfig:
+    """Apply ``key.sub=value`` strings (value: a TOML literal, else a bare string)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set: expected KEY=VALUE (e.g. train.anp.lr=1e-3), got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        nested: dict[str, Any] = {}
+        node = nested
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+        cfg = _merge(cfg, nested)
+    return cfg
