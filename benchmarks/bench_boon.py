@@ -1,0 +1,193 @@
+"""Forward+backward time of BOON / FNO per BC kind, against a straightforward original-style BOON.
+
+Cases (issue #5): 1-D (N=512, hidden 64, modes 16, batch 20) and 1-D + time (N=256, T=32, hidden
+32, modes 12×12, batch 8, time padded by 9 as the original BOON-2d; the FNO baseline uses the same
+padding). The "original" variant re-implements the article's algorithm in the straightforward way
+(reference §4–§7, §14.1): every wrapped linear map (K, and W with its bias) is called on two
+full-batch probe tensors twice each, then on x, y and z — 7 full layer calls for Dirichlet, 6 for
+Neumann (right step only), 1 for periodic. It lives here, not in the package.
+
+Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_boon.py`` (the machine is shared:
+repetitions are interleaved across variants and medians are reported). Writes
+``benchmarks/results/boon.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Neumann, Periodic
+from pcml.models.boon import BOON
+from pcml.models.fno import FNO, FourierLayer
+
+KINDS = {
+    "dirichlet": BoundaryConditions({"x": (Dirichlet(), Dirichlet())}),
+    "neumann": BoundaryConditions({"x": (Neumann(1), Neumann(3))}),
+    "periodic": BoundaryConditions({"x": (Periodic(), Periodic())}),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Straightforward original algorithm (BC axis = grid dim 2), for timing only.
+def _set(t: Tensor, index: int, value: Tensor | float) -> Tensor:
+    t = t.clone()
+    t[:, :, index] = value
+    return t
+
+
+def _orig_dirichlet(lin: Callable[[Tensor], Tensor], x: Tensor, al: Tensor, ar: Tensor) -> Tensor:
+    e1, en = _set(torch.zeros_like(x), 0, 1.0), _set(torch.zeros_like(x), -1, 1.0)
+    tol = 1e-7
+    k00, kn0 = lin(e1)[0, 0, 0], lin(e1)[0, 0, -1]  # probes computed twice, as the original
+    k0n, knn = lin(en)[0, 0, 0], lin(en)[0, 0, -1]
+    knn = torch.where(knn.abs() < tol, tol, knn)
+    kt = k00 - kn0 * k0n / knn
+    kt = torch.where(kt.abs() < tol, tol, kt)
+    kx = lin(x)
+    y = _set(
+        x, 0, 2 * x[:, :, 0] - (kx[:, :, 0] - k0n / knn * kx[:, :, -1] + k0n * x[:, :, -1]) / kt
+    )
+    ky = lin(y)
+    z = _set(y, -1, 2 * y[:, :, -1] - ky[:, :, -1] / knn)
+    t = lin(z)
+    return _set(_set(t, 0, al), -1, ar)
+
+
+def _orig_neumann(
+    lin: Callable[[Tensor], Tensor], x: Tensor, gl: Tensor, gr: Tensor, h: float
+) -> Tensor:
+    en = _set(torch.zeros_like(x), -1, 1.0)
+    e1 = _set(torch.zeros_like(x), 0, 1.0)
+    _ = lin(e1), lin(e1)
+    knn = lin(en)[0, 0, -1]
+    knn = lin(en)[0, 0, -1]
+    knn = torch.where(knn.abs() < 1e-7, 1e-7, knn)
+    ky = lin(x)
+    z = _set(x, -1, 2 * x[:, :, -1] - ky[:, :, -1] / knn)
+    t = lin(z)
+    left = gl + t[:, :, 1]
+    right = 6 * h / 11 * gr + 18 / 11 * t[:, :, -2] - 9 / 11 * t[:, :, -3] + 2 / 11 * t[:, :, -4]
+    return 0.5 * _set(_set(t, 0, left), -1, right)
+
+
+def _orig_periodic(lin: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    t = lin(x)
+    m = 0.5 * (t[:, :, 0] + t[:, :, -1])
+    return _set(_set(t, 0, m), -1, m)
+
+
+def original_boon(fno: FNO, kind: str, a: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    grid = a.shape[2:]
+    v = fno.pad(fno.lift(a))
+    lo_p = F.pad(lo, [0, v.shape[-1] - lo.shape[-1]]) if lo.ndim > 1 else lo
+    hi_p = F.pad(hi, [0, v.shape[-1] - hi.shape[-1]]) if hi.ndim > 1 else hi
+    lo_p, hi_p = lo_p.unsqueeze(1), hi_p.unsqueeze(1)
+    h = 1.0 / (grid[0] - 1)
+
+    def wrap(lin: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        if kind == "dirichlet":
+            return _orig_dirichlet(lin, x, lo_p, hi_p)
+        if kind == "neumann":
+            return _orig_neumann(lin, x, lo_p, hi_p, h)
+        return _orig_periodic(lin, x)
+
+    for layer in fno.layers:
+        assert isinstance(layer, FourierLayer)
+        w_lin = lambda x, layer=layer: layer.skip(x) + layer.bias_field(x.ndim - 2)  # noqa: E731
+        u = wrap(layer.kernel, v) + wrap(w_lin, v)
+        if layer.activation:
+            g = F.gelu(u)
+            v = torch.cat([u[:, :, :1], g[:, :, 1:-1], u[:, :, -1:]], dim=2)
+        else:
+            v = u
+    v = fno.crop(v, grid)
+    h1 = fno.project_hidden(v)
+    h1 = torch.cat([h1[:, :, :1], F.gelu(h1[:, :, 1:-1]), h1[:, :, -1:]], dim=2)
+    out = fno.project_out(h1)
+    return (
+        _orig_periodic(lambda t: t, out)
+        if kind == "periodic"
+        else _set(_set(out, 0, lo.unsqueeze(1)), -1, hi.unsqueeze(1))
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+def _time(fn: Callable[[], Tensor]) -> float:
+    t0 = time.perf_counter()
+    fn().square().mean().backward()
+    return time.perf_counter() - t0
+
+
+def run_case(name: str, fno: FNO, a: Tensor, reps: int) -> dict:
+    b = a.shape[0]
+    wall = (b, *a.shape[3:])
+    lo, hi = torch.randn(wall), torch.randn(wall)
+    variants: dict[str, Callable[[], Tensor]] = {"fno": lambda: fno(a)}
+    for kind, bcs in KINDS.items():
+        vals = None if kind == "periodic" else {"x": (lo, hi)}
+        boon = BOON(fno, bcs)
+        variants[f"boon_{kind}"] = lambda boon=boon, vals=vals: boon(a, vals)
+        variants[f"original_{kind}"] = lambda kind=kind: original_boon(fno, kind, a, lo, hi)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(2):  # warm-up
+        for fn in variants.values():
+            _time(fn)
+    for _ in range(reps):
+        for k, fn in variants.items():
+            fno.zero_grad(set_to_none=True)
+            times[k].append(_time(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    res: dict = {"median_s": med, "ratio_to_fno": {k: med[k] / med["fno"] for k in med}}
+    res["shape"] = list(a.shape)
+    print(f"\n{name}: input {tuple(a.shape)}, {reps} interleaved reps, median fwd+bwd")
+    print(f"{'variant':<22}{'ms':>10}{'/ FNO':>10}")
+    for k in med:
+        print(f"{k:<22}{1e3 * med[k]:>10.2f}{res['ratio_to_fno'][k]:>10.2f}")
+    return res
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(reps: int = 15) -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    cases = {
+        "1d": (FNO((16,), 1, 1, 64), torch.randn(20, 1, 512)),
+        "1d_time": (FNO((12, 12), 1, 1, 32, padding=(0, 9)), torch.randn(8, 1, 256, 32)),
+    }
+    results = {
+        "description": (
+            "forward+backward wall time, median of interleaved repetitions; ratios to FNO"
+        ),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "target_boon_over_fno": 1.3,
+        "cases": {k: run_case(k, fno, a, reps) for k, (fno, a) in cases.items()},
+    }
+    _write_json(Path(__file__).parent / "results" / "boon.json", results)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)

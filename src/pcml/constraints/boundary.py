@@ -1,0 +1,294 @@
+r"""Boundary conditions as data, and their exact enforcement on a gridded field.
+
+Per grid axis a pair ``(lower, upper)`` of
+
+* ``Dirichlet()``:  :math:`u(x_b) = \alpha_D` — the boundary node is set to the value;
+* ``Neumann(order)``:  :math:`\partial u/\partial x_a (x_b) = \alpha_N` — the boundary node is
+  solved from the one-sided stencil of that accuracy order on the grid of the call
+  (:class:`pcml.constraints.stencils.OneSidedStencil`). The derivative is along :math:`+x_a` at
+  both ends (not the outward normal), as in the BOON article (:math:`u_x(1) = U \sin \pi t`);
+* ``Periodic()`` (both sides): both end nodes are set to :math:`\tfrac12(u_0 + u_{N-1})`;
+* ``None``: no condition on that side.
+
+Fields are channels-first ``(batch, channels, *grid)``. Values are passed at call time as a mapping
+``{axis: (lower_value, upper_value)}``; each value is a float or a tensor of shape ``(B, *s)`` where
+``s`` broadcasts (right-aligned) against the wall shape, i.e. the grid shape without that axis:
+``(B,)`` is constant over the wall, ``(B, T)`` gives one value per time frame when time is the last
+grid axis, ``(B, *wall_shape)`` is fully resolved. Values are broadcast over channels.
+
+Enforcement runs axis by axis in grid order, so at edges and corners shared by two constrained axes
+the later axis wins. Tensors are rebuilt with ``torch.cat`` (no in-place writes on autograd
+tensors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from pcml.constraints.stencils import OneSidedStencil, uniform_coords
+
+__all__ = [
+    "BoundaryConditions",
+    "Dirichlet",
+    "Neumann",
+    "Periodic",
+    "apply_boundary_conditions",
+    "axis_ends",
+    "default_axis_names",
+    "interior_mask",
+]
+
+BCValue = float | Tensor | None
+BCValues = Mapping[str, tuple[BCValue, BCValue]]
+
+
+@dataclass(frozen=True)
+class Dirichlet:
+    """u = α at the boundary node."""
+
+    kind: ClassVar[str] = "dirichlet"
+
+
+@dataclass(frozen=True)
+class Neumann:
+    """∂u/∂x_a = α at the boundary node, via the one-sided stencil of accuracy ``order``."""
+
+    order: int = 1
+    kind: ClassVar[str] = "neumann"
+
+    def __post_init__(self) -> None:
+        OneSidedStencil(self.order)  # validates
+
+    @property
+    def stencil(self) -> OneSidedStencil:
+        return OneSidedStencil(self.order)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """u_0 = u_{N−1} (both sides of the axis must be Periodic)."""
+
+    kind: ClassVar[str] = "periodic"
+
+
+BC = Dirichlet | Neumann | Periodic
+
+
+def default_axis_names(ndim: int) -> tuple[str, ...]:
+    """Grid axis names by dimension: ("x",), ("x", "t"), ("x", "y", "t")."""
+    names = {1: ("x",), 2: ("x", "t"), 3: ("x", "y", "t")}
+    if ndim not in names:
+        raise ValueError(f"default_axis_names: ndim must be 1, 2 or 3, got {ndim}")
+    return names[ndim]
+
+
+@dataclass(frozen=True)
+class BoundaryConditions:
+    """Per-axis ``(lower, upper)`` BCs, e.g. ``{"x": (Dirichlet(), Neumann(3))}``."""
+
+    sides: Mapping[str, tuple[BC | None, BC | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checked: dict[str, tuple[BC | None, BC | None]] = {}
+        for axis, pair in dict(self.sides).items():
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValueError(
+                    f"BoundaryConditions: sides[{axis!r}] must be a (lower, upper) tuple, "
+                    f"got {pair!r}"
+                )
+            for bc in pair:
+                if bc is not None and not isinstance(bc, Dirichlet | Neumann | Periodic):
+                    raise ValueError(
+                        f"BoundaryConditions: sides[{axis!r}] holds {bc!r}; expected Dirichlet(), "
+                        "Neumann(order), Periodic() or None"
+                    )
+            if isinstance(pair[0], Periodic) != isinstance(pair[1], Periodic):
+                raise ValueError(
+                    f"BoundaryConditions: sides[{axis!r}] = {pair!r}; Periodic must be given on "
+                    "both sides of an axis"
+                )
+            if pair != (None, None):
+                checked[axis] = pair
+        object.__setattr__(self, "sides", MappingProxyType(checked))
+
+    def __bool__(self) -> bool:
+        return bool(self.sides)
+
+    def axes(self, names: Sequence[str]) -> list[tuple[int, str, BC | None, BC | None]]:
+        """(grid index, name, lower, upper) for each constrained axis, in grid order."""
+        unknown = set(self.sides) - set(names)
+        if unknown:
+            raise ValueError(
+                f"BoundaryConditions: axes {sorted(unknown)} are not grid axes {tuple(names)}"
+            )
+        return [(i, n, *self.sides[n]) for i, n in enumerate(names) if n in self.sides]
+
+    def needs_value(self, axis: str) -> tuple[bool, bool]:
+        lo, up = self.sides[axis]
+        return (isinstance(lo, Dirichlet | Neumann), isinstance(up, Dirichlet | Neumann))
+
+
+def _wall_value(
+    value: BCValue, batch: int, wall_shape: Sequence[int], where: str, like: Tensor
+) -> Tensor:
+    """Normalise a BC value to a tensor of shape (B, *wall_shape) (dtype/device of ``like``)."""
+    if value is None:
+        raise ValueError(f"bc_values{where} is required (Dirichlet/Neumann side) but missing")
+    v = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    if v.ndim == 0:
+        v = v.expand(batch)
+    if v.shape[0] not in (1, batch):
+        raise ValueError(
+            f"bc_values{where} has shape {tuple(v.shape)}; its leading dim must be the batch "
+            f"size {batch} (or 1)"
+        )
+    trail = tuple(v.shape[1:])
+    if len(trail) > len(wall_shape):
+        raise ValueError(
+            f"bc_values{where} has shape {tuple(v.shape)}; expected (B, *s) with s broadcastable "
+            f"to the wall shape {tuple(wall_shape)}"
+        )
+    v = v.reshape(v.shape[0], *([1] * (len(wall_shape) - len(trail))), *trail)
+    try:
+        return v.expand(batch, *wall_shape)
+    except RuntimeError as err:
+        raise ValueError(
+            f"bc_values{where} has shape {tuple(v.shape)}; expected (B, *s) with s broadcastable "
+            f"to the wall shape {tuple(wall_shape)}"
+        ) from err
+
+
+def wall_values(
+    bcs: BoundaryConditions,
+    values: BCValues | None,
+    names: Sequence[str],
+    u: Tensor,
+) -> dict[str, tuple[Tensor | None, Tensor | None]]:
+    """All required values as validated (B, *wall_shape) tensors for a field ``u`` (B, C, *grid)."""
+    values = {} if values is None else values
+    unknown = set(values) - set(bcs.sides)
+    if unknown:
+        raise ValueError(f"bc_values: axes {sorted(unknown)} have no boundary condition")
+    out: dict[str, tuple[Tensor | None, Tensor | None]] = {}
+    grid = tuple(u.shape[2:])
+    for i, name, _, _ in bcs.axes(names):
+        need = bcs.needs_value(name)
+        pair = values.get(name, (None, None))
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise ValueError(f"bc_values[{name!r}] must be a (lower, upper) tuple, got {pair!r}")
+        wall = grid[:i] + grid[i + 1 :]
+        res: list[Tensor | None] = []
+        for s, side in enumerate(("lower", "upper")):
+            where = f"[{name!r}][{s}] ({side})"
+            res.append(_wall_value(pair[s], u.shape[0], wall, where, u) if need[s] else None)
+        out[name] = (res[0], res[1])
+    return out
+
+
+def axis_coords(
+    grid: Mapping[str, Tensor] | None, name: str, n: int, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """Coordinates (n,) of axis ``name``: ``grid[name]`` if given, else linspace(0, 1, n)."""
+    if grid is None or name not in grid:
+        return uniform_coords(n, dtype)
+    c = torch.as_tensor(grid[name], dtype=dtype).reshape(-1)
+    if c.numel() != n:
+        raise ValueError(f"grid[{name!r}] has {c.numel()} coordinates; the field has {n} nodes")
+    return c
+
+
+def _set_ends(u: Tensor, dim: int, lower: Tensor | None, upper: Tensor | None) -> Tensor:
+    """u with its first/last slice along ``dim`` replaced (functionally, via torch.cat)."""
+    n = u.shape[dim]
+    parts = [
+        u.narrow(dim, 0, 1)
+        if lower is None
+        else lower.unsqueeze(dim).expand_as(u.narrow(dim, 0, 1)),
+        u.narrow(dim, 1, n - 2),
+        u.narrow(dim, n - 1, 1)
+        if upper is None
+        else upper.unsqueeze(dim).expand_as(u.narrow(dim, n - 1, 1)),
+    ]
+    return torch.cat(parts, dim=dim)
+
+
+def axis_ends(
+    u: Tensor,
+    dim: int,
+    lo: BC | None,
+    up: BC | None,
+    values: tuple[Tensor | None, Tensor | None],
+    coords: Tensor | None,
+) -> tuple[Tensor | None, Tensor | None]:
+    """New (lower, upper) boundary slices of ``u`` along ``dim`` (None: side unconstrained).
+
+    Dirichlet: the value; Neumann: the stencil solution from the current interior nodes (the
+    stencil never reaches the opposite boundary node); periodic: the mean of both ends. Values are
+    (B, *wall_shape), broadcast over the channel dim 1.
+    """
+    n = u.shape[dim]
+    if n < 3:
+        raise ValueError(f"boundary conditions: axis at dim {dim} has {n} < 3 nodes")
+    if isinstance(lo, Periodic):
+        mean = 0.5 * (u.select(dim, 0) + u.select(dim, n - 1))
+        return mean, mean
+    ends: list[Tensor | None] = [None, None]
+    for s, bc in enumerate((lo, up)):
+        v = values[s]
+        if isinstance(bc, Dirichlet):
+            assert v is not None
+            ends[s] = v.unsqueeze(1).to(u.dtype).expand_as(u.select(dim, 0))
+        elif isinstance(bc, Neumann):
+            assert v is not None and coords is not None
+            w = bc.stencil.weights(coords, "lower" if s == 0 else "upper")
+            ends[s] = w.solve_boundary(u, v.unsqueeze(1).to(u.dtype), dim)
+    return ends[0], ends[1]
+
+
+def apply_boundary_conditions(
+    u: Tensor,
+    bcs: BoundaryConditions,
+    values: Mapping[str, tuple[Tensor | None, Tensor | None]],
+    coords: Mapping[str, Tensor],
+    names: Sequence[str],
+) -> Tensor:
+    r"""Impose the BCs on ``u`` (B, C, *grid) exactly: Dirichlet nodes := α (bitwise), Neumann nodes
+    solved from the stencil on ``coords[axis]`` (N,), periodic ends := their mean.
+
+    ``values``: ``{axis: (lower, upper)}`` of (B, *wall_shape) tensors (see :func:`wall_values`;
+    None for periodic/free sides), broadcast over channels. Axes are processed in grid order (later
+    axes win at shared edges and corners).
+    """
+    for i, name, lo, up in bcs.axes(names):
+        pair = values.get(name, (None, None))
+        lower, upper = axis_ends(u, 2 + i, lo, up, pair, coords.get(name))
+        u = _set_ends(u, 2 + i, lower, upper)
+    return u
+
+
+def interior_mask(
+    bcs: BoundaryConditions,
+    names: Sequence[str],
+    grid_shape: Sequence[int],
+    device: torch.device | None = None,
+    kinds: tuple[type, ...] = (Dirichlet, Neumann, Periodic),
+) -> Tensor:
+    """Boolean (*grid) mask, False on the boundary nodes of every side whose BC is in ``kinds``."""
+    mask = torch.ones(tuple(grid_shape), dtype=torch.bool, device=device)
+    for i, _, lo, up in bcs.axes(names):
+        idx = torch.arange(grid_shape[i], device=device)
+        keep = torch.ones_like(idx, dtype=torch.bool)
+        if isinstance(lo, kinds):
+            keep = keep & (idx != 0)
+        if isinstance(up, kinds):
+            keep = keep & (idx != grid_shape[i] - 1)
+        shape = [1] * len(grid_shape)
+        shape[i] = grid_shape[i]
+        mask = mask & keep.reshape(shape)
+    return mask

@@ -1,0 +1,247 @@
+r"""BOON: an FNO whose kernel layers are corrected so the boundary conditions hold by construction.
+
+Saad, Gupta, Alizadeh, Maddix, ICLR 2023. Every Fourier layer :math:`v \mapsto \sigma(Kv + Wv + b)`
+becomes
+
+.. math::
+    v \mapsto \sigma_{\text{int}}\big(\mathcal B[K z(v)] + \mathcal B[W v] + b\big),
+
+* :math:`z(v)`: the Gaussian-elimination input correction of
+  :mod:`pcml.models.boon_correction` (Dirichlet and Neumann sides of the elimination axis), so that
+  the boundary outputs of :math:`Kz` do not depend on interior inputs. The 1×1 path W needs none:
+  its boundary blocks B = C = 0 make the channel-wise correction the identity, and in
+  ``"reference"`` mode it would change only the boundary nodes, which :math:`\mathcal B` overwrites.
+* :math:`\mathcal B`: the boundary relation applied to each linear path separately — Dirichlet
+  node := α, Neumann node := value solved from the stencil with flux α (each path carries the flux,
+  so the sum carries 2α; ``neumann_half=True`` multiplies each Neumann-corrected path by ½ as the
+  article did, so the sum carries α), periodic ends := their mean. Hidden Dirichlet nodes therefore
+  hold 2α (as in the article; the bias is not added there).
+* :math:`\sigma_{\text{int}}`: GELU on interior nodes only, through an explicit boolean mask (the
+  original 1-D code applied it everywhere by a type-check bug, §14.6); same after the first
+  projection layer.
+* The output is enforced exactly (:func:`pcml.constraints.boundary.apply_boundary_conditions`):
+  Dirichlet values bitwise, Neumann stencil relation to round-off on the grid of the call (so
+  evaluation at another resolution stays exact), periodic ends bitwise equal.
+
+Modes: ``"channelwise"`` (default) block elimination over channels, exact for any width;
+``"reference"`` the article's scalar probes (output channel 0, summed over input channels) with the
+index and sign bugs fixed — for reproduction; ``"none"`` output/boundary treatment only (ablation).
+In the article's 1-D Neumann layers only the right elimination step ran; here every Dirichlet or
+Neumann side of the elimination axis is eliminated, in every dimension.
+
+Shapes: ``a``: (B, in_channels, *grid), output (B, out_channels, *grid). ``bc_values``:
+``{axis: (lower, upper)}``, each a float or a tensor (B, *s) with s broadcastable right-aligned to
+the wall shape (the grid shape without that axis): (B,) constant per sample; (B, T) per time frame
+(time = last grid axis); (B, *wall_shape) fully resolved. Periodic sides take no value. Hidden
+layers see the values zero-padded over padded (time) slots. ``grid``: optional
+``{axis: coords (N,)}`` (default linspace(0, 1, N)); Neumann stencils are built from it at every
+call.
+BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pcml.constraints.boundary import (
+    BCValues,
+    BoundaryConditions,
+    Dirichlet,
+    Neumann,
+    apply_boundary_conditions,
+    axis_coords,
+    axis_ends,
+    default_axis_names,
+    interior_mask,
+    wall_values,
+)
+from pcml.models.boon_correction import Mode, eliminate
+from pcml.models.fno import FNO, FourierLayer
+
+__all__ = ["BOON"]
+
+
+class BOON(nn.Module):
+    """Boundary-corrected FNO sharing the weights of ``fno`` (see module docstring).
+
+    ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``; ``mode``:
+    "channelwise" | "reference" | "none"; ``eps``: Tikhonov parameter of the block solves;
+    ``reference_tol``: scalar clamp of the reference mode; ``axis_names``: names of the grid axes
+    (default ("x",), ("x", "t"), ("x", "y", "t")); ``elimination_axis``: axis along which K is
+    eliminated (default: the first axis with a Dirichlet/Neumann side); ``mask_activation``: GELU
+    on interior nodes only (True) or everywhere (False).
+    """
+
+    def __init__(
+        self,
+        fno: FNO,
+        bcs: BoundaryConditions | Mapping | None = None,
+        mode: Literal["channelwise", "reference", "none"] = "channelwise",
+        neumann_half: bool = False,
+        eps: float = 1e-7,
+        reference_tol: float = 1e-7,
+        axis_names: Sequence[str] | None = None,
+        elimination_axis: str | None = None,
+        mask_activation: bool = True,
+    ) -> None:
+        super().__init__()
+        if mode not in ("channelwise", "reference", "none"):
+            raise ValueError(
+                f"BOON: mode must be 'channelwise', 'reference' or 'none', got {mode!r}"
+            )
+        if eps < 0 or reference_tol <= 0:
+            raise ValueError(
+                f"BOON: need eps >= 0 and reference_tol > 0, got {eps}, {reference_tol}"
+            )
+        self.fno = fno
+        self.bcs = bcs if isinstance(bcs, BoundaryConditions) else BoundaryConditions(bcs or {})
+        self.names = tuple(axis_names) if axis_names else default_axis_names(fno.ndim)
+        if len(self.names) != fno.ndim:
+            raise ValueError(f"BOON: axis_names {self.names} must name {fno.ndim} grid axes")
+        self.mode, self.neumann_half, self.eps, self.reference_tol = (
+            mode,
+            neumann_half,
+            eps,
+            reference_tol,
+        )
+        self.mask_activation = mask_activation
+        axes = self.bcs.axes(self.names)
+        for i, name, _, _ in axes:
+            if fno.padding[i]:
+                raise ValueError(
+                    f"BOON: axis {name!r} carries BCs but is padded by {fno.padding[i]}"
+                )
+        elim = [(i, n, lo, up) for i, n, lo, up in axes if any(self.bcs.needs_value(n))]
+        self._elim: tuple[int, bool, bool] | None = None
+        if elimination_axis is not None:
+            elim = [e for e in elim if e[1] == elimination_axis]
+            if not elim:
+                raise ValueError(
+                    f"BOON: elimination_axis {elimination_axis!r} has no Dirichlet/Neumann side"
+                )
+        if elim and mode != "none":
+            i, name, lo, up = elim[0]
+            if fno.ndim > 1 and i == fno.ndim - 1:
+                raise ValueError(
+                    f"BOON: cannot eliminate along the last grid axis {name!r} (rfft axis)"
+                )
+            self._elim = (
+                i,
+                isinstance(lo, Dirichlet | Neumann),
+                isinstance(up, Dirichlet | Neumann),
+            )
+        self._has_neumann = any(isinstance(bc, Neumann) for _, _, lo, up in axes for bc in (lo, up))
+
+    def _pad_values(self, vals: dict[str, tuple[Tensor | None, Tensor | None]]) -> dict:
+        """Hidden-layer values: ×2 (Dirichlet: K̂ and Ŵ each carry α; Neumann: each carries the
+        flux, unless ``neumann_half``), zero-padded over padded (time) slots."""
+        out = {}
+        for i, name, lo, up in self.bcs.axes(self.names):
+            wall_pad = [p for k, p in enumerate(self.fno.padding) if k != i]
+            spec: list[int] = []
+            for p in reversed(wall_pad):
+                spec += [0, p]
+            pair = []
+            for bc, v in zip((lo, up), vals[name], strict=True):
+                if v is not None:
+                    v = v if isinstance(bc, Neumann) and self.neumann_half else 2 * v
+                    v = F.pad(v, spec) if any(wall_pad) else v
+                pair.append(v)
+            out[name] = tuple(pair)
+        return out
+
+    def _layer(self, index: int) -> FourierLayer:
+        layer = self.fno.layers[index]
+        assert isinstance(layer, FourierLayer)
+        return layer
+
+    def corrected_layer(self, index: int, v: Tensor) -> Tensor:
+        r"""Pre-activation :math:`\hat K v + W v + b` of layer ``index``, before the boundary
+        relation (``neumann_half`` scaling included); v: (B, C, *padded grid)."""
+        layer = self._layer(index)
+        if self._elim is None:
+            k = layer.kernel(v)
+        else:
+            ax, lo, up = self._elim
+            spectral = layer.spectral
+            mode: Mode = "reference" if self.mode == "reference" else "channelwise"
+            k = eliminate(spectral, v, ax, lo, up, mode, self.eps, self.reference_tol)
+        u = k + layer.skip(v)
+        if self.neumann_half and self._has_neumann:
+            u = 0.5 * u
+        return u + layer.bias_field(v.ndim - 2).to(v.dtype)
+
+    def relate(
+        self,
+        u: Tensor,
+        values: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+        activate: bool,
+    ) -> Tensor:
+        """Boundary relation on u (B, C, *grid), then GELU on interior nodes if ``activate``.
+
+        By linearity the relation on K̂v + Wv + b with doubled values equals the sum of the
+        relations applied to the two paths separately (the bias is overwritten at Dirichlet
+        nodes and leaves stencil derivatives and periodic equality unchanged).
+        """
+        axes = self.bcs.axes(self.names)
+        if len(axes) == 1 and activate and self.mask_activation:  # fused: one torch.cat
+            i, name, lo, up = axes[0]
+            dim, n = 2 + i, u.shape[2 + i]
+            lower, upper = axis_ends(
+                u, dim, lo, up, values.get(name, (None, None)), coords.get(name)
+            )
+            parts = [
+                F.gelu(u.narrow(dim, 0, 1)) if lower is None else lower.unsqueeze(dim),
+                F.gelu(u.narrow(dim, 1, n - 2)),
+                F.gelu(u.narrow(dim, n - 1, 1)) if upper is None else upper.unsqueeze(dim),
+            ]
+            return torch.cat(parts, dim=dim)
+        u = apply_boundary_conditions(u, self.bcs, values, coords, self.names)
+        if not activate:
+            return u
+        if not self.mask_activation:
+            return F.gelu(u)
+        return torch.where(interior_mask(self.bcs, self.names, u.shape[2:], u.device), F.gelu(u), u)
+
+    def forward(
+        self,
+        a: Tensor,
+        bc_values: BCValues | None = None,
+        grid: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:
+        if not self.bcs:
+            if bc_values:
+                raise ValueError("BOON: bc_values given but the model has no boundary conditions")
+            return self.fno(a)
+        shape = tuple(a.shape[2:])
+        probe = a.new_empty((a.shape[0], 1, *shape))
+        vals = wall_values(self.bcs, bc_values, self.names, probe)
+        coords = {n: axis_coords(grid, n, shape[i]) for i, n, _, _ in self.bcs.axes(self.names)}
+        hidden_vals = self._pad_values(vals)
+        v = self.fno.pad(self.fno.lift(a))
+        for index in range(self.fno.n_layers):
+            act = self._layer(index).activation
+            v = self.relate(self.corrected_layer(index, v), hidden_vals, coords, act)
+        v = self.fno.crop(v, shape)
+        h = self.fno.project_hidden(v)
+        h = self._activate_interior(h)
+        out = self.fno.project_out(h)
+        return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
+
+    def _activate_interior(self, h: Tensor) -> Tensor:
+        if not self.mask_activation:
+            return F.gelu(h)
+        axes = self.bcs.axes(self.names)
+        if len(axes) == 1:
+            i, _, lo, up = axes[0]
+            dim, n = 2 + i, h.shape[2 + i]
+            lo_n, up_n = int(lo is not None), int(up is not None)
+            parts = [h.narrow(dim, 0, lo_n), F.gelu(h.narrow(dim, lo_n, n - lo_n - up_n))]
+            return torch.cat([*parts, h.narrow(dim, n - up_n, up_n)], dim=dim)
+        return torch.where(interior_mask(self.bcs, self.names, h.shape[2:], h.device), F.gelu(h), h)
