@@ -20,3 +20,24 @@ __all__ = [
     "quadrature_weights",
     "sample_mixture",
 ]
+
+# boundary conditions and finite-difference stencils (BOON)
+from pcml.constraints.boundary import (
+    BoundaryConditions,
+    Dirichlet,
+    Neumann,
+    Periodic,
+    apply_boundary_conditions,
+)
+from pcml.constraints.stencils import OneSidedStencil, StencilWeights, fornberg_weights
+
+__all__ += [
+    "BoundaryConditions",
+    "Dirichlet",
+    "Neumann",
+    "OneSidedStencil",
+    "Periodic",
+    "StencilWeights",
+    "apply_boundary_conditions",
+    "fornberg_weights",
+]
