@@ -21,7 +21,8 @@ Under ``torchrun`` (``WORLD_SIZE > 1``) the model is wrapped in DDP, each rank s
 ``batch_size / world_size`` samples per step (so the *global* batch, and therefore the loss
 trajectory, does not depend on the number of processes), and only rank 0 writes checkpoints,
 logs and the progress bar. ``loss_fn`` must call the model through ``model(...)`` so that DDP
-synchronises the gradients.
+synchronises the gradients. Validation and ``eval_fn`` run on every rank on the full
+validation set (the parameters are identical on all ranks, so are the results).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class TrainConfig:
     """Optimisation settings. ``batch_size`` is the global batch (split over DDP ranks);
     ``scheduler="step"`` multiplies the learning rate by ``gamma`` every ``step_size`` epochs;
     validation and checkpoints happen every ``validate_every`` / ``checkpoint_every`` epochs
-    and always after the last one; ``keep_best`` restores the weights of the lowest validation
-    loss at the end."""
+    and always after the last one; ``{name}-best.pt`` is written whenever the validation loss
+    improves, and ``keep_best`` loads those weights into the model at the end. ``device``:
+    "auto" (GPU when available), "cpu" or "cuda"."""
 
     epochs: int = 10
     batch_size: int = 32
@@ -456,6 +458,7 @@ def _run_epochs(
                     record.update(extra)
             state.epoch = done
             state.history.append(record)
+            bar.set_description(f"{name} epoch {done}/{cfg.epochs}", refresh=False)
             bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "epoch"})
             if info.is_main:
                 with log_path.open("a", encoding="utf-8") as fh:
