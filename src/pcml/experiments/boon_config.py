@@ -9,7 +9,10 @@ model, the seeds and the BOON options.
 Profiles (per task; the case may override the grid, e.g. 129 closed nodes for periodic Burgers):
 
 - ``smoke``: seconds; tiny models and datasets (the test suite);
-- ``quick``: at most ~15 minutes per case on 2 CPU cores — the numbers pcml reports;
+- ``quick``: minutes per case on 2 CPU cores — the numbers pcml reports: single-step 100 / 50
+  trajectories on 128 nodes (periodic Burgers: the article's 129), FNO 16 modes / width 32,
+  40 epochs of batch 10, StepLR(10, 0.5); multi-step 60 / 20 trajectories on 64 nodes × 25
+  frames, FNO 8×8 modes / width 16, t padded by 9, 40 epochs, StepLR(10, 0.5);
 - ``paper``: the article's settings (reference §11.2–11.3): single-step N = 500 (periodic Burgers
   128 + endpoint), 500 / 100 split, FNO1d 16 modes / width 64; multi-step 1000 / 200, FNO2d 12×12 /
   32 padded along t by 9; batch 20, Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5) (periodic
@@ -194,13 +197,13 @@ def default_config(case: str, profile: str, multi_step: bool = False) -> BoonCon
         )
         train = _train(2, 1, 4)
     elif profile == "quick" and not multi_step:
-        data = DataSettings(n_train=200, n_test=50, n_x=256)
+        data = DataSettings(n_train=100, n_test=50, n_x=128)
         model = ModelSettings((16,) * d, 32, 4, 128, (0,) * d)
-        train = _train(100, 25, 20)
+        train = _train(40, 10, 10)
     elif profile == "quick":
-        data = DataSettings(n_train=100, n_test=20, n_x=64)
+        data = DataSettings(n_train=60, n_test=20, n_x=64)
         model = ModelSettings((8,) * (d + 1), 16, 4, 64, (0,) * d + (9,))
-        train = _train(60, 15, 10)
+        train = _train(40, 10, 10)
     elif not multi_step:
         data = DataSettings(n_train=500, n_test=100, n_x=c.paper_n_x(False))
         model = ModelSettings((16,) * d, 64, 4, 128, (0,) * d)

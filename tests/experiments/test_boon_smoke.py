@@ -1,0 +1,91 @@
+"""Smoke runs of every BOON case (pcml.experiments.boon.run): real properties on the test split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import pcml.experiments.boon as boon_mod
+from pcml.experiments.boon import run
+from pcml.experiments.boon_config import MODEL_KEYS, make_config
+
+REQUIRED = ("rel_l2", "boundary_error", "rel_l2_at_2x_resolution")
+
+
+def _check_metrics(metrics: dict, bc_kind: str) -> None:
+    assert set(metrics) == set(MODEL_KEYS)
+    for key, m in metrics.items():
+        assert all(isinstance(m[k], float) for k in REQUIRED), key
+        assert m["rel_l2"] > 0 and m["rel_l2_at_2x_resolution"] > 0
+    tol = 1e-5 if bc_kind == "neumann" else 0.0
+    for key in ("boon", "boon_reference"):
+        m = metrics[key]
+        # on the test set, at the training resolution and at twice the resolution (the Neumann
+        # stencil spacing follows the grid of the evaluation)
+        assert m["boundary_error_max"] <= tol, (key, m["boundary_error_max"])
+        assert m["boundary_error_max_at_2x_resolution"] <= tol, key
+    # the plain FNO is not constrained: its boundary error is reported and is not zero
+    assert metrics["fno"]["boundary_error"] > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "multi"),
+    [
+        ("heat-neumann", "neumann", False),
+        ("stokes-dirichlet", "dirichlet", False),
+        ("burgers-dirichlet", "dirichlet", False),
+        ("burgers-periodic", "periodic", False),
+        ("heat-neumann", "neumann", True),
+        ("stokes-dirichlet", "dirichlet", True),
+    ],
+)
+def test_smoke_run(tmp_path, case: str, kind: str, multi: bool) -> None:
+    cfg = make_config(case, "smoke", multi)
+    figures = case == "heat-neumann" and not multi  # one figure run keeps the suite fast
+    metrics = run(
+        cfg, tmp_path, command="pcml boon run", progress=False, figures=figures, log=lambda s: None
+    )
+    _check_metrics(metrics, kind)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == metrics
+    assert (tmp_path / "config.toml").is_file() and (tmp_path / "table.md").is_file()
+    assert (tmp_path / "command.txt").read_text().strip() == "pcml boon run"
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert details["bc_kinds"] == {"x_lower": kind, "x_upper": kind}
+    if multi:
+        frames = details["per_frame_rel_l2"]
+        assert set(frames) == set(MODEL_KEYS) and all(len(v) == 25 for v in frames.values())
+    if figures:
+        assert (tmp_path / "figures" / "heat_boundary_flux.png").stat().st_size > 1000
+        assert (tmp_path / "figures" / "prediction.png").is_file()
+    assert len(list((tmp_path / "data").glob("*/data*.h5"))) == 2
+
+
+def test_interrupted_run_resumes_to_the_same_metrics(tmp_path, monkeypatch) -> None:
+    """Kill training in the second epoch of the first model; re-running the same config in the
+    same directory resumes from the checkpoint and ends with the uninterrupted run's metrics."""
+    cfg = make_config("stokes-dirichlet", "smoke", False, None, ["train.epochs=3"])
+    quiet = {"progress": False, "figures": False, "log": lambda s: None}
+    clean = run(cfg, tmp_path / "clean", **quiet)
+
+    calls = {"n": 0}
+    real_loss = boon_mod.rel_l2_loss
+
+    def flaky(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:  # 2 batches per epoch: epoch 1 done, inside epoch 2
+            raise KeyboardInterrupt
+        return real_loss(model, batch)
+
+    monkeypatch.setattr(boon_mod, "rel_l2_loss", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "cut", **quiet)
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    monkeypatch.setattr(boon_mod, "rel_l2_loss", real_loss)
+    resumed = run(cfg, tmp_path / "cut", **quiet)
+    details = json.loads((tmp_path / "cut" / "details.json").read_text())
+    assert details["resumed_from"] == {"fno": 1, "boon": 0, "boon_reference": 0}
+    for key in MODEL_KEYS:
+        for name in ("rel_l2", "boundary_error", "rel_l2_at_2x_resolution", "final_train_loss"):
+            assert resumed[key][name] == clean[key][name], (key, name)
