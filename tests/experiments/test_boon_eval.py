@@ -163,3 +163,38 @@ def test_surrogate_feeds_boundary_values_only_to_boon() -> None:
     assert y.shape == (2, 1, 33, 5)
     torch.testing.assert_close(y_fno, y_fno_no_bc, rtol=0, atol=0)
     assert torch.equal(y[:, 0, 0], bc["x_lower"]) and torch.equal(y[:, 0, -1], bc["x_upper"])
+
+
+@pytest.mark.parametrize("kind", ["dirichlet", "neumann", "periodic"])
+def test_agrees_with_pcml_metrics_fields(kind: str) -> None:
+    """The experiment's metrics equal the library's field metrics (pcml.metrics.fields)."""
+    from pcml.metrics.fields import boundary_error, near_boundary_relative_l2, relative_l2
+
+    g = torch.Generator().manual_seed(1)
+    pred = torch.randn(4, 1, 21, 3, generator=g, dtype=torch.float64)
+    true = torch.randn(4, 1, 21, 3, generator=g, dtype=torch.float64)
+    bcs = boundary_conditions({"x_lower": kind, "x_upper": kind}, (2, 3))
+    vals = (
+        {}
+        if kind == "periodic"
+        else {
+            "x_lower": torch.randn(4, 3, generator=g).double(),
+            "x_upper": torch.randn(4, 3, generator=g).double(),
+        }
+    )
+    m = field_metrics(pred, true, bcs, vals, ("x", "t"), 4)
+    assert math.isclose(m["rel_l2"], float(relative_l2(pred, true, eps=0.0)), rel_tol=1e-12)
+    near = near_boundary_relative_l2(pred, true, axis=0, width=4, eps=0.0)
+    assert math.isclose(m["rel_l2_near_boundary"], float(near), rel_tol=1e-12)
+    lib_vals = None if kind == "periodic" else {"x": (vals["x_lower"], vals["x_upper"])}
+    lib = boundary_error(pred, bcs, lib_vals, axis_names=("x", "t"), reference_order=6)
+    if kind == "periodic":
+        assert math.isclose(m["boundary_error"], float(lib["x.periodic"].mean()), rel_tol=1e-12)
+        return
+    measure = "dirichlet" if kind == "dirichlet" else "neumann_stencil"
+    for side in ("lower", "upper"):
+        want = float(lib[f"x.{side}.{measure}"].mean())
+        assert math.isclose(m[f"boundary_error_x_{side}"], want, rel_tol=1e-12)
+        if kind == "neumann":
+            hi = float(lib[f"x.{side}.neumann_reference"].mean())
+            assert math.isclose(m[f"boundary_error_hi_order_x_{side}"], hi, rel_tol=1e-12)
