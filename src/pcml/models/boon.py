@@ -42,7 +42,7 @@ BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`` exac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +64,48 @@ from pcml.models.boon_correction import Mode, eliminate
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
+
+
+class _GeluWithEnds(torch.autograd.Function):
+    """gelu(u) with the end slices along ``dim`` replaced by ``lower``/``upper`` (None: keep the
+    activated value). One elementwise pass forward and backward; the end writes go into this
+    function's own fresh output, never into an autograd tensor."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, u: Tensor, lower: Tensor | None, upper: Tensor | None, dim: int
+    ) -> Tensor:
+        out = F.gelu(u)
+        n = u.shape[dim]
+        if lower is not None:
+            out.select(dim, 0).copy_(lower)
+        if upper is not None:
+            out.select(dim, n - 1).copy_(upper)
+        ctx.save_for_backward(u)
+        ctx.dim, ctx.has = dim, (lower is not None, upper is not None)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, None]:
+        (u,) = ctx.saved_tensors
+        gu = torch.ops.aten.gelu_backward(g, u)
+        n = g.shape[ctx.dim]
+        g_lo = g_up = None
+        if ctx.has[0]:
+            g_lo = g.select(ctx.dim, 0).clone()
+            gu.select(ctx.dim, 0).zero_()
+        if ctx.has[1]:
+            g_up = g.select(ctx.dim, n - 1).clone()
+            gu.select(ctx.dim, n - 1).zero_()
+        return gu, g_lo, g_up, None
+
+
+def _gelu_with_ends(u: Tensor, lower: Tensor | None, upper: Tensor | None, dim: int) -> Tensor:
+    """Masked GELU for one constrained axis: boundary nodes take ``lower``/``upper`` unactivated."""
+    shape = u.select(dim, 0).shape
+    lo = None if lower is None else lower.expand(shape)
+    up = None if upper is None else upper.expand(shape)
+    return _GeluWithEnds.apply(u, lo, up, dim)
 
 
 class BOON(nn.Module):
@@ -190,18 +232,11 @@ class BOON(nn.Module):
         nodes and leaves stencil derivatives and periodic equality unchanged).
         """
         axes = self.bcs.axes(self.names)
-        if len(axes) == 1 and activate and self.mask_activation:  # fused: one torch.cat
+        if len(axes) == 1 and activate and self.mask_activation:  # fused single pass
             i, name, lo, up = axes[0]
-            dim, n = 2 + i, u.shape[2 + i]
-            lower, upper = axis_ends(
-                u, dim, lo, up, values.get(name, (None, None)), coords.get(name)
-            )
-            parts = [
-                F.gelu(u.narrow(dim, 0, 1)) if lower is None else lower.unsqueeze(dim),
-                F.gelu(u.narrow(dim, 1, n - 2)),
-                F.gelu(u.narrow(dim, n - 1, 1)) if upper is None else upper.unsqueeze(dim),
-            ]
-            return torch.cat(parts, dim=dim)
+            pair = values.get(name, (None, None))
+            lower, upper = axis_ends(u, 2 + i, lo, up, pair, coords.get(name))
+            return _gelu_with_ends(u, lower, upper, 2 + i)
         u = apply_boundary_conditions(u, self.bcs, values, coords, self.names)
         if not activate:
             return u
@@ -241,7 +276,7 @@ class BOON(nn.Module):
         if len(axes) == 1:
             i, _, lo, up = axes[0]
             dim, n = 2 + i, h.shape[2 + i]
-            lo_n, up_n = int(lo is not None), int(up is not None)
-            parts = [h.narrow(dim, 0, lo_n), F.gelu(h.narrow(dim, lo_n, n - lo_n - up_n))]
-            return torch.cat([*parts, h.narrow(dim, n - up_n, up_n)], dim=dim)
+            lower = None if lo is None else h.select(dim, 0)
+            upper = None if up is None else h.select(dim, n - 1)
+            return _gelu_with_ends(h, lower, upper, dim)
         return torch.where(interior_mask(self.bcs, self.names, h.shape[2:], h.device), F.gelu(h), h)

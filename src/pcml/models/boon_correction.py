@@ -164,6 +164,48 @@ def _mv(m: Tensor, v: Tensor) -> Tensor:
     return (m @ v.unsqueeze(-1)).squeeze(-1)
 
 
+def _real_dft_matrix(n: int, m: int, nodes: list[int], dtype: torch.dtype) -> Tensor:
+    """R (2m, P) with view_as_real(z) @ R = irfft(z zero-filled, n) at ``nodes`` (1-D)."""
+    k = torch.arange(m, dtype=torch.float64)
+    w = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64) / n
+    ang = 2 * math.pi * k[:, None] * torch.tensor(nodes, dtype=torch.float64)[None, :] / n
+    r = torch.stack([w[:, None] * torch.cos(ang), -w[:, None] * torch.sin(ang)], dim=1)
+    return r.reshape(2 * m, len(nodes)).to(dtype)
+
+
+def _boundary_data_1d(
+    spectral: SpectralConv, v: Tensor, y_spec: Tensor
+) -> tuple[BoundaryBlocks, Tensor, Tensor]:
+    """1-D fast path (real GEMMs): blocks (C_out, C_in); (Kx) and x at nodes 0, N−1: (2, B, C)."""
+    n, m = v.shape[-1], spectral.n_modes[0]
+    ci, co = spectral.in_channels, spectral.out_channels
+    w = spectral.weight.reshape(ci * co, 2 * m)
+    k = (w @ _real_dft_matrix(n, m, [0, 1, n - 1], w.dtype).to(w.device)).reshape(ci, co, 3)
+    k = k.permute(2, 1, 0)  # (3, Co, Ci)
+    blocks = BoundaryBlocks(a=k[0], b=k[1], c=k[2], d=k[0])
+    yr = torch.view_as_real(y_spec).reshape(-1, 2 * m)
+    kx = (yr @ _real_dft_matrix(n, m, [0, n - 1], yr.dtype).to(yr.device)).reshape(-1, co, 2)
+    xb = v[..., :: n - 1]  # nodes 0 and N−1 in one strided view (one backward)
+    return blocks, kx.movedim(-1, 0), xb.movedim(-1, 0)
+
+
+def _source_mix_1d(spectral: SpectralConv, deltas: list[tuple[int, Tensor]], n: int) -> Tensor:
+    """mix(spectrum(Σ_p e_p ⊗ δ_p)) by one real GEMM: Σ_p e^{−2πikp/N} Σ_i δ_p,i R_{i,o}(k)."""
+    ci, co, m = spectral.in_channels, spectral.out_channels, spectral.n_modes[0]
+    dl = torch.stack([d for _, d in deltas])  # (P, B, Ci)
+    g = (dl.reshape(-1, ci) @ spectral.weight.reshape(ci, co * m * 2)).reshape(
+        len(deltas), -1, co, m, 2
+    )
+    k = torch.arange(m, dtype=torch.float64, device=dl.device)
+    p = torch.tensor([node for node, _ in deltas], dtype=torch.float64, device=dl.device)
+    phase = torch.polar(
+        torch.ones(len(deltas), m, dtype=torch.float64, device=dl.device),
+        -2 * math.pi * p[:, None] * k[None, :] / n,
+    )
+    gc = torch.view_as_complex(g)
+    return (gc * phase.to(gc.dtype)[:, None, None, :]).sum(0)
+
+
 def eliminate(
     spectral: SpectralConv,
     v: Tensor,
@@ -188,17 +230,21 @@ def eliminate(
     n = grid[ax]
     t_grid = grid[:ax] + grid[ax + 1 :]
     real = torch.float64
-    cplx = torch.complex128
-    wdt = real if spectral.ndim == 1 else cplx
-    blk = boundary_blocks(spectral, grid, ax)
-    a, b, c, d = (t.to(wdt) for t in (blk.a, blk.b, blk.c, blk.d))
-    kx = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *T)
+    one_d = spectral.ndim == 1
+    wdt = real if one_d else torch.complex128
 
     def kap(s: Tensor) -> Tensor:  # (B, C, *T) real → (B, *κ, C)
         return torch.movedim(_to_kappa(s.to(real), 2), 1, -1).to(wdt)
 
-    kx0, kxn = kap(kx[0]), kap(kx[1])
-    x0, xn = kap(v.select(2 + ax, 0)), kap(v.select(2 + ax, n - 1))
+    if one_d:
+        blk, kx, xb = _boundary_data_1d(spectral, v, y_spec)
+        kx0, kxn, x0, xn = (t.to(real) for t in (kx[0], kx[1], xb[0], xb[1]))
+    else:
+        blk = boundary_blocks(spectral, grid, ax)
+        kx = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *T)
+        kx0, kxn = kap(kx[0]), kap(kx[1])
+        x0, xn = kap(v.select(2 + ax, 0)), kap(v.select(2 + ax, n - 1))
+    a, b, c, d = (t.to(wdt) for t in (blk.a, blk.b, blk.c, blk.d))
     if mode == "reference":
         sa, sb, sc, sd = reference_scalars(blk)
         sd = _clamp(sd, tol)
@@ -227,6 +273,9 @@ def eliminate(
         kyn = kxn + _mv(c, delta0)
     if upper:
         deltas.append((n - 1, xn - d_inv(kyn)))
+    if one_d:
+        cast = [(node, dk.to(v.dtype)) for node, dk in deltas]
+        return spectral.synthesize(y_spec + _source_mix_1d(spectral, cast, n), grid)
     src = None
     for node, dk in deltas:
         dr = _from_kappa(torch.movedim(dk, -1, 1), 2, t_grid).to(v.dtype)  # (B, C, *T) real
