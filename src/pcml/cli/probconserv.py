@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -23,7 +22,7 @@ def probconserv() -> None:
     type=click.Choice(["smoke", "quick", "paper"]),
     default="quick",
     show_default=True,
-    help="Size preset: smoke (seconds, for tests), quick (~15 min on 2 CPU cores), paper "
+    help="Size preset: smoke (seconds, for tests), quick (about 15 min on 2 CPU cores), paper "
     "(the article's settings, for a GPU).",
 )
 @click.option(
@@ -101,7 +100,18 @@ def run_cmd(
         cfg = make_config(problem, profile, config_file, sets)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    command = shlex.join(["pcml", *sys.argv[1:]])
+    argv = ["pcml", "probconserv", "run", problem, "--profile", profile, "--out", str(out)]
+    if config_file is not None:
+        argv += ["--config", str(config_file)]
+    for item in overrides:
+        argv += ["--set", item]
+    for flag, value in (("--inequality", inequality), ("--methods", methods), ("--seed", seed)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if device is not None:
+        argv += ["--device", device]
+    argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
+    command = shlex.join(argv)
     metrics = run(
         cfg,
         out,

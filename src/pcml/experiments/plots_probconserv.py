@@ -47,7 +47,7 @@ _CAPTIONS = {
 
 def _load(out: Path, name: str) -> dict[str, Any]:
     with open(out / f"{name}.json", encoding="utf-8") as fh:
-        return json.load(fh)  # type: ignore[no-any-return]
+        return dict(json.load(fh))
 
 
 def _methods(block: dict[str, Any]) -> list[str]:

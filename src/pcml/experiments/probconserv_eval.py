@@ -307,11 +307,11 @@ def evaluate_all(
         q_star = _queries(times[k_star : k_star + 1], x, n_fn)
         comps[kind] = predict_components(model, ctx_x, ctx_y, q_star, cfg.n_latent_samples, seed)
         q_curve = _queries(times, x, len(curve_idx))
-        m, v = predict_components(
+        c_means, c_vars = predict_components(
             model, ctx_x[curve_idx], ctx_y[curve_idx], q_curve, cfg.n_latent_samples, seed + 1
         )
-        shape = (m.shape[0], len(curve_idx), times.size, x.size)
-        curve_comps[kind] = (m.reshape(shape), v.reshape(shape))
+        shape = (c_means.shape[0], len(curve_idx), times.size, x.size)
+        curve_comps[kind] = (c_means.reshape(shape), c_vars.reshape(shape))
         timings[f"predict_{kind}_s"] = time.perf_counter() - t0
 
     metrics: dict[str, dict[str, Any]] = {}
