@@ -1,0 +1,157 @@
+r"""BOON in 2-D + time: the lid-driven cavity (Dirichlet) and the 2-D wave equation (Neumann).
+
+Both cases learn :math:`a = f(\cdot, 0) \mapsto (f(\cdot, t_1), \dots, f(\cdot, t_{25}))` on the
+closed grid :math:`x_i = i/n,\ y_j = j/n` (walls included) with an FNO over (x, y, t): the
+input is repeated over the 25 frames, the grid is zero-padded along t only (BCs sit on x and y),
+all frames are predicted jointly (reference §8). FNO and BOON share architecture, padding, initial
+weights, data order and training settings (§14.12: the original gave its baselines different
+padding).
+
+What each model receives (reference §11.2 notes):
+
+* **cavity** (:func:`pcml.pdes.cavity_datasets.build_cavity_dataset`, ν = 0.01, lid speed
+  U ~ U[0.5, 1.5], random smooth initial vortex): input channels (u₀, v₀) — u₀'s top row holds
+  the lid speed, so every model knows U; output channels (u, v). The wall velocities (lid
+  u = U g(x), no slip elsewhere, v = 0) are the physical Dirichlet data. BOON receives them as a
+  *lift* L (the prescribed wall values on the wall nodes, 0 inside) and enforces homogeneous
+  Dirichlet data on the remainder w = (u, v) − L on all four walls, in every layer and at the
+  output: û = BOON(a; 0) + L. (The BOON layers broadcast one value over all channels; u and v have
+  different wall data, so the lift is the exact way to impose both.) Wall **vorticity** is not
+  prescribed physics and is never given to any model (the original gave BOON the true wall
+  vorticity of the targets, an oracle); vorticity is derived from the predicted velocity by the
+  same finite-difference curl applied to the truth (:func:`pcml.experiments.boon2d_data.curl`).
+* **wave2d** (:func:`pcml.pdes.wave2d.build_wave2d_dataset`, c = 1, released from rest): input
+  u(·, 0), output u; BOON receives the Neumann data ∂u/∂x = 0 on x = 0, 1 and ∂u/∂y = 0 on
+  y = 0, 1 (exact for the cosine series), enforced with the one-sided stencils of
+  ``cfg.boon.neumann_orders``; the x faces are processed first, then the y faces (at the corners
+  both relations hold because the data are zero; see ``pcml.constraints.boundary``).
+* **FNO**: the input only; no boundary value of any kind.
+
+Profiles (:func:`profile_config`): ``smoke`` (seconds, tests); ``quick`` (the numbers in
+docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 15 epochs —
+the brief's 32² grid and a few hundred samples did not fit 20 minutes on the shared 2-core
+machine, where one BOON step on 33² × 31 took ~20 s); ``paper`` (§11.3: 50² nodes,
+1000 / 200, FNO3d 8×8×8 / width 20, padding 6 along t, batch 10, Adam 1e-3, weight decay 1e-4,
+StepLR(100, 0.5), 500 epochs; meant for a GPU). Train and test sets are independent draws (data
+seeds ``seed`` and ``seed + 1``); the 2× test set holds the same test trajectories on the grid
+of spacing h/2.
+
+This module only registers the cases (it stays import-light for ``pcml --help``); the runner is
+:mod:`pcml.experiments.boon2d_run`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pcml.experiments.boon_cases import BoonCase, register_case
+
+if TYPE_CHECKING:
+    from pcml.data import PDEData
+    from pcml.experiments.boon_config import BoonConfig
+
+__all__ = ["CASES_2D", "CAVITY_BC_SOURCE", "WAVE_BC_SOURCE", "profile_config"]
+
+CASES_2D: tuple[str, ...] = ("cavity", "wave2d")
+N_FRAMES = 25
+
+CAVITY_BC_SOURCE = (
+    "Physical Dirichlet data only: BOON receives the prescribed wall velocities (lid u = U, "
+    "no slip u = v = 0 elsewhere) as a lift L and enforces (u, v) - L = 0 on all four walls; "
+    "wall vorticity (not prescribed physics) is given to no model; vorticity is the curl of the "
+    "predicted velocity. The FNO receives no boundary values (it sees U in u0's top row, as BOON)."
+)
+WAVE_BC_SOURCE = (
+    "BOON receives the Neumann data du/dn = 0 on the four walls (exact for the cosine series), "
+    "enforced with one-sided stencils (x faces first, then y faces); the FNO receives no "
+    "boundary values."
+)
+
+
+def _build(case: str) -> Any:
+    def build(n_traj: int, n_x: int, multi_step: bool = True, seed: int = 0, **kw: Any) -> PDEData:
+        """The case's dataset on n_x nodes per axis (n = n_x − 1 intervals), 25 frames."""
+        from pcml.experiments.boon2d_data import build_case_data
+
+        return build_case_data(case, n_traj, n_x, seed, **kw)
+
+    return build
+
+
+def profile_config(case: str, profile: str) -> BoonConfig:
+    """The built-in :class:`BoonConfig` of a 2-D case (module docstring); always multi-step."""
+    from pcml.experiments.boon_config import BoonConfig, DataSettings, ModelSettings
+    from pcml.train import TrainConfig
+
+    if case not in CASES_2D:
+        raise ValueError(f"case must be one of {CASES_2D}, got {case!r}")
+    # (n_train, n_test, n_x, modes, width, projection, t-padding, batch, epochs, step, near)
+    table = {
+        "smoke": (6, 3, 9, 3, 6, 8, 3, 3, 2, 1, 2),
+        "quick": (100, 25, 16, 6, 12, 32, 7, 10, 15, 5, 2),
+        "paper": (1000, 200, 50, 8, 20, 128, 6, 10, 500, 100, 5),
+    }
+    if profile not in table:
+        raise ValueError(f"profile must be one of {tuple(table)}, got {profile!r}")
+    n_train, n_test, n_x, modes, width, proj, pad, batch, epochs, step, near = table[profile]
+    train = TrainConfig(
+        epochs=epochs,
+        batch_size=batch,
+        lr=1e-3,
+        weight_decay=1e-4,
+        optimizer="adam",
+        scheduler="step",
+        step_size=step,
+        gamma=0.5,
+        seed=0,
+        validate_every=epochs,
+        checkpoint_every=1,
+        device="cpu",
+    )
+    return BoonConfig(
+        case=case,
+        profile=profile,  # type: ignore[arg-type]
+        multi_step=True,
+        data=DataSettings(n_train=n_train, n_test=n_test, n_x=n_x, seed=0, eval_2x=True),
+        model=ModelSettings((modes,) * 3, width, 4 if profile != "smoke" else 2, proj, (0, 0, pad)),
+        train=train,
+        near_boundary_nodes=near,
+    )
+
+
+def _runner(cfg: BoonConfig, out: Any, **kw: Any) -> dict[str, dict[str, Any]]:
+    from pcml.experiments.boon2d_run import run_2d
+
+    return run_2d(cfg, out, **kw)
+
+
+for _name, _source, _kind, _desc in (
+    (
+        "cavity",
+        CAVITY_BC_SOURCE,
+        "cavity",
+        "lid-driven cavity, incompressible NS, nu = 0.01, lid U ~ U[0.5, 1.5] (Re 50-150), "
+        "random smooth initial vortex; (u0, v0) -> 25 velocity frames on [0, 1]",
+    ),
+    (
+        "wave2d",
+        WAVE_BC_SOURCE,
+        "wave2d",
+        "2-D wave equation u_tt = Δu, Neumann walls, exact cosine series released from rest; "
+        "u0 -> 25 frames on [0, 1]",
+    ),
+):
+    register_case(
+        BoonCase(
+            _name,
+            _build(_name),
+            ("x", "y"),
+            _source,
+            50,
+            50,
+            kind=_kind,
+            description=_desc,
+            runner=_runner,
+            profile_config=profile_config,
+        )
+    )

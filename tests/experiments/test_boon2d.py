@@ -1,0 +1,221 @@
+"""2-D BOON cases: data adapters, wall data, lift, curl, the BCs of the surrogate, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcml.constraints.boundary import Neumann
+from pcml.constraints.stencils import OneSidedStencil
+from pcml.experiments.boon2d import profile_config
+from pcml.experiments.boon2d_data import (
+    FACES,
+    build_splits,
+    curl,
+    lift_from_walls,
+    to_tensors,
+    wall_data,
+)
+from pcml.experiments.boon2d_run import _model, metrics_2d
+from pcml.experiments.boon_eval import boundary_conditions
+
+
+@pytest.fixture(scope="module")
+def cavity_splits() -> dict:
+    return build_splits("cavity", 3, 2, 9, seed=5)
+
+
+@settings(max_examples=15)
+@given(c=st.lists(st.floats(-3, 3), min_size=10, max_size=10), n=st.integers(3, 12))
+def test_curl_exact_for_quadratics(c: list[float], n: int) -> None:
+    """Second-order one-sided/central differences are exact for quadratic fields, so the discrete
+    curl equals the analytic ω = ∂v/∂x − ∂u/∂y at every node, walls included."""
+    s = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+    x, y = torch.meshgrid(s, s, indexing="ij")
+    u = c[0] + c[1] * x + c[2] * y + c[3] * x * y + c[4] * y**2
+    v = c[5] + c[6] * x + c[7] * y + c[8] * x**2 + c[9] * x * y
+    omega = (c[6] + 2 * c[8] * x + c[9] * y) - (c[2] + c[3] * x + 2 * c[4] * y)
+    got = curl(u[None, ..., None], v[None, ..., None], 1.0 / n)[0, ..., 0]
+    torch.testing.assert_close(got, omega, atol=1e-10, rtol=1e-10)
+
+
+def test_curl_matches_numpy_gradient() -> None:
+    g = np.random.default_rng(0)
+    u, v = g.standard_normal((2, 2, 7, 9, 3))
+    ref = np.gradient(v, 0.25, axis=1, edge_order=2) - np.gradient(u, 0.25, axis=2, edge_order=2)
+    got = curl(torch.from_numpy(u), torch.from_numpy(v), 0.25).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="h must be > 0"):
+        curl(torch.from_numpy(u), torch.from_numpy(v), 0.0)
+
+
+@settings(max_examples=20)
+@given(nx=st.integers(3, 8), ny=st.integers(3, 8), seed=st.integers(0, 999))
+def test_lift_holds_wall_values_and_zero_inside(nx: int, ny: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    full = torch.randn(2, 3, nx, ny, generator=g)
+    walls = {
+        "x_lower": full[:, :, 0, :, None],
+        "x_upper": full[:, :, -1, :, None],
+        "y_lower": full[:, :, :, 0, None],
+        "y_upper": full[:, :, :, -1, None],
+    }
+    lift = lift_from_walls(walls)
+    inside = torch.zeros_like(full, dtype=torch.bool)
+    inside[:, :, 1:-1, 1:-1] = True
+    assert torch.equal(lift[~inside], full[~inside])
+    assert torch.all(lift[inside] == 0)
+    bad = dict(walls, x_lower=walls["x_lower"] + 1.0)
+    with pytest.raises(ValueError, match="corner"):
+        lift_from_walls(bad)
+
+
+def test_cavity_wall_data_are_the_physical_bcs(cavity_splits: dict) -> None:
+    """u on the walls = lid speed on y = 1 (corners included), 0 elsewhere; v = 0 everywhere —
+    rebuilt from the lid speeds, and equal to the walls of every stored frame (exact no-slip)."""
+    data = cavity_splits["train"]
+    walls = wall_data(data, "cavity")
+    lid = torch.from_numpy(data.params["lid_speed"]).float()
+    assert torch.equal(walls["y_upper"][:, 0, :, 0], lid[:, None].expand(-1, 9))
+    assert torch.all(walls["y_upper"][:, 1] == 0) and torch.all(walls["y_lower"] == 0)
+    assert torch.equal(walls["x_lower"][:, 0, -1, 0], lid) and torch.all(
+        walls["x_upper"][:, 1] == 0
+    )
+    t = to_tensors(data, "cavity")
+    y, lift = t["y"], t["lift"]
+    assert (
+        y.shape == (3, 2, 9, 9, 25) and t["x"].shape == (3, 2, 9, 9) and lift.shape == (3, 2, 9, 9)
+    )
+    wall = torch.ones(9, 9, dtype=torch.bool)
+    wall[1:-1, 1:-1] = False
+    for k in range(25):
+        assert torch.equal(y[..., k][:, :, wall], lift[:, :, wall])
+    assert torch.equal(t["x"][:, 0, :, -1], lid[:, None].expand(-1, 9))  # the input shows U
+    np.testing.assert_array_equal(y[:, 0, :, :, -1].numpy(), data.fields["u"][:, -1])
+
+
+def test_cavity_2x_test_set_is_the_same_flow(cavity_splits: dict) -> None:
+    """test_2x is simulated on the same grid as test (refine 1 vs 2), so test = test_2x at the
+    even nodes exactly."""
+    a = to_tensors(cavity_splits["test"], "cavity")
+    b = to_tensors(cavity_splits["test_2x"], "cavity")
+    assert b["y"].shape[2:4] == (17, 17)
+    assert torch.equal(a["y"], b["y"][:, :, ::2, ::2])
+    assert torch.equal(a["x"], b["x"][:, :, ::2, ::2])
+
+
+def test_wave_splits_nested_and_neumann_walls() -> None:
+    s = build_splits("wave2d", 2, 2, 9, seed=1)
+    a, b = to_tensors(s["test"], "wave2d"), to_tensors(s["test_2x"], "wave2d")
+    torch.testing.assert_close(a["y"], b["y"][:, :, ::2, ::2], atol=1e-6, rtol=0)
+    assert "lift" not in a
+    walls = wall_data(s["test"], "wave2d")
+    assert set(walls) == set(FACES) and all(torch.all(w == 0) for w in walls.values())
+    # train and test are independent draws
+    assert not torch.equal(to_tensors(s["train"], "wave2d")["x"], a["x"])
+
+
+def _cfg(case: str):
+    return profile_config(case, "smoke")
+
+
+@pytest.mark.parametrize("key", ["fno", "boon", "boon_reference"])
+def test_surrogate_cavity_walls_exact(key: str) -> None:
+    """Random weights and inputs: BOON's output equals the lift on every wall node and frame
+    (bitwise); the FNO's does not, and the FNO output does not depend on the lift."""
+    cfg = _cfg("cavity")
+    bcs = boundary_conditions(dict.fromkeys(FACES, "dirichlet"))
+    model = _model(cfg, key, bcs, 2).double()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 2, 9, 9, generator=g, dtype=torch.float64)
+    lift = torch.zeros(2, 2, 9, 9, dtype=torch.float64)
+    lift[:, 0, :, -1] = torch.tensor([0.7, 1.3], dtype=torch.float64)[:, None]
+    out = model(x, lift)
+    assert out.shape == (2, 2, 9, 9, 25)
+    wall = torch.ones(9, 9, dtype=torch.bool)
+    wall[1:-1, 1:-1] = False
+    err = (out - lift[..., None])[:, :, wall]
+    if key == "fno":
+        assert err.abs().max() > 1e-3
+        assert torch.equal(model(x, 5 * lift), out)
+    else:
+        assert torch.all(err == 0)
+        with pytest.raises(ValueError, match="needs lift"):
+            model(x)
+
+
+def test_surrogate_wave_neumann_stencil_exact() -> None:
+    cfg = _cfg("wave2d")
+    bcs = boundary_conditions(dict.fromkeys(FACES, "neumann"), cfg.boon.neumann_orders)
+    assert bcs.sides["x"] == (Neumann(3), Neumann(3))
+    model = _model(cfg, "boon", bcs, 1).double()
+    x = torch.randn(3, 1, 9, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = model(x)
+    coords = torch.linspace(0, 1, 9, dtype=torch.float64)
+    for dim, side in ((2, "lower"), (2, "upper"), (3, "lower"), (3, "upper")):
+        w = OneSidedStencil(3).weights(coords, side)  # type: ignore[arg-type]
+        assert w.apply(out, dim).abs().max() < 1e-11, (dim, side)
+
+
+def test_metrics_2d_against_loops() -> None:
+    """Per-frame and overall relative L2 vs explicit loops; Dirichlet wall error of a known
+    perturbation; vorticity of the truth scores 0."""
+    g = torch.Generator().manual_seed(1)
+    true = torch.randn(4, 2, 7, 7, 25, generator=g, dtype=torch.float64)
+    pred = true + 0.1 * torch.randn(true.shape, generator=g, dtype=torch.float64)
+    walls = {
+        "x_lower": true[:, :, 0, :, :1],
+        "x_upper": true[:, :, -1, :, :1],
+        "y_lower": true[:, :, :, 0, :1],
+        "y_upper": true[:, :, :, -1, :1],
+    }
+    true = true.clone()
+    for k in range(25):  # make the truth satisfy time-constant wall data
+        true[:, :, 0, :, k], true[:, :, -1, :, k] = (
+            walls["x_lower"][..., 0],
+            walls["x_upper"][..., 0],
+        )
+        true[:, :, :, 0, k], true[:, :, :, -1, k] = (
+            walls["y_lower"][..., 0],
+            walls["y_upper"][..., 0],
+        )
+    bcs = boundary_conditions(dict.fromkeys(FACES, "dirichlet"))
+    m = metrics_2d(pred, true, bcs, walls, 1, "cavity")
+    p, t = pred.numpy(), true.numpy()
+    per = [
+        np.mean(
+            [
+                np.linalg.norm(p[i, ..., k] - t[i, ..., k]) / np.linalg.norm(t[i, ..., k])
+                for i in range(4)
+            ]
+        )
+        for k in range(25)
+    ]
+    np.testing.assert_allclose(m["rel_l2_per_frame"], per, rtol=1e-12)
+    overall = np.mean([np.linalg.norm(p[i] - t[i]) / np.linalg.norm(t[i]) for i in range(4)])
+    assert m["rel_l2"] == pytest.approx(overall, rel=1e-12)
+    err = np.abs(p[:, :, 0] - t[:, :, 0]).mean()
+    assert m["boundary_error_x_lower"] == pytest.approx(err, rel=1e-12)
+    exact = metrics_2d(true, true, bcs, walls, 1, "cavity")
+    assert exact["boundary_error_max"] == 0 and exact["vorticity_rel_l2"] == 0
+    assert len(exact["vorticity_rel_l2_per_frame"]) == 25
+
+
+def test_profiles() -> None:
+    p = profile_config("cavity", "paper")
+    assert p.model.n_modes == (8, 8, 8) and p.model.hidden_channels == 20
+    assert p.model.padding == (0, 0, 6) and p.data.n_x == 50
+    assert (p.data.n_train, p.data.n_test) == (1000, 200)
+    t = p.train
+    assert (t.batch_size, t.epochs, t.step_size, t.gamma, t.lr, t.weight_decay) == (
+        10, 500, 100, 0.5, 1e-3, 1e-4,
+    )  # fmt: skip
+    for prof in ("smoke", "quick", "paper"):
+        for case in ("cavity", "wave2d"):
+            c = profile_config(case, prof)
+            assert c.multi_step and c.model.padding[:2] == (0, 0)
+    with pytest.raises(ValueError, match="profile"):
+        profile_config("cavity", "huge")
