@@ -207,6 +207,9 @@ def run(
     log: Log = print,
 ) -> dict[str, dict[str, float]]:
     """Run the experiment of ``cfg`` in ``out`` (module docstring); returns metrics.json."""
+    runner = get_case(cfg.case).runner
+    if runner is not None:  # e.g. the 2-D cases (pcml.experiments.boon2d_run)
+        return runner(cfg, out, command=command, progress=progress, figures=figures, log=log)
     t_start = time.perf_counter()
     rd = RunDir(out)
     out = rd.path

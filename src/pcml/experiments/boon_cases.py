@@ -56,6 +56,12 @@ class BoonCase:
     periodic_closed_grid: bool = False
     paper_multi_step_size: int = 50
     description: str = ""
+    #: hook for cases whose data/model layout the generic runner does not cover (the 2-D cases
+    #: of :mod:`pcml.experiments.boon2d`): ``runner(cfg, out, command=, progress=, figures=,
+    #: log=)`` replaces :func:`pcml.experiments.boon.run`, ``profile_config(case, profile)``
+    #: replaces the built-in profiles of :func:`pcml.experiments.boon_config.default_config`.
+    runner: Callable[..., Any] | None = None
+    profile_config: Callable[[str, str], Any] | None = None
 
     def grid_axes(self, multi_step: bool) -> tuple[str, ...]:
         return self.spatial_axes + (("t",) if multi_step else ())
@@ -152,3 +158,6 @@ register_case(
         description="viscous Burgers, ν = 0.1, t = 1, GRF 625(−Δ+25I)^−2 u0 (closed grid)",
     )
 )
+
+# the 2-D cases (cavity, wave2d) register themselves; imported last (it imports this module)
+from pcml.experiments import boon2d as _boon2d  # noqa: E402, F401

@@ -185,6 +185,8 @@ def default_config(case: str, profile: str, multi_step: bool = False) -> BoonCon
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     c = get_case(case)
+    if c.profile_config is not None:
+        return c.profile_config(case, profile)
     d = len(c.spatial_axes)
     if profile == "smoke":
         data = DataSettings(n_train=8, n_test=4, n_x=33)
