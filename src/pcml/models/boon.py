@@ -13,12 +13,17 @@ becomes
   ``"reference"`` mode it would change only the boundary nodes, which :math:`\mathcal B` overwrites.
 * :math:`\mathcal B`: the boundary relation applied to each linear path separately — Dirichlet
   node := α, Neumann node := value solved from the stencil with flux α (each path carries the flux,
-  so the sum carries 2α; ``neumann_half=True`` multiplies each Neumann-corrected path by ½ as the
-  article did, so the sum carries α), periodic ends := their mean. Hidden Dirichlet nodes therefore
-  hold 2α (as in the article; the bias is not added there).
-* :math:`\sigma_{\text{int}}`: GELU on interior nodes only, through an explicit boolean mask (the
-  original 1-D code applied it everywhere by a type-check bug, §14.6); same after the first
-  projection layer.
+  so the sum carries 2α; ``neumann_half=True`` multiplies both linear paths by ½ as the article
+  did, so the sum carries α; the separate bias is not halved), periodic ends := their mean. Hidden
+  Dirichlet nodes therefore hold 2α (as in the article, where the bias sat inside W and was
+  overwritten). The relations are affine, so this is computed as one relation on
+  :math:`Kz + Wv + b` with doubled values (the bias is overwritten at Dirichlet nodes and changes
+  neither a stencil derivative nor periodic equality) — identical up to round-off, one pass.
+* :math:`\sigma_{\text{int}}`: GELU on interior nodes only — nodes on constrained sides keep their
+  pre-activation value (explicit mask from the BC spec; the original 1-D code applied GELU
+  everywhere by a type-check bug, §14.6); same after the first projection layer. As in the article,
+  the activation of the interior neighbours breaks the hidden Neumann relation; only the output
+  enforcement guarantees it.
 * The output is enforced exactly (:func:`pcml.constraints.boundary.apply_boundary_conditions`):
   Dirichlet values bitwise, Neumann stencil relation to round-off on the grid of the call (so
   evaluation at another resolution stays exact), periodic ends bitwise equal.
@@ -35,8 +40,7 @@ the wall shape (the grid shape without that axis): (B,) constant per sample; (B,
 (time = last grid axis); (B, *wall_shape) fully resolved. Periodic sides take no value. Hidden
 layers see the values zero-padded over padded (time) slots. ``grid``: optional
 ``{axis: coords (N,)}`` (default linspace(0, 1, N)); Neumann stencils are built from it at every
-call.
-BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`` exactly.
+call. BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`` exactly.
 """
 
 from __future__ import annotations
@@ -53,9 +57,9 @@ from pcml.constraints.boundary import (
     BoundaryConditions,
     Dirichlet,
     Neumann,
+    Periodic,
     apply_boundary_conditions,
     axis_coords,
-    axis_ends,
     default_axis_names,
     interior_mask,
     wall_values,
@@ -66,46 +70,91 @@ from pcml.models.fno import FNO, FourierLayer
 __all__ = ["BOON"]
 
 
+# A boundary node's new value as data: Σ_j coefs[j]·u[nodes[j]] + offset (offset: (B, C, *wall)).
+_EndSpec = tuple[tuple[int, ...], tuple[float, ...], Tensor | None]
+
+
 class _GeluWithEnds(torch.autograd.Function):
-    """gelu(u) with the end slices along ``dim`` replaced by ``lower``/``upper`` (None: keep the
-    activated value). One elementwise pass forward and backward; the end writes go into this
-    function's own fresh output, never into an autograd tensor."""
+    """gelu(u) with the end slices along ``dim`` replaced by affine combinations of pre-activation
+    nodes, ``Σ_j c_j u[n_j] + offset`` (a side given as None keeps the activated value).
+
+    One elementwise pass forward and backward; the stencil gradients are added directly into this
+    function's own fresh gradient buffer, so no full-size zero tensors per stencil node are made
+    (the cost that ``select``-based stencils have in autograd). No autograd tensor is written.
+    """
 
     @staticmethod
     def forward(
-        ctx: Any, u: Tensor, lower: Tensor | None, upper: Tensor | None, dim: int
+        ctx: Any, u: Tensor, lo_off: Tensor | None, up_off: Tensor | None, dim: int, specs: tuple
     ) -> Tensor:
         out = F.gelu(u)
         n = u.shape[dim]
-        if lower is not None:
-            out.select(dim, 0).copy_(lower)
-        if upper is not None:
-            out.select(dim, n - 1).copy_(upper)
+        ends = []
+        for spec, off in zip(specs, (lo_off, up_off), strict=True):
+            if spec is None:
+                ends.append(None)
+                continue
+            val = torch.zeros_like(u.select(dim, 0)) if off is None else off.clone()
+            for node, c in zip(spec[0], spec[1], strict=True):
+                val = val + c * u.select(dim, node)
+            ends.append(val)
+        for node, val in ((0, ends[0]), (n - 1, ends[1])):
+            if val is not None:
+                out.select(dim, node).copy_(val)
         ctx.save_for_backward(u)
-        ctx.dim, ctx.has = dim, (lower is not None, upper is not None)
+        ctx.dim, ctx.specs = dim, specs
+        ctx.has_off = (lo_off is not None, up_off is not None)
         return out
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, None]:
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, None, None]:
         (u,) = ctx.saved_tensors
+        dim, specs = ctx.dim, ctx.specs
+        n = g.shape[dim]
         gu = torch.ops.aten.gelu_backward(g, u)
-        n = g.shape[ctx.dim]
-        g_lo = g_up = None
-        if ctx.has[0]:
-            g_lo = g.select(ctx.dim, 0).clone()
-            gu.select(ctx.dim, 0).zero_()
-        if ctx.has[1]:
-            g_up = g.select(ctx.dim, n - 1).clone()
-            gu.select(ctx.dim, n - 1).zero_()
-        return gu, g_lo, g_up, None
+        gb = [
+            None if sp is None else g.select(dim, b)
+            for sp, b in zip(specs, (0, n - 1), strict=True)
+        ]
+        for sp, b in zip(specs, (0, n - 1), strict=True):
+            if sp is not None:
+                gu.select(dim, b).zero_()
+        for sp, gbi in zip(specs, gb, strict=True):
+            if sp is not None:
+                for node, c in zip(sp[0], sp[1], strict=True):
+                    gu.select(dim, node).add_(gbi, alpha=c)
+        g_off = [
+            gbi.clone() if has and gbi is not None else None
+            for gbi, has in zip(gb, ctx.has_off, strict=True)
+        ]
+        return gu, g_off[0], g_off[1], None, None
 
 
-def _gelu_with_ends(u: Tensor, lower: Tensor | None, upper: Tensor | None, dim: int) -> Tensor:
-    """Masked GELU for one constrained axis: boundary nodes take ``lower``/``upper`` unactivated."""
+def _gelu_with_ends(u: Tensor, lower: _EndSpec | None, upper: _EndSpec | None, dim: int) -> Tensor:
+    """Masked GELU for one constrained axis; boundary nodes take their (unactivated) relation."""
     shape = u.select(dim, 0).shape
-    lo = None if lower is None else lower.expand(shape)
-    up = None if upper is None else upper.expand(shape)
-    return _GeluWithEnds.apply(u, lo, up, dim)
+    offs = [None if sp is None or sp[2] is None else sp[2].expand(shape) for sp in (lower, upper)]
+    specs = tuple(None if sp is None else (sp[0], sp[1]) for sp in (lower, upper))
+    return _GeluWithEnds.apply(u, offs[0], offs[1], dim, specs)
+
+
+def _end_spec(
+    bc: object, side: int, n: int, value: Tensor | None, coords: Tensor | None
+) -> _EndSpec | None:
+    """The relation of one side as data (see :data:`_EndSpec`); value: (B, *wall) or None."""
+    if isinstance(bc, Periodic):
+        return ((0, n - 1), (0.5, 0.5), None)
+    if isinstance(bc, Dirichlet):
+        assert value is not None
+        return ((), (), value.unsqueeze(1))
+    if isinstance(bc, Neumann):
+        assert value is not None and coords is not None
+        w = bc.stencil.weights(coords, "lower" if side == 0 else "upper")
+        wb = w.weights[w.boundary]
+        nodes = tuple(m for j, m in enumerate(w.nodes) if j != w.boundary)
+        coefs = tuple(-c / wb for j, c in enumerate(w.weights) if j != w.boundary)
+        return (nodes, coefs, value.unsqueeze(1) / wb)
+    return None
 
 
 class BOON(nn.Module):
@@ -234,8 +283,10 @@ class BOON(nn.Module):
         axes = self.bcs.axes(self.names)
         if len(axes) == 1 and activate and self.mask_activation:  # fused single pass
             i, name, lo, up = axes[0]
+            n = u.shape[2 + i]
             pair = values.get(name, (None, None))
-            lower, upper = axis_ends(u, 2 + i, lo, up, pair, coords.get(name))
+            c = coords.get(name)
+            lower, upper = _end_spec(lo, 0, n, pair[0], c), _end_spec(up, 1, n, pair[1], c)
             return _gelu_with_ends(u, lower, upper, 2 + i)
         u = apply_boundary_conditions(u, self.bcs, values, coords, self.names)
         if not activate:
@@ -276,7 +327,7 @@ class BOON(nn.Module):
         if len(axes) == 1:
             i, _, lo, up = axes[0]
             dim, n = 2 + i, h.shape[2 + i]
-            lower = None if lo is None else h.select(dim, 0)
-            upper = None if up is None else h.select(dim, n - 1)
-            return _gelu_with_ends(h, lower, upper, dim)
+            keep_lo: _EndSpec | None = None if lo is None else ((0,), (1.0,), None)
+            keep_up: _EndSpec | None = None if up is None else ((n - 1,), (1.0,), None)
+            return _gelu_with_ends(h, keep_lo, keep_up, dim)
         return torch.where(interior_mask(self.bcs, self.names, h.shape[2:], h.device), F.gelu(h), h)
