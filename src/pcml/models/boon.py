@@ -89,7 +89,7 @@ class _GeluWithEnds(torch.autograd.Function):
     ) -> Tensor:
         out = F.gelu(u)
         n = u.shape[dim]
-        ends = []
+        ends: list[Tensor | None] = []
         for spec, off in zip(specs, (lo_off, up_off), strict=True):
             if spec is None:
                 ends.append(None)
