@@ -98,9 +98,9 @@ class _GeluWithEnds(torch.autograd.Function):
             for node, c in zip(spec[0], spec[1], strict=True):
                 val = val + c * u.select(dim, node)
             ends.append(val)
-        for node, val in ((0, ends[0]), (n - 1, ends[1])):
-            if val is not None:
-                out.select(dim, node).copy_(val)
+        for node, end in ((0, ends[0]), (n - 1, ends[1])):
+            if end is not None:
+                out.select(dim, node).copy_(end)
         ctx.save_for_backward(u)
         ctx.dim, ctx.specs = dim, specs
         ctx.has_off = (lo_off is not None, up_off is not None)
