@@ -11,6 +11,7 @@ import click
 from .._version import __version__
 from .boon import boon
 from .data import data
+from .demo import demo
 from .probconserv import probconserv
 from .report import report
 
@@ -24,6 +25,7 @@ def main() -> None:
 
 main.add_command(boon)
 main.add_command(data)
+main.add_command(demo)
 main.add_command(probconserv)
 main.add_command(report)
 

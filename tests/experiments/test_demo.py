@@ -1,0 +1,176 @@
+"""``pcml demo`` end to end (tiny size): summary, run directories, reuse, report in a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pcml.cli import main
+from pcml.experiments.boon_config import make_config as boon_make_config
+from pcml.experiments.config import load_config
+from pcml.experiments.demo import (
+    DemoConfig,
+    SummaryRow,
+    demo_config,
+    format_summary,
+    part_command,
+    summary_metrics,
+    summary_rows,
+)
+from pcml.experiments.probconserv_config import make_config as pc_make_config
+from pcml.pdes.gpme import get_problem
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+_STEFAN = "Stefan (u* = 0.6, t* = 0.05)"
+_HEAT = "Heat, insulator at x = 0"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One tiny demo run shared by the tests of this module: (run dir, terminal output)."""
+    out = tmp_path_factory.mktemp("demo") / "run"
+    args = ["demo", "--out", str(out), "--size", "tiny", "--no-progress"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return out, res.output
+
+
+def _table(output: str) -> list[list[str]]:
+    """The cells of the summary table printed by ``pcml demo`` (header row first)."""
+    rows = []
+    for line in output.splitlines():
+        if line.startswith("|") and not re.fullmatch(r"\|[-:|]+\|", line):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_summary_table_has_the_expected_rows(demo_run: tuple[Path, str]) -> None:
+    out, output = demo_run
+    header, *rows = _table(output)
+    assert header == ["problem", "model", "metric", "value"]
+    keys = [(p, m, re.sub(r" \(true [0-9.]+\)", "", k)) for p, m, k, _ in rows]
+    expected = [
+        (_STEFAN, model, metric)
+        for model in ("ANP", "ProbConserv-ANP")
+        for metric in ("conservation error CE", "MSE", "shock position")
+    ] + [
+        (_HEAT, model, metric)
+        for model in ("FNO", "BOON")
+        for metric in (
+            "flux error at x = 0 (insulator)",
+            "flux error at x = 1 (heater)",
+            "relative L2",
+        )
+    ]
+    assert keys == expected
+    front = get_problem("stefan").front(0.05, 0.6)
+    assert f"shock position (true {float(front):.4f})" in output
+    assert f"{float(front):.4f}" == "0.2351"  # the article's front for u* = 0.6, t* = 0.05
+
+    # the printed values are metrics.json's, and they show what the demo is about
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert format_summary(summary_rows(metrics)) in output
+    s, h = metrics["stefan"], metrics["heat"]
+    assert abs(s["probconserv_anp"]["ce"]) <= 1e-10 < abs(s["anp"]["ce"])
+    for end in ("flux_error_x0", "flux_error_x1"):
+        assert h["boon"][end] <= 1e-5 < h["fno"][end], end
+    # the summary is computed from the parts' own metrics.json
+    parts = {p: json.loads((out / p / "metrics.json").read_text()) for p in ("stefan", "heat")}
+    assert summary_metrics(parts["stefan"], parts["heat"], float(front)) == metrics
+    assert h["fno"]["flux_error_x1"] == parts["heat"]["fno"]["boundary_error_x_upper"]
+
+
+def test_run_directories_are_complete(demo_run: tuple[Path, str]) -> None:
+    out, _ = demo_run
+    for d in (out, out / "stefan", out / "heat"):
+        for name in ("config.toml", "metrics.json", "report.html", "command.txt", "table.md"):
+            assert (d / name).is_file(), d / name
+        pngs = sorted((d / "figures").glob("*.png"))
+        assert pngs and all(p.read_bytes()[:8] == _PNG for p in pngs), d
+        html = (d / "report.html").read_text()
+        assert html.count("data:image/png;base64,") == len(pngs)
+        assert "<script src" not in html and 'href="http' not in html
+    for part, models in (("stefan", ("anp",)), ("heat", ("fno", "boon"))):
+        ckpts = {p.name for p in (out / part / "checkpoints").glob("*-last.pt")}
+        assert ckpts == {f"{m}-last.pt" for m in models}
+    assert len(list((out / "figures").glob("*.png"))) == 6
+
+    # config.toml is the resolved config: it loads back to the demo's config
+    cfg = demo_config("tiny", 0)
+    assert load_config(DemoConfig, out / "config.toml") == cfg
+    assert (out / "command.txt").read_text().split() == [
+        "pcml", "demo", "--out", str(out), "--seed", "0", "--size", "tiny", "--no-progress",
+    ]  # fmt: skip
+    # each part's command.txt reruns exactly that part (its saved config on the quick profile)
+    for part in ("stefan", "heat"):
+        cmd = (out / part / "command.txt").read_text().strip()
+        assert cmd == part_command(part, out)
+        tokens = shlex.split(cmd)
+        config_file = tokens[tokens.index("--config") + 1]
+        if part == "stefan":
+            assert pc_make_config("stefan", "quick", config_file) == cfg.stefan
+        else:
+            assert boon_make_config("heat-neumann", "quick", False, config_file) == cfg.heat
+
+
+def test_rerun_reuses_finished_parts(demo_run: tuple[Path, str]) -> None:
+    out, first = demo_run
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/checkpoints/*.pt")}
+    metrics = (out / "metrics.json").read_text()
+    args = ["demo", "--out", str(out), "--size", "tiny", "--no-progress"]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("reused") >= 2
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/checkpoints/*.pt")} == stamps
+    assert (out / "metrics.json").read_text() == metrics
+    assert _table(res.output) == _table(first)
+    assert json.loads((out / "timings.json").read_text())["reused"] == {
+        "stefan": True,
+        "heat": True,
+    }
+
+    # another seed in the same directory is refused, not mixed with the finished run
+    res = CliRunner().invoke(main, [*args, "--seed", "1"])
+    assert res.exit_code != 0
+    assert "different config" in res.output and "--out" in res.output
+
+
+def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_path: Path) -> None:
+    from test_report_browser import _loaded, _open  # the report test's Chromium helpers
+
+    out, _ = demo_run
+    shot = tmp_path / "demo.png"
+    dom = _open(out / "report.html", tmp_path, screenshot=shot)
+    summary, per_image = _loaded(dom)
+    assert summary == "6/6" and per_image == ["true"] * 6
+    for text in ("ProbConserv-ANP", "flux error at x = 0", "pcml demo --out"):
+        assert text in dom, text
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels[..., :3].mean(axis=-1).std() > 0.02  # not a blank page
+    assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 50
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="size"):
+        demo_config("huge")
+    with pytest.raises(ValueError, match="seed"):
+        demo_config("tiny", -1)
+    with pytest.raises(ValueError, match="part"):
+        part_command("burgers", Path("x"))
+    res = CliRunner().invoke(main, ["demo", "--seed", "-1"])
+    assert res.exit_code != 0 and "seed" in res.output.lower()
+
+
+def test_format_summary_aligns_values() -> None:
+    rows = [SummaryRow("p", "m", "CE", 1.5e-17), SummaryRow("p", "m", "shock", 0.2, 0.01)]
+    lines = format_summary(rows).splitlines()
+    assert len({len(line) for line in lines}) == 1  # a rectangular table
+    assert lines[2].endswith("1.50e-17 |") and lines[3].endswith("0.2000 ± 0.0100 |")
