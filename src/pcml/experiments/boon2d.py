@@ -20,7 +20,9 @@ What each model receives (reference §11.2 notes):
   prescribed physics and is never given to any model (the original gave BOON the true wall
   vorticity of the targets, an oracle); vorticity is derived from the predicted velocity by the
   same finite-difference curl applied to the truth (:func:`pcml.experiments.boon2d_data.curl`).
-* **wave2d** (:func:`pcml.pdes.wave2d.build_wave2d_dataset`, c = 1, released from rest): input
+* **wave2d** (:func:`pcml.pdes.wave2d.build_wave2d_dataset`, c = 1, released from rest,
+  K = :func:`pcml.experiments.boon2d_data.wave_modes` cosine modes per axis so that the grid
+  resolves the data: 4 on the quick 16² grid, 8 on the paper's 50²): input
   u(·, 0), output u; BOON receives the Neumann data ∂u/∂x = 0 on x = 0, 1 and ∂u/∂y = 0 on
   y = 0, 1 (exact for the cosine series), enforced with the one-sided stencils of
   ``cfg.boon.neumann_orders``; the x faces are processed first, then the y faces (at the corners
