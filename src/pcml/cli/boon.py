@@ -68,7 +68,8 @@ def boon() -> None:
 @click.option(
     "--models",
     default=None,
-    help="Comma-separated subset of fno, boon, boon_reference (default: all three).",
+    help="Comma-separated subset of fno, boon, boon_reference, boon_none (default: the first "
+    "three; boon_none = BOON without kernel elimination, an ablation).",
 )
 @click.option(
     "--seed", type=int, default=None, help="Weight-initialisation seed shared by all models."

@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -124,8 +124,9 @@ def build_model(
     channels: tuple[int, int],
     n_frames: int | None = None,
 ) -> BoundarySurrogate:
-    """Model ``key`` ("fno" | "boon" | "boon_reference"), weights drawn from ``cfg.seed``;
-    ``n_frames``: T for multi-step (input repeated over T frames), None for single-step."""
+    """Model ``key`` ("fno" | "boon" | "boon_reference" | "boon_none"), weights drawn from
+    ``cfg.seed``; ``n_frames``: T for multi-step (input repeated over T frames), None for
+    single-step."""
     m = cfg.model
     case = get_case(cfg.case)
     torch.manual_seed(cfg.seed)
@@ -144,7 +145,7 @@ def build_model(
         net = BOON(
             fno,
             bcs,
-            mode="channelwise" if key == "boon" else "reference",
+            mode=_MODES[key],
             neumann_half=cfg.boon.neumann_half,
             eps=cfg.boon.eps,
             reference_tol=cfg.boon.reference_tol,
@@ -152,6 +153,13 @@ def build_model(
             mask_activation=cfg.boon.mask_activation,
         )
     return BoundarySurrogate(net, n_frames)
+
+
+_MODES: dict[str, Literal["channelwise", "reference", "none"]] = {
+    "boon": "channelwise",
+    "boon_reference": "reference",
+    "boon_none": "none",
+}
 
 
 def _bc_batch(batch: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -11,8 +11,8 @@ Profiles (per task; the case may override the grid, e.g. 129 closed nodes for pe
 - ``smoke``: seconds; tiny models and datasets (the test suite);
 - ``quick``: minutes per case on 2 CPU cores — the numbers pcml reports: single-step 100 / 50
   trajectories on 128 nodes (periodic Burgers: the article's 129), FNO 16 modes / width 32,
-  40 epochs of batch 10, StepLR(10, 0.5); multi-step 60 / 20 trajectories on 64 nodes × 25
-  frames, FNO 8×8 modes / width 16, t padded by 9, 40 epochs, StepLR(10, 0.5);
+  100 epochs of batch 10, StepLR(25, 0.5); multi-step 60 / 20 trajectories on 64 nodes × 25
+  frames, FNO 8×8 modes / width 16, t padded by 9, 60 epochs, StepLR(15, 0.5);
 - ``paper``: the article's settings (reference §11.2–11.3): single-step N = 500 (periodic Burgers
   128 + endpoint), 500 / 100 split, FNO1d 16 modes / width 64; multi-step 1000 / 200, FNO2d 12×12 /
   32 padded along t by 9; batch 20, Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5) (periodic
@@ -35,6 +35,7 @@ from pcml.experiments.config import from_dict, to_dict
 from pcml.train import TrainConfig
 
 __all__ = [
+    "ALL_MODEL_KEYS",
     "MODEL_KEYS",
     "PROFILES",
     "BoonConfig",
@@ -48,6 +49,9 @@ __all__ = [
 #: Model keys of metrics.json: plain FNO, BOON (channel-wise elimination), BOON (the article's
 #: scalar-probe elimination, bugs fixed).
 MODEL_KEYS: tuple[str, ...] = ("fno", "boon", "boon_reference")
+#: Also accepted in ``models``: ``boon_none`` — BOON without any kernel elimination (boundary
+#: relation in the hidden layers and at the output only), the ablation of reference §10.4.
+ALL_MODEL_KEYS: tuple[str, ...] = (*MODEL_KEYS, "boon_none")
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
 
 
@@ -102,10 +106,16 @@ class BoonSettings:
     used 1st order at x = 0, valid only for zero flux, and 3rd order at x = 1; pcml defaults to
     3rd order at both ends, built from the grid of every call), the Tikhonov ε of the channel-wise
     block solves, the scalar clamp of the reference mode, the article's ½ Neumann factor, and GELU
-    on interior nodes only."""
+    on interior nodes only.
+
+    ``eps = 0.1`` was selected on a validation split carved from the *training* trajectories of
+    heat-neumann (quick profile, 80 train / 20 validation, 40 epochs; the test trajectories were
+    never used): validation rel. L2 0.092 (ε = 1e-7), 0.078 (1e-3), 0.0144 (1e-1), FNO 0.034.
+    The block systems are ill-conditioned at width 32–64 (reference §10.3), and a near-exact
+    inverse injects large rank-2 changes into the interior outputs that slow training."""
 
     neumann_orders: tuple[int, int] = (3, 3)
-    eps: float = 1e-7
+    eps: float = 0.1
     reference_tol: float = 1e-7
     neumann_half: bool = False
     mask_activation: bool = True
@@ -141,9 +151,11 @@ class BoonConfig:
         from pcml.experiments.boon_cases import get_case
 
         case = get_case(self.case)  # validates the name
-        bad = [m for m in self.models if m not in MODEL_KEYS]
+        bad = [m for m in self.models if m not in ALL_MODEL_KEYS]
         if bad or not self.models or len(set(self.models)) != len(self.models):
-            raise ValueError(f"models must be distinct names from {MODEL_KEYS}, got {self.models}")
+            raise ValueError(
+                f"models must be distinct names from {ALL_MODEL_KEYS}, got {self.models}"
+            )
         n_axes = len(case.spatial_axes) + int(self.multi_step)
         if len(self.model.n_modes) != n_axes:
             raise ValueError(
@@ -201,11 +213,11 @@ def default_config(case: str, profile: str, multi_step: bool = False) -> BoonCon
     elif profile == "quick" and not multi_step:
         data = DataSettings(n_train=100, n_test=50, n_x=128)
         model = ModelSettings((16,) * d, 32, 4, 128, (0,) * d)
-        train = _train(40, 10, 10)
+        train = _train(100, 25, 10)
     elif profile == "quick":
         data = DataSettings(n_train=60, n_test=20, n_x=64)
         model = ModelSettings((8,) * (d + 1), 16, 4, 64, (0,) * d + (9,))
-        train = _train(40, 10, 10)
+        train = _train(60, 15, 10)
     elif not multi_step:
         data = DataSettings(n_train=500, n_test=100, n_x=c.paper_n_x(False))
         model = ModelSettings((16,) * d, 64, 4, 128, (0,) * d)
