@@ -64,7 +64,7 @@ from pcml.constraints.boundary import (
     interior_mask,
     wall_values,
 )
-from pcml.models.boon_correction import Mode, eliminate
+from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
@@ -251,7 +251,17 @@ class BOON(nn.Module):
         assert isinstance(layer, FourierLayer)
         return layer
 
-    def corrected_layer(self, index: int, v: Tensor) -> Tensor:
+    def prepare(self, grid: tuple[int, ...]) -> list[Elimination] | None:
+        """Weight-only elimination data of all layers on the (padded) grid, batched; None when
+        nothing is eliminated."""
+        if self._elim is None:
+            return None
+        ax, _, up = self._elim
+        spectrals = [self._layer(i).spectral for i in range(self.fno.n_layers)]
+        mode: Mode = "reference" if self.mode == "reference" else "channelwise"
+        return prepare_elimination(spectrals, grid, ax, up, mode, self.eps, self.reference_tol)
+
+    def corrected_layer(self, index: int, v: Tensor, prepared: Elimination | None = None) -> Tensor:
         r"""Pre-activation :math:`\hat K v + W v + b` of layer ``index``, before the boundary
         relation (``neumann_half`` scaling included); v: (B, C, *padded grid)."""
         layer = self._layer(index)
@@ -261,7 +271,7 @@ class BOON(nn.Module):
             ax, lo, up = self._elim
             spectral = layer.spectral
             mode: Mode = "reference" if self.mode == "reference" else "channelwise"
-            k = eliminate(spectral, v, ax, lo, up, mode, self.eps, self.reference_tol)
+            k = eliminate(spectral, v, ax, lo, up, mode, self.eps, self.reference_tol, prepared)
         u = k + layer.skip(v)
         if self.neumann_half and self._has_neumann:
             u = 0.5 * u
@@ -311,9 +321,11 @@ class BOON(nn.Module):
         coords = {n: axis_coords(grid, n, shape[i]) for i, n, _, _ in self.bcs.axes(self.names)}
         hidden_vals = self._pad_values(vals)
         v = self.fno.pad(self.fno.lift(a))
+        elims = self.prepare(tuple(v.shape[2:]))
         for index in range(self.fno.n_layers):
             act = self._layer(index).activation
-            v = self.relate(self.corrected_layer(index, v), hidden_vals, coords, act)
+            u = self.corrected_layer(index, v, None if elims is None else elims[index])
+            v = self.relate(u, hidden_vals, coords, act)
         v = self.fno.crop(v, shape)
         h = self.fno.project_hidden(v)
         h = self._activate_interior(h)

@@ -50,6 +50,7 @@ both are fixed here. The coupling :math:`C` in :math:`Ky = Kx + C\delta_0` is th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,7 +59,14 @@ from torch import Tensor
 
 from pcml.models.fno import SpectralConv, _retain, _zero_fill
 
-__all__ = ["BoundaryBlocks", "boundary_blocks", "eliminate", "reference_scalars"]
+__all__ = [
+    "BoundaryBlocks",
+    "Elimination",
+    "boundary_blocks",
+    "eliminate",
+    "prepare_elimination",
+    "reference_scalars",
+]
 
 Mode = Literal["channelwise", "reference"]
 
@@ -173,20 +181,76 @@ def _real_dft_matrix(n: int, m: int, nodes: list[int], dtype: torch.dtype) -> Te
     return r.reshape(2 * m, len(nodes)).to(dtype)
 
 
-def _boundary_data_1d(
-    spectral: SpectralConv, v: Tensor, y_spec: Tensor
-) -> tuple[BoundaryBlocks, Tensor, Tensor]:
-    """1-D fast path (real GEMMs): blocks (C_out, C_in); (Kx) and x at nodes 0, N−1: (2, B, C)."""
-    n, m = v.shape[-1], spectral.n_modes[0]
-    ci, co = spectral.in_channels, spectral.out_channels
-    w = spectral.weight.reshape(ci * co, 2 * m)
-    k = (w @ _real_dft_matrix(n, m, [0, 1, n - 1], w.dtype).to(w.device)).reshape(ci, co, 3)
-    k = k.permute(2, 1, 0)  # (3, Co, Ci)
-    blocks = BoundaryBlocks(a=k[0], b=k[1], c=k[2], d=k[0])
+def _blocks_1d(spectrals: Sequence[SpectralConv], n: int) -> BoundaryBlocks:
+    """Boundary blocks of several 1-D spectral convs at once: each (L, C_out, C_in), real."""
+    sp0 = spectrals[0]
+    m, ci, co = sp0.n_modes[0], sp0.in_channels, sp0.out_channels
+    w = torch.stack([sp.weight for sp in spectrals]).reshape(len(spectrals), ci * co, 2 * m)
+    k = (w @ _real_dft_matrix(n, m, [0, 1, n - 1], w.dtype).to(w.device)).reshape(-1, ci, co, 3)
+    k = k.permute(3, 0, 2, 1)  # (3, L, Co, Ci)
+    return BoundaryBlocks(a=k[0], b=k[1], c=k[2], d=k[0])
+
+
+def _boundary_data_1d(spectral: SpectralConv, v: Tensor, y_spec: Tensor) -> tuple[Tensor, Tensor]:
+    """1-D fast path (real GEMM): (Kx) and x at nodes 0 and N−1, each (2, B, C)."""
+    n, m, co = v.shape[-1], spectral.n_modes[0], spectral.out_channels
     yr = torch.view_as_real(y_spec).reshape(-1, 2 * m)
     kx = (yr @ _real_dft_matrix(n, m, [0, n - 1], yr.dtype).to(yr.device)).reshape(-1, co, 2)
     xb = v[..., :: n - 1]  # nodes 0 and N−1 in one strided view (one backward)
-    return blocks, kx.movedim(-1, 0), xb.movedim(-1, 0)
+    return kx.movedim(-1, 0), xb.movedim(-1, 0)
+
+
+@dataclass(frozen=True)
+class Elimination:
+    """Weight-only (batch-independent) part of one layer's elimination, prepared once per forward.
+
+    ``b``, ``c``: the coupling blocks K[0,N−1], K[N−1,0] (*κ, C, C) in float64/complex128;
+    channelwise: ``d_inv`` ≈ D⁻¹, ``left_inv`` ≈ Ã⁻¹ (or A⁻¹ with the lower side only), Tikhonov;
+    reference: ``scalars`` = (clamped K0N, clamped KNN, clamped K̃00 or K00) as float64 scalars.
+    """
+
+    b: Tensor
+    c: Tensor
+    d_inv: Tensor | None
+    left_inv: Tensor | None
+    scalars: tuple[Tensor, Tensor, Tensor] | None
+
+
+def prepare_elimination(
+    spectrals: Sequence[SpectralConv],
+    grid: tuple[int, ...],
+    ax: int,
+    upper: bool,
+    mode: Mode = "channelwise",
+    eps: float = 1e-7,
+    tol: float = 1e-7,
+) -> list[Elimination]:
+    """Blocks and regularised inverses of several same-shaped layers, batched over the layers
+    (one set of small float64 solves per forward instead of one per layer)."""
+    if mode not in ("channelwise", "reference"):
+        raise ValueError(f"eliminate: mode must be 'channelwise' or 'reference', got {mode!r}")
+    for sp in spectrals:
+        _check_axis(sp, ax)
+    one_d = spectrals[0].ndim == 1
+    wdt = torch.float64 if one_d else torch.complex128
+    if one_d:
+        blk = _blocks_1d(spectrals, grid[0])
+    else:
+        per = [boundary_blocks(sp, grid, ax) for sp in spectrals]
+        blk = BoundaryBlocks(*(torch.stack([getattr(p, f) for p in per]) for f in "abcd"))
+    a, b, c, d = (t.to(wdt) for t in (blk.a, blk.b, blk.c, blk.d))
+    n_layers = len(spectrals)
+    if mode == "reference":
+        sa, sb, sc, sd = (
+            t.reshape(n_layers, -1, *t.shape[-2:])[:, 0].real[:, 0].sum(-1).to(torch.float64)
+            for t in (blk.a, blk.b, blk.c, blk.d)
+        )
+        sd = _clamp(sd, tol)
+        st = _clamp(_clamp(sa, tol) - sb * sc / sd, tol) if upper else _clamp(sa, tol)
+        return [Elimination(b[i], c[i], None, None, (sb[i], sd[i], st[i])) for i in range(n_layers)]
+    d_inv = _reg_inv(d, eps)
+    left_inv = _reg_inv(a - b @ d_inv @ c, eps) if upper else _reg_inv(a, eps)
+    return [Elimination(b[i], c[i], d_inv[i], left_inv[i], None) for i in range(n_layers)]
 
 
 def _source_mix_1d(spectral: SpectralConv, deltas: list[tuple[int, Tensor]], n: int) -> Tensor:
@@ -215,11 +279,14 @@ def eliminate(
     mode: Mode = "channelwise",
     eps: float = 1e-7,
     tol: float = 1e-7,
+    prepared: Elimination | None = None,
 ) -> Tensor:
     """Corrected spectral convolution Kz for input ``v`` (B, C_in, *grid) → (B, C_out, *grid).
 
     ``lower``/``upper``: which boundary nodes of axis ``ax`` are eliminated. ``eps``: Tikhonov
-    parameter (channelwise); ``tol``: scalar clamp (reference). No boundary overwrite here.
+    parameter (channelwise); ``tol``: scalar clamp (reference). ``prepared``: the layer's
+    :class:`Elimination` from :func:`prepare_elimination` (computed here if None). No boundary
+    overwrite here.
     """
     _check_axis(spectral, ax)
     grid = tuple(v.shape[2:])
@@ -236,35 +303,31 @@ def eliminate(
     def kap(s: Tensor) -> Tensor:  # (B, C, *T) real → (B, *κ, C)
         return torch.movedim(_to_kappa(s.to(real), 2), 1, -1).to(wdt)
 
+    if prepared is None:
+        prepared = prepare_elimination([spectral], grid, ax, upper, mode, eps, tol)[0]
     if one_d:
-        blk, kx, xb = _boundary_data_1d(spectral, v, y_spec)
+        kx, xb = _boundary_data_1d(spectral, v, y_spec)
         kx0, kxn, x0, xn = (t.to(real) for t in (kx[0], kx[1], xb[0], xb[1]))
     else:
-        blk = boundary_blocks(spectral, grid, ax)
         kx = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *T)
         kx0, kxn = kap(kx[0]), kap(kx[1])
         x0, xn = kap(v.select(2 + ax, 0)), kap(v.select(2 + ax, n - 1))
-    a, b, c, d = (t.to(wdt) for t in (blk.a, blk.b, blk.c, blk.d))
-    if mode == "reference":
-        sa, sb, sc, sd = reference_scalars(blk)
-        sd = _clamp(sd, tol)
-        st = _clamp(_clamp(sa, tol) - sb * sc / sd, tol) if upper else _clamp(sa, tol)
+    b, c = prepared.b, prepared.c
+    if prepared.scalars is not None:  # reference
+        sb, sd, st = prepared.scalars
         d_inv = lambda r: r / sd  # noqa: E731
         if upper:
             left = lambda: (kx0 - (sb / sd) * kxn + sb * xn) / st  # noqa: E731
         else:
             left = lambda: kx0 / st  # noqa: E731
-    elif mode == "channelwise":
-        dinv = _reg_inv(d, eps)
+    else:
+        dinv, linv = prepared.d_inv, prepared.left_inv
+        assert dinv is not None and linv is not None
         d_inv = lambda r: _mv(dinv, r)  # noqa: E731
         if upper:
-            at_inv = _reg_inv(a - b @ dinv @ c, eps)
-            left = lambda: _mv(at_inv, kx0 - _mv(b, d_inv(kxn)) + _mv(b, xn))  # noqa: E731
+            left = lambda: _mv(linv, kx0 - _mv(b, d_inv(kxn)) + _mv(b, xn))  # noqa: E731
         else:
-            a_inv = _reg_inv(a, eps)
-            left = lambda: _mv(a_inv, kx0)  # noqa: E731
-    else:
-        raise ValueError(f"eliminate: mode must be 'channelwise' or 'reference', got {mode!r}")
+            left = lambda: _mv(linv, kx0)  # noqa: E731
     deltas: list[tuple[int, Tensor]] = []
     kyn = kxn
     if lower:
