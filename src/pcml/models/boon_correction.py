@@ -17,8 +17,9 @@ one side eliminated the step reduces to :math:`z_b = 2x_b - K_{bb}^{-1}(Kx)_b`.
 :math:`Kz = Kx + K(e_0\otimes\delta_0) + K(e_{N-1}\otimes\delta_{N-1})`. The sources are added to
 the retained Fourier coefficients before the single inverse FFT; :math:`(Kx)` at the boundary nodes
 is evaluated from the coefficients by a partial inverse DFT. Cost: one spectral convolution plus a
-second mode-wise channel mix and :math:`O(C^3)` small solves — never the original's 7 full-batch
-layer calls (reference §14.1).
+second mode-wise channel mix (1-D: one real GEMM) and :math:`O(C^3)` small solves that depend on the
+weights only (:func:`prepare_elimination`, batched over all layers once per forward) — never the
+original's 7 full-batch layer calls (reference §14.1).
 
 **Boundary blocks from the weights** (§10.2). The spectral convolution is circulant along every
 axis: :math:`K[p, q] = k((p-q) \bmod N)` with the real kernel k = irfftn of the zero-filled weights.
