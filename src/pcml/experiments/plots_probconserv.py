@@ -110,6 +110,7 @@ def plot_all(out: str | Path, problem: str, param_name: str | None = None) -> li
             ax.plot(p["x"], mean, color=color, lw=1.2)
             ax.set_title(f"{m}\n{label} = {v}", fontsize=8)
             ax.tick_params(labelsize=7)
+    fig.tight_layout()
     save(fig, "fig_profile.png")
 
     if any(len(s) > 2 for s in shocks.values()):
@@ -118,10 +119,21 @@ def plot_all(out: str | Path, problem: str, param_name: str | None = None) -> li
             s = shocks[v]
             for m in _methods(s):
                 color, _ = _STYLE[m]
-                ax.hist(s[m], bins=30, histtype="step", color=color, label=m, density=True)
+                lo, hi = profiles[v]["x"][0], profiles[v]["x"][-1]
+                weights = [1.0 / len(s[m])] * len(s[m])
+                ax.hist(
+                    s[m],
+                    bins=100,
+                    range=(lo, hi),
+                    weights=weights,
+                    histtype="step",
+                    color=color,
+                    label=m,
+                )
             ax.axvline(s["front"], color="k", lw=2, label="true front")
             ax.set_title(f"shock position at t*, {label} = {v}")
             ax.set_xlabel("x")
+            ax.set_ylabel("fraction of samples")
         axes[0][-1].legend(fontsize=7)
         save(fig, "fig_shock.png")
     return written
