@@ -8,7 +8,8 @@ full-batch probe tensors twice each, then on x, y and z — 7 full layer calls f
 Neumann (right step only), 1 for periodic. It lives here, not in the package.
 
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_boon.py`` (the machine is shared:
-repetitions are interleaved across variants and medians are reported). Writes
+repetitions are interleaved across variants in a fresh seeded random order each time, and medians
+of process CPU time and wall time are reported). Writes
 ``benchmarks/results/boon.json`` atomically.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -146,8 +148,11 @@ def run_case(name: str, fno: FNO, a: Tensor, reps: int, warmup: int) -> dict:
     for _ in range(warmup):
         for fn in variants.values():
             _time(fn)
-    for _ in range(reps):
-        for k, fn in variants.items():
+    order = list(variants)
+    for r in range(reps):  # a fresh seeded order per repetition: no systematic position bias
+        random.Random(r).shuffle(order)
+        for k in order:
+            fn = variants[k]
             fno.zero_grad(set_to_none=True)
             w, c = _time(fn)
             wall[k].append(w)
