@@ -78,8 +78,10 @@ PARTS = ("stefan", "heat")
 # Overrides of the runners' "quick" profiles, measured on a shared 2-core CPU. Stefan: an ANP
 # with H = 32 trained for 1,000 steps (10 epochs of 100 batches of 10 functions, validation every
 # epoch, best weights kept): enough for ProbConserv to halve the MSE and place the front; the
-# prediction runs on a coarse 11-point time grid (t* = 0.05 is on it). Heat: the quick profile on
-# 64 grid nodes, 40 epochs, FNO and BOON only (no reference mode).
+# prediction runs on a coarse 11-point time grid (t* = 0.05 is on it). Heat: 100 / 50 trajectories
+# on 64 grid nodes, FNO width 32 with 16 modes, 40 epochs, FNO and BOON only (no reference mode).
+# Every size is pinned here, so the demo does not drift with the runners' profiles; the method
+# options (e.g. BOON's Tikhonov eps, the Neumann stencil orders) are the runners' quick defaults.
 _SIZES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "default": (
         (
@@ -89,19 +91,34 @@ _SIZES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "data.n_test_per_value=20",
             "data.eval_n_t=11",
             "data.curve_functions=4",
+            "data.eval_n_x=201",
             "anp.hidden_channels=32",
             "anp.latent_dim=32",
+            "anp.n_heads=4",
+            "anp.n_attention_layers=2",
+            "anp.n_decoder_layers=3",
+            "anp.dropout=0.0",
             "train.anp.epochs=10",
             "train.anp.batch_size=10",
+            "train.anp.lr=1e-3",
             "train.anp.validate_every=1",
             "train.anp.checkpoint_every=1",
+            "train.anp.keep_best=true",
             "n_latent_samples=30",
             "n_shock_samples=300",
         ),
         (
             'models=["fno", "boon"]',
+            "data.n_train=100",
+            "data.n_test=50",
             "data.n_x=64",
+            "model.n_modes=[16]",
+            "model.hidden_channels=32",
+            "model.n_layers=4",
+            "model.projection_channels=128",
             "train.epochs=40",
+            "train.batch_size=10",
+            "train.lr=1e-3",
             "train.step_size=10",
         ),
     ),
