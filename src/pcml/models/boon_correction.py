@@ -84,9 +84,11 @@ def _check_axis(spectral: SpectralConv, ax: int) -> None:
 def _partial_inverse(
     z: Tensor, spectral: SpectralConv, grid: tuple[int, ...], ax: int, nodes: list[int]
 ) -> Tensor:
-    """Real values at ``nodes`` along ``ax`` of irfftn(zero-filled z).
+    """Values at ``nodes`` along ``ax`` of irfftn(zero-filled z).
 
-    ``z``: (L1, L2, *mode_shape) retained coefficients → (len(nodes), L1, L2, *transverse_grid).
+    ``z``: (L1, L2, *mode_shape) retained coefficients. 1-D: real (len(nodes), L1, L2). n-D: the
+    transverse half spectrum (len(nodes), L1, L2, *κ) of those real slices, i.e. rfftn over the
+    transverse axes of the node values, computed without leaving the spectral domain.
     """
     n, m, d = grid[ax], spectral.n_modes[ax], spectral.ndim
     p = torch.tensor(nodes, dtype=torch.float64, device=z.device)
@@ -106,18 +108,36 @@ def _partial_inverse(
     t_modes = spectral.n_modes[:ax] + spectral.n_modes[ax + 1 :]
     dims = list(range(3, 3 + d - 1))
     r = _zero_fill(r, dims, t_grid, t_modes)
-    return torch.fft.irfftn(r, s=t_grid, dim=dims)
+    return _hermitian_planes(r, 3, t_grid)
+
+
+def _hermitian_planes(h: Tensor, first: int, t_grid: tuple[int, ...]) -> Tensor:
+    """rfftn(irfftn(h)) for a half spectrum h over dims ``first``…end (sizes ``t_grid``).
+
+    irfftn keeps every bin except the self-conjugate planes of the half (last) axis — index 0 and,
+    for even length, n/2 — where it takes the real part after the inverse transforms of the full
+    axes; in the spectral domain that is h(k) ← ½(h(k) + conj h(−k)) on those planes.
+    """
+    dims = list(range(first, h.ndim))
+    last, n_last = dims[-1], t_grid[-1]
+    planes = [0] + ([n_last // 2] if n_last % 2 == 0 and n_last // 2 < h.shape[last] else [])
+    parts: list[Tensor] = []
+    prev = 0
+    for p in planes:
+        sl = h.narrow(last, p, 1)
+        fl = sl
+        for d in dims[:-1]:  # index k -> (-k) mod n
+            fl = torch.roll(torch.flip(fl, [d]), 1, d)
+        parts += [h.narrow(last, prev, p - prev), 0.5 * (sl + fl.conj())]
+        prev = p + 1
+    parts.append(h.narrow(last, prev, h.shape[last] - prev))
+    return torch.cat(parts, last)
 
 
 def _to_kappa(s: Tensor, first: int) -> Tensor:
     """rfftn over dims ``first``…end (identity when there are none)."""
     dims = list(range(first, s.ndim))
     return torch.fft.rfftn(s, dim=dims) if dims else s
-
-
-def _from_kappa(s: Tensor, first: int, t_grid: tuple[int, ...]) -> Tensor:
-    dims = list(range(first, s.ndim))
-    return torch.fft.irfftn(s, s=t_grid, dim=dims) if dims else s
 
 
 @dataclass(frozen=True)
@@ -139,8 +159,7 @@ def boundary_blocks(spectral: SpectralConv, grid: tuple[int, ...], ax: int) -> B
     _check_axis(spectral, ax)
     spectral.check_grid(grid)
     n = grid[ax]
-    k = _partial_inverse(spectral.cweight, spectral, grid, ax, [0, 1, n - 1])  # (3, Ci, Co, *T)
-    kh = _to_kappa(k, 3)
+    kh = _partial_inverse(spectral.cweight, spectral, grid, ax, [0, 1, n - 1])  # (3, Ci, Co, *κ)
     kh = torch.movedim(torch.movedim(kh, 1, -1), 1, -2)  # (3, *κ, Co, Ci)
     return BoundaryBlocks(a=kh[0], b=kh[1], c=kh[2], d=kh[0])
 
@@ -238,7 +257,10 @@ def prepare_elimination(
         blk = _blocks_1d(spectrals, grid[0])
     else:
         per = [boundary_blocks(sp, grid, ax) for sp in spectrals]
-        blk = BoundaryBlocks(*(torch.stack([getattr(p, f) for p in per]) for f in "abcd"))
+        mt = spectrals[0].n_modes[-1]  # blocks vanish for half-axis bins >= m_t: drop them
+        blk = BoundaryBlocks(
+            *(torch.stack([getattr(p, f) for p in per])[..., :mt, :, :] for f in "abcd")
+        )
     a, b, c, d = (t.to(wdt) for t in (blk.a, blk.b, blk.c, blk.d))
     n_layers = len(spectrals)
     if mode == "reference":
@@ -296,7 +318,6 @@ def eliminate(
     if not (lower or upper):
         return spectral.synthesize(y_spec, grid)
     n = grid[ax]
-    t_grid = grid[:ax] + grid[ax + 1 :]
     real = torch.float64
     one_d = spectral.ndim == 1
     wdt = real if one_d else torch.complex128
@@ -310,9 +331,13 @@ def eliminate(
         kx, xb = _boundary_data_1d(spectral, v, y_spec)
         kx0, kxn, x0, xn = (t.to(real) for t in (kx[0], kx[1], xb[0], xb[1]))
     else:
-        kx = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *T)
-        kx0, kxn = kap(kx[0]), kap(kx[1])
-        x0, xn = kap(v.select(2 + ax, 0)), kap(v.select(2 + ax, n - 1))
+        kxh = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *κ)
+        mt = spectral.n_modes[-1]  # only half-axis bins < m_t reach the output (K is zero above)
+        kx0, kxn = (torch.movedim(kxh[i], 1, -1)[..., :mt, :].to(wdt) for i in (0, 1))
+        idx: list[slice] = [slice(None)] * v.ndim
+        idx[2 + ax] = slice(None, None, n - 1)  # nodes 0 and N−1 in one strided view
+        xb = v[tuple(idx)]
+        x0, xn = (kap(xb.select(2 + ax, i))[..., :mt, :] for i in (0, 1))
     b, c = prepared.b, prepared.c
     if prepared.scalars is not None:  # reference
         sb, sd, st = prepared.scalars
@@ -341,29 +366,33 @@ def eliminate(
         cast = [(node, dk.to(v.dtype)) for node, dk in deltas]
         return spectral.synthesize(y_spec + _source_mix_1d(spectral, cast, n), grid)
     src = None
+    cdt = y_spec.dtype
     for node, dk in deltas:
-        dr = _from_kappa(torch.movedim(dk, -1, 1), 2, t_grid).to(v.dtype)  # (B, C, *T) real
-        term = _source_spectrum(dr, spectral, grid, ax, node)
+        term = _source_spectrum(torch.movedim(dk, -1, 1), spectral, grid, ax, node, cdt)
         src = term if src is None else src + term
     assert src is not None
     return spectral.synthesize(y_spec + spectral.mix(src), grid)
 
 
 def _source_spectrum(
-    delta: Tensor, spectral: SpectralConv, grid: tuple[int, ...], ax: int, node: int
+    delta_hat: Tensor,
+    spectral: SpectralConv,
+    grid: tuple[int, ...],
+    ax: int,
+    node: int,
+    dtype: torch.dtype,
 ) -> Tensor:
-    """Retained rfftn coefficients of the field e_node ⊗ delta (delta: (B, C, *T)) → mode shape."""
+    """Retained rfftn coefficients of the real field e_node ⊗ irfftn(delta_hat) → mode shape.
+
+    ``delta_hat``: (B, C, *κ) transverse half spectrum; its self-conjugate planes are made
+    Hermitian first (exactly what the round trip through the real field would do).
+    """
     n, m = grid[ax], spectral.n_modes[ax]
-    dev = delta.device
-    if spectral.ndim == 1:
-        k = torch.arange(m, dtype=torch.float64, device=dev)
-        phase = torch.polar(torch.ones_like(k), -2 * math.pi * k * node / n)
-        return delta.unsqueeze(-1) * phase.to(torch.promote_types(delta.dtype, torch.complex64))
     t_grid = grid[:ax] + grid[ax + 1 :]
     t_modes = spectral.n_modes[:ax] + spectral.n_modes[ax + 1 :]
-    dims = list(range(2, delta.ndim))
-    dh = _retain(torch.fft.rfftn(delta, dim=dims), dims, t_grid, t_modes)
-    kf = torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64).to(dev)
+    dims = list(range(2, delta_hat.ndim))
+    dh = _retain(_hermitian_planes(delta_hat, 2, t_grid), dims, t_grid, t_modes).to(dtype)
+    kf = torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64).to(dh.device)
     phase = torch.polar(torch.ones_like(kf), -2 * math.pi * kf * node / n).to(dh.dtype)
     shape = [1] * dh.ndim
     shape.insert(2 + ax, 2 * m)
