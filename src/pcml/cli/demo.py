@@ -60,7 +60,7 @@ def demo(out: Path, seed: int, size: str, no_progress: bool) -> None:
             progress=not no_progress,
             log=lambda s: click.echo(s, err=True),
         )
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     click.echo("")
     click.echo(format_summary(result.rows))

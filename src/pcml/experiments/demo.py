@@ -38,12 +38,17 @@ profile, scaled down by the overrides below, so each part's config.toml still sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import shlex
 import shutil
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,6 +388,50 @@ def _run_part(
     return run_boon(cfg.heat, sub, command=command, progress=progress, log=quiet)
 
 
+def _start_background(part: str, cfg: DemoConfig, run_dir: Path) -> tuple[Any, Any, float]:
+    """Start ``part_command(part)`` as a subprocess (config.toml written first); returns
+    (process, log file, start time)."""
+    sub = RunDir(run_dir / part)
+    sub.write_config(cfg.heat)
+    args = shlex.split(part_command(part, run_dir))[1:]
+    script = Path(sys.executable).with_name("pcml")
+    head = [str(script)] if script.is_file() else [sys.executable, "-c", _MAIN]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    log_file = (sub.path / "demo.log").open("w", encoding="utf-8")
+    proc = subprocess.Popen(
+        [*head, *args], stdout=log_file, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    return proc, log_file, time.perf_counter()
+
+
+_MAIN = "import sys; from pcml.cli import main; sys.exit(main())"
+
+
+def _finish_background(background: tuple[Any, Any, float], sub: Path) -> float:
+    """Wait for the background part; its wall time, or RuntimeError with the log's tail."""
+    proc, log_file, t0 = background
+    code = proc.wait()
+    log_file.close()
+    if code != 0:
+        tail = (sub / "demo.log").read_text(encoding="utf-8")[-3000:]
+        raise RuntimeError(f"the background run in {sub} failed (exit {code}):\n{tail}")
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _threads(shared: bool) -> Iterator[None]:
+    """One torch thread fewer while a background part uses a core (at least one)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if shared:
+        torch.set_num_threads(max(1, before - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _copy_figures(rd: RunDir) -> None:
     captions = {}
     for part, stem, new in _FIGURES:
@@ -430,10 +479,15 @@ def run_demo(
     *,
     command: str | None = None,
     progress: bool = True,
+    parallel: bool = True,
     log: Log = print,
 ) -> DemoResult:
     """Run (or reuse/resume) both parts in ``out`` and write the demo's files (module
-    docstring). ``command``: the line stored in ``command.txt`` (default: rebuilt from cfg)."""
+    docstring). ``command``: the line stored in ``command.txt`` (default: rebuilt from cfg).
+
+    ``parallel``: run the heat part as a background ``pcml boon run`` process (its exact part
+    command, one thread, log in ``heat/demo.log``) while the Stefan part trains here with one
+    thread fewer, so the two parts use both cores of a 2-core machine."""
     from pcml.pdes.gpme import get_problem
 
     from .report import build_report
@@ -455,25 +509,57 @@ def run_demo(
         loaded = json.loads(state_path.read_text(encoding="utf-8"))
         state = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
     timings: dict[str, float] = {}
-    reused: dict[str, bool] = {}
-    part_metrics: dict[str, dict[str, Any]] = {}
-    for i, (part, part_cfg) in enumerate(_parts(cfg), 1):
-        sub = rd.path / part
-        key = config_hash(part_cfg)
-        t0 = time.perf_counter()
-        if state.get(part) == key and _part_complete(sub):
-            log(f"[{i}/2] {_PART_TITLES[part]}: finished run found in {sub}, reused")
-            part_metrics[part] = json.loads((sub / "metrics.json").read_text(encoding="utf-8"))
-            reused[part] = True
+    todo = [
+        part
+        for part, part_cfg in _parts(cfg)
+        if not (state.get(part) == config_hash(part_cfg) and _part_complete(rd.path / part))
+    ]
+    for i, part in enumerate(PARTS, 1):
+        if part not in todo:
+            log(f"[{i}/2] {_PART_TITLES[part]}: finished run found in {rd.path / part}, reused")
+            timings[f"{part}_s"] = 0.0
         else:
-            log(f"[{i}/2] {_PART_TITLES[part]} -> {sub}")
             state.pop(part, None)
+    write_json_atomic(state_path, state)
+
+    background = None
+    if parallel and len(todo) == 2:  # heat in a second process on the second core
+        background = _start_background("heat", cfg, rd.path)
+        log(
+            f"[2/2] {_PART_TITLES['heat']} -> {rd.path / 'heat'} (in parallel; log: "
+            f"{rd.path / 'heat' / 'demo.log'})"
+        )
+    try:
+        for i, part in enumerate(PARTS, 1):
+            if part not in todo or (background is not None and part == "heat"):
+                continue
+            log(f"[{i}/2] {_PART_TITLES[part]} -> {rd.path / part}")
+            t0 = time.perf_counter()
+            with _threads(background is not None):
+                _run_part(part, cfg, rd.path, progress, log)
+            timings[f"{part}_s"] = time.perf_counter() - t0
+            state[part] = config_hash(dict(_parts(cfg))[part])
             write_json_atomic(state_path, state)
-            part_metrics[part] = _run_part(part, cfg, rd.path, progress, log)
-            state[part] = key
+        if background is not None:
+            log(f"[2/2] {_PART_TITLES['heat']}: waiting for the background run")
+            timings["heat_s"] = _finish_background(background, rd.path / "heat")
+            state["heat"] = config_hash(cfg.heat)
             write_json_atomic(state_path, state)
-            reused[part] = False
-        timings[f"{part}_s"] = time.perf_counter() - t0
+            background = None
+    finally:
+        if background is not None:  # interrupted: let the heat run save its checkpoint too
+            proc, log_file, _ = background
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log_file.close()
+    reused = {part: part not in todo for part in PARTS}
+    part_metrics = {
+        part: json.loads((rd.path / part / "metrics.json").read_text(encoding="utf-8"))
+        for part in PARTS
+    }
 
     problem = get_problem("stefan")
     front = float(problem.front(problem.t_star, float(STEFAN_VALUE)))
