@@ -133,7 +133,13 @@ def test_paper_profile_matches_the_article() -> None:
 def test_models_share_architecture_init_and_padding(multi: bool) -> None:
     """FNO, BOON and BOON-reference start from identical weights with identical padding and
     parameter counts (the original padded the FNO2d baseline differently, §14.12)."""
-    cfg = default_config("heat-neumann", "smoke", multi)
+    cfg = make_config(
+        "heat-neumann",
+        "smoke",
+        multi,
+        None,
+        ['models=["fno", "boon", "boon_reference", "boon_none"]'],
+    )
     bcs = BoundaryConditions({"x": (Neumann(3), Neumann(3))})
     frames = 4 if multi else None
     models = {k: build_model(cfg, k, bcs, (1, 1), frames) for k in cfg.models}
@@ -148,6 +154,9 @@ def test_models_share_architecture_init_and_padding(multi: bool) -> None:
             assert torch.equal(flat[k], v), (key, k)
     assert isinstance(models["boon"].net, BOON) and models["boon"].net.mode == "channelwise"
     assert models["boon_reference"].net.mode == "reference"  # type: ignore[union-attr]
+    assert models["boon_none"].net.mode == "none"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="models"):
+        make_config("heat-neumann", "smoke", multi, None, ['models=["fno", "unet"]'])
 
 
 def test_surrogate_feeds_boundary_values_only_to_boon() -> None:
