@@ -141,6 +141,7 @@ def test_rerun_reuses_finished_parts(demo_run: tuple[Path, str]) -> None:
     assert "different config" in res.output and "--out" in res.output
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_path: Path) -> None:
     from test_report_browser import _loaded, _open  # the report test's Chromium helpers
 
