@@ -14,7 +14,8 @@ becomes
 * :math:`\mathcal B`: the boundary relation applied to each linear path separately — Dirichlet
   node := α, Neumann node := value solved from the stencil with flux α (each path carries the flux,
   so the sum carries 2α; ``neumann_half=True`` multiplies both linear paths by ½ as the article
-  did, so the sum carries α; the separate bias is not halved), periodic ends := their mean. Hidden
+  did, so the sum carries α; the separate bias is not halved), periodic ends := their mean (only
+  with ``periodic="average"``, see below). Hidden
   Dirichlet nodes therefore hold 2α (as in the article, where the bias sat inside W and was
   overwritten). The relations are affine, so this is computed as one relation on
   :math:`Kz + Wv + b` with doubled values (the bias is overwritten at Dirichlet nodes and changes
@@ -27,6 +28,17 @@ becomes
 * The output is enforced exactly (:func:`pcml.constraints.boundary.apply_boundary_conditions`):
   Dirichlet values bitwise, Neumann stencil relation to round-off on the grid of the call (so
   evaluation at another resolution stays exact), periodic ends bitwise equal.
+
+Periodic axes (``periodic="open"``, the default) — a fix over the original, which averaged the two
+end nodes after every layer (``periodic="average"`` keeps that for reproduction). Periodic data
+live on a *closed* grid of N nodes whose last node repeats the first (period (N − 1)h). An FFT over
+all N nodes assumes period N·h, so the spectral convolution is not periodic with the data's period
+and the duplicated node is a wrap-around kink; averaging the ends per layer cannot repair that (and
+the masked GELU leaves the two end nodes unactivated among activated neighbours). Here the operator
+runs on the N − 1 distinct nodes, where the FFT's period is the true one and every layer is
+periodic by construction, and the output endpoint is a copy of node 0 (ends bitwise equal). The
+input's endpoint is ignored (it must repeat node 0). With only periodic BCs this is exactly the
+FNO on the open grid followed by the endpoint copy: no hidden correction is needed.
 
 Modes: ``"channelwise"`` (default) block elimination over channels, exact for any width;
 ``"reference"`` the article's scalar probes (output channel 0, summed over input channels) with the
@@ -165,7 +177,9 @@ class BOON(nn.Module):
     ``reference_tol``: scalar clamp of the reference mode; ``axis_names``: names of the grid axes
     (default ("x",), ("x", "t"), ("x", "y", "t")); ``elimination_axis``: axis along which K is
     eliminated (default: the first axis with a Dirichlet/Neumann side); ``mask_activation``: GELU
-    on interior nodes only (True) or everywhere (False).
+    on interior nodes only (True) or everywhere (False); ``periodic``: "open" (operator on the
+    N − 1 distinct nodes of a closed periodic grid, endpoint copied) or "average" (the article's
+    per-layer end averaging on all N nodes).
     """
 
     def __init__(
@@ -179,12 +193,15 @@ class BOON(nn.Module):
         axis_names: Sequence[str] | None = None,
         elimination_axis: str | None = None,
         mask_activation: bool = True,
+        periodic: Literal["open", "average"] = "open",
     ) -> None:
         super().__init__()
         if mode not in ("channelwise", "reference", "none"):
             raise ValueError(
                 f"BOON: mode must be 'channelwise', 'reference' or 'none', got {mode!r}"
             )
+        if periodic not in ("open", "average"):
+            raise ValueError(f"BOON: periodic must be 'open' or 'average', got {periodic!r}")
         if eps < 0 or reference_tol <= 0:
             raise ValueError(
                 f"BOON: need eps >= 0 and reference_tol > 0, got {eps}, {reference_tol}"
@@ -201,7 +218,15 @@ class BOON(nn.Module):
             reference_tol,
         )
         self.mask_activation = mask_activation
+        self.periodic = periodic
         axes = self.bcs.axes(self.names)
+        # open periodic grids: grid indices of the periodic axes; hidden BCs = the others
+        self._open_dims = tuple(
+            i for i, _, lo, _ in axes if periodic == "open" and isinstance(lo, Periodic)
+        )
+        self._hidden_bcs = BoundaryConditions(
+            {n: (lo, up) for i, n, lo, up in axes if i not in self._open_dims}
+        )
         for i, name, _, _ in axes:
             if fno.padding[i]:
                 raise ValueError(
@@ -232,7 +257,7 @@ class BOON(nn.Module):
         """Hidden-layer values: ×2 (Dirichlet: K̂ and Ŵ each carry α; Neumann: each carries the
         flux, unless ``neumann_half``), zero-padded over padded (time) slots."""
         out = {}
-        for i, name, lo, up in self.bcs.axes(self.names):
+        for i, name, lo, up in self._hidden_bcs.axes(self.names):
             wall_pad = [p for k, p in enumerate(self.fno.padding) if k != i]
             spec: list[int] = []
             for p in reversed(wall_pad):
@@ -290,7 +315,7 @@ class BOON(nn.Module):
         relations applied to the two paths separately (the bias is overwritten at Dirichlet
         nodes and leaves stencil derivatives and periodic equality unchanged).
         """
-        axes = self.bcs.axes(self.names)
+        axes = self._hidden_bcs.axes(self.names)
         if len(axes) == 1 and activate and self.mask_activation:  # fused single pass
             i, name, lo, up = axes[0]
             n = u.shape[2 + i]
@@ -298,12 +323,13 @@ class BOON(nn.Module):
             c = coords.get(name)
             lower, upper = _end_spec(lo, 0, n, pair[0], c), _end_spec(up, 1, n, pair[1], c)
             return _gelu_with_ends(u, lower, upper, 2 + i)
-        u = apply_boundary_conditions(u, self.bcs, values, coords, self.names)
+        bcs = self._hidden_bcs
+        u = apply_boundary_conditions(u, bcs, values, coords, self.names)
         if not activate:
             return u
         if not self.mask_activation:
             return F.gelu(u)
-        return torch.where(interior_mask(self.bcs, self.names, u.shape[2:], u.device), F.gelu(u), u)
+        return torch.where(interior_mask(bcs, self.names, u.shape[2:], u.device), F.gelu(u), u)
 
     def forward(
         self,
@@ -319,7 +345,46 @@ class BOON(nn.Module):
         probe = a.new_empty((a.shape[0], 1, *shape))
         vals = wall_values(self.bcs, bc_values, self.names, probe)
         coords = {n: axis_coords(grid, n, shape[i]) for i, n, _, _ in self.bcs.axes(self.names)}
-        hidden_vals = self._pad_values(vals)
+        for d in self._open_dims:
+            if shape[d] < 3:
+                raise ValueError(
+                    f"BOON: periodic axis {self.names[d]!r} needs >= 3 closed-grid nodes, "
+                    f"got {shape[d]}"
+                )
+            a = a.narrow(2 + d, 0, shape[d] - 1)
+        if self._hidden_bcs:
+            out = self._hidden_forward(a, self._open_values(vals), coords)
+        else:  # only open periodic axes: the FFT is periodic by construction
+            out = self.fno(a)
+        for d in self._open_dims:  # endpoint := node 0, bitwise
+            out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
+        return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
+
+    def _open_values(
+        self, vals: Mapping[str, tuple[Tensor | None, Tensor | None]]
+    ) -> dict[str, tuple[Tensor | None, Tensor | None]]:
+        """Wall values (B, *wall) of the hidden BC axes, cut to the open periodic grid."""
+        out: dict[str, tuple[Tensor | None, Tensor | None]] = {}
+        for i, name, _, _ in self._hidden_bcs.axes(self.names):
+            pair = []
+            for v in vals[name]:
+                for d in self._open_dims:
+                    if v is not None:
+                        w = 1 + (d if d < i else d - 1)
+                        v = v.narrow(w, 0, v.shape[w] - 1) if v.shape[w] > 1 else v
+                pair.append(v)
+            out[name] = (pair[0], pair[1])
+        return out
+
+    def _hidden_forward(
+        self,
+        a: Tensor,
+        vals: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+    ) -> Tensor:
+        """Corrected layers, projection and interior activation on the grid of ``a``."""
+        shape = tuple(a.shape[2:])
+        hidden_vals = self._pad_values(dict(vals))
         v = self.fno.pad(self.fno.lift(a))
         elims = self.prepare(tuple(v.shape[2:]))
         for index in range(self.fno.n_layers):
@@ -329,17 +394,17 @@ class BOON(nn.Module):
         v = self.fno.crop(v, shape)
         h = self.fno.project_hidden(v)
         h = self._activate_interior(h)
-        out = self.fno.project_out(h)
-        return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
+        return self.fno.project_out(h)
 
     def _activate_interior(self, h: Tensor) -> Tensor:
         if not self.mask_activation:
             return F.gelu(h)
-        axes = self.bcs.axes(self.names)
+        bcs = self._hidden_bcs
+        axes = bcs.axes(self.names)
         if len(axes) == 1:
             i, _, lo, up = axes[0]
             dim, n = 2 + i, h.shape[2 + i]
             keep_lo: _EndSpec | None = None if lo is None else ((0,), (1.0,), None)
             keep_up: _EndSpec | None = None if up is None else ((n - 1,), (1.0,), None)
             return _gelu_with_ends(h, keep_lo, keep_up, dim)
-        return torch.where(interior_mask(self.bcs, self.names, h.shape[2:], h.device), F.gelu(h), h)
+        return torch.where(interior_mask(bcs, self.names, h.shape[2:], h.device), F.gelu(h), h)
