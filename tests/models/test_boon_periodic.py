@@ -1,4 +1,4 @@
-"""BOON on closed periodic grids: the operator runs on the N − 1 distinct nodes (``periodic="open"``).
+"""BOON on closed periodic grids: the operator runs on the N − 1 distinct nodes (open grid).
 
 Checked as math: the output is the FNO on the open grid with node 0 copied to the endpoint; it is
 exactly equivariant under cyclic shifts of the data (the article's per-layer end averaging,
