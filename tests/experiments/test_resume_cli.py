@@ -29,8 +29,12 @@ from pathlib import Path
 import pytest
 
 _BOOT = """
-import json, os, sys, time
+import json, os, signal, sys, time
 import pcml.train.loop as loop
+
+# Ctrl-C as in a terminal, also when the test runs in a background job (SIGINT ignored there,
+# and an ignored signal is inherited by child processes)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 log, k, marker = os.environ["GATE_LOG"], int(os.environ["GATE_EPOCHS"]), os.environ["GATE_MARK"]
 real, first = loop.train_step, []
