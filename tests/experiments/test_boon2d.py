@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pcml.constraints.boundary import Neumann
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.experiments.boon2d import profile_config
+from pcml.experiments.boon2d import EPS_2D, profile_config
 from pcml.experiments.boon2d_data import (
     FACES,
     build_splits,
@@ -208,6 +208,7 @@ def test_profiles() -> None:
     p = profile_config("cavity", "paper")
     assert p.model.n_modes == (8, 8, 8) and p.model.hidden_channels == 20
     assert p.model.padding == (0, 0, 6) and p.data.n_x == 50
+    assert p.boon.eps == EPS_2D
     assert (p.data.n_train, p.data.n_test) == (1000, 200)
     t = p.train
     assert (t.batch_size, t.epochs, t.step_size, t.gamma, t.lr, t.weight_decay) == (
@@ -219,3 +220,34 @@ def test_profiles() -> None:
             assert c.multi_step and c.model.padding[:2] == (0, 0)
     with pytest.raises(ValueError, match="profile"):
         profile_config("cavity", "huge")
+
+
+@pytest.mark.parametrize("case", ["cavity", "wave2d"])
+def test_profile_eps_bounds_block_amplification(case: str) -> None:
+    """The 2-D profiles' Tikhonov ε bounds the amplification of every regularised block inverse
+    of the quick-profile BOON at initialisation: σ/(σ² + λ) ≤ 1/(2√λ) with √λ = ε‖M‖_F ≥ ε‖M‖₂,
+    so ‖M‖₂‖M⁺_ε‖₂ ≤ 1/(2ε) (= 5 at ε = 0.1). The blocks themselves are ill-conditioned (cond
+    ≫ 1/(2ε)), which is what stalled training with ε = 1e-7 (boon2d module docstring)."""
+    from pcml.models.boon_correction import boundary_blocks
+
+    cfg = profile_config(case, "quick")
+    eps = cfg.boon.eps
+    kind = "dirichlet" if case == "cavity" else "neumann"
+    bcs = boundary_conditions(dict.fromkeys(FACES, kind))
+    net = _model(cfg, "boon", bcs, 2 if case == "cavity" else 1).inner.net
+    n = cfg.data.n_x
+    grid = (n, n, 25 + cfg.model.padding[-1])
+    prepared = net.prepare(grid)
+    assert prepared is not None and net._elim is not None
+    ax = net._elim[0]
+    worst_cond = 0.0
+    for i, el in enumerate(prepared):
+        sp = net._layer(i).spectral
+        d = boundary_blocks(sp, grid, ax).d[..., : sp.n_modes[-1], :, :].to(torch.complex128)
+        sd = torch.linalg.svdvals(d.detach())
+        assert el.d_inv is not None
+        amp = sd[..., 0] * torch.linalg.matrix_norm(el.d_inv.detach(), 2)
+        assert float(amp.max()) <= 1 / (2 * eps) * (1 + 1e-9)
+        live = sd[..., 0] > 1e-10 * sd[..., 0].max()
+        worst_cond = max(worst_cond, float((sd[..., 0] / sd[..., -1])[live].max()))
+    assert worst_cond > 1 / (2 * eps)
