@@ -22,7 +22,9 @@ demo: $(STAMP)
 	$(VENV)/bin/pcml demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	# One thread per process: the suite's models are small and several tests start subprocesses
+	# (DDP ranks, interrupted runs), which would oversubscribe 2 cores with 2 threads each.
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
