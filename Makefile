@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/pcml demo --out runs/demo
 
+# One thread per process: the suite's models are small and several tests start subprocesses
+# (DDP ranks, interrupted runs), which would oversubscribe 2 cores with 2 threads each.
 test: $(STAMP)
-	# One thread per process: the suite's models are small and several tests start subprocesses
-	# (DDP ranks, interrupted runs), which would oversubscribe 2 cores with 2 threads each.
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
