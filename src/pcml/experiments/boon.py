@@ -31,7 +31,7 @@ Re-running the same command in the same directory resumes training from the last
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -355,6 +355,27 @@ _COLUMNS = (
 )
 
 
+def metric_rows(
+    metrics: Mapping[str, Mapping[str, Any]], cols: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Markdown header and one row per model for the metric columns ``cols`` = (key, title);
+    rel. L2 with its standard error, training seconds as integers, "–" where a metric is absent.
+    """
+    lines = ["| model | " + " | ".join(c[1] for c in cols) + " |", "|---|" + "---|" * len(cols)]
+    for key, m in metrics.items():
+        cells = []
+        for name, _ in cols:
+            v = m.get(name)
+            if v is None:
+                cells.append("–")
+            elif name == "rel_l2":
+                cells.append(f"{v:.4g} ± {m.get('rel_l2_se', 0.0):.2g}")
+            else:
+                cells.append(f"{v:.0f}" if name == "train_s" else f"{v:.3g}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def format_table(
     cfg: BoonConfig,
     metrics: Mapping[str, Mapping[str, float]],
@@ -373,22 +394,8 @@ def format_table(
         f"Test set: the last {cfg.data.n_test} of {cfg.data.n_train + cfg.data.n_test} "
         "trajectories; relative L2 = mean over test samples of ||pred - true|| / ||true||.",
         "",
-        "| model | " + " | ".join(c[1] for c in cols) + " |",
-        "|---|" + "---|" * len(cols),
+        *metric_rows(metrics, cols),
     ]
-    for key, m in metrics.items():
-        cells = []
-        for name, _ in cols:
-            v = m.get(name)
-            if v is None:
-                cells.append("–")
-            elif name == "rel_l2":
-                cells.append(f"{v:.4g} ± {m.get('rel_l2_se', 0.0):.2g}")
-            elif name == "train_s":
-                cells.append(f"{v:.0f}")
-            else:
-                cells.append(f"{v:.3g}")
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     t = details.get("timings_s", {})
     lines += ["", "Stage times (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items())]
     return "\n".join(lines) + "\n"

@@ -37,7 +37,12 @@ from torch import Tensor, nn
 
 from pcml.constraints.boundary import BoundaryConditions
 from pcml.data import PDEData, read_dataset, write_dataset
-from pcml.experiments.boon import BoundarySurrogate, TensorDictDataset, build_model
+from pcml.experiments.boon import (
+    BoundarySurrogate,
+    TensorDictDataset,
+    build_model,
+    metric_rows,
+)
 from pcml.experiments.boon2d_data import FACES, build_splits, curl, to_tensors, wall_data
 from pcml.experiments.boon_cases import get_case
 from pcml.experiments.boon_config import BoonConfig
@@ -302,20 +307,8 @@ def format_table_2d(
         f"{cfg.data.n_test} (independent draws); rel. L2 = test mean of "
         "||pred - true|| / ||true||.",
         "",
-        "| model | " + " | ".join(c[1] for c in cols) + " |",
-        "|---|" + "---|" * len(cols),
+        *metric_rows(metrics, cols),
     ]
-    for key, m in metrics.items():
-        cells = []
-        for name, _ in cols:
-            v = m.get(name)
-            if v is None:
-                cells.append("–")
-            elif name == "rel_l2":
-                cells.append(f"{v:.4g} ± {m.get('rel_l2_se', 0.0):.2g}")
-            else:
-                cells.append(f"{v:.0f}" if name == "train_s" else f"{v:.3g}")
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     keys = list(metrics)
     lines += ["", "Relative L2 per predicted frame:", ""]
     lines += ["| frame | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
