@@ -6,7 +6,10 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pcml.models.anp import AttentiveNeuralProcess
 
@@ -137,9 +140,10 @@ def test_mean_gradient_wrt_query_for_softc() -> None:
     cx, cy = batch["context_x"], batch["context_y"]
     z = torch.randn(2, 8, dtype=torch.float64)
     qx = batch["target_x"].clone().requires_grad_(True)
-    mean, _ = model(cx, cy, qx, z)
-    (grad,) = torch.autograd.grad(mean.sum(), qx, create_graph=True)
-    (hess_x,) = torch.autograd.grad(grad[..., 1].sum(), qx)
+    with sdpa_kernel(SDPBackend.MATH):  # the fused CPU attention has no double backward
+        mean, _ = model(cx, cy, qx, z)
+        (grad,) = torch.autograd.grad(mean.sum(), qx, create_graph=True)
+        (hess_x,) = torch.autograd.grad(grad[..., 1].sum(), qx)
     h = 1e-6
     for k in range(2):
         step = torch.zeros(2, dtype=torch.float64)
@@ -183,3 +187,63 @@ def test_bad_arguments_raise() -> None:
         model.loss({**batch, "target_y": batch["target_y"][..., 0]})
     with pytest.raises(ValueError, match="divisible"):
         AttentiveNeuralProcess(hidden_channels=10, n_heads=4)
+
+
+def _explicit_attention(block: torch.nn.Module, k: torch.Tensor, v: torch.Tensor, q: torch.Tensor):
+    """LayerNorm(q + W [q, concat_h softmax(Q_h K_hᵀ/√d_h) V_h]) written out op by op."""
+    heads, d_h = block.n_heads, q.shape[-1] // block.n_heads
+    qq, kk, vv = (
+        (t @ lin.weight.T).unflatten(-1, (heads, d_h)).transpose(-3, -2)
+        for t, lin in ((q, block.query), (k, block.key), (v, block.value))
+    )
+    weights = torch.softmax(qq @ kk.transpose(-1, -2) / math.sqrt(d_h), dim=-1)
+    cat = torch.cat([q, (weights @ vv).transpose(-3, -2).flatten(-2)], dim=-1)
+    out = cat @ block.final_linear.weight.T + block.final_linear.bias
+    return torch.nn.functional.layer_norm(
+        out + q, q.shape[-1:], block.layer_norm.weight, block.layer_norm.bias
+    )
+
+
+@settings(deadline=None, max_examples=15)
+@given(b=st.integers(1, 3), nq=st.integers(1, 7), nk=st.integers(1, 9), seed=st.integers(0, 99))
+def test_fused_attention_equals_explicit_formula(b: int, nq: int, nk: int, seed: int) -> None:
+    model = _small().double().eval()
+    g = torch.Generator().manual_seed(seed)
+    k, v = (torch.randn(b, nk, 16, generator=g, dtype=torch.float64) for _ in range(2))
+    q = torch.randn(b, nq, 16, generator=g, dtype=torch.float64)
+    block = model.det_cross_attention[0]
+    torch.testing.assert_close(block(k, v, q), _explicit_attention(block, k, v, q))
+
+
+@settings(deadline=None, max_examples=15)
+@given(s=st.integers(1, 3), b=st.integers(1, 3), nq=st.integers(1, 6), seed=st.integers(0, 99))
+def test_split_first_decoder_layer_equals_concatenation(s: int, b: int, nq: int, seed: int) -> None:
+    """decode() never concatenates [r, z, x_emb]; it must equal the article's concatenated MLP."""
+    model = _small().double().eval()
+    g = torch.Generator().manual_seed(seed)
+    r = torch.randn(b, nq, 16, generator=g, dtype=torch.float64)
+    z = torch.randn(s, b, 8, generator=g, dtype=torch.float64)
+    qx = torch.rand(b, nq, 2, generator=g, dtype=torch.float64)
+    x_emb = model.dec_input(qx)
+    h = torch.cat(
+        [r.expand(s, b, nq, 16), z.unsqueeze(-2).expand(s, b, nq, 8), x_emb.expand(s, b, nq, 16)],
+        dim=-1,
+    )
+    for layer in model.dec_hidden:
+        h = torch.relu(layer(h))
+    mu, raw = model.dec_output(h).unbind(-1)
+    mean, std = model.decode(r, z, qx)
+    torch.testing.assert_close(mean, mu)
+    torch.testing.assert_close(std, torch.nn.functional.softplus(raw) + model.std_floor)
+
+
+def test_attention_dropout_acts_on_the_weights_in_train_mode_only() -> None:
+    model = _small(dropout=0.5).double()
+    block = model.det_cross_attention[0]
+    g = torch.Generator().manual_seed(3)
+    k, v, q = (torch.randn(2, 5, 16, generator=g, dtype=torch.float64) for _ in range(3))
+    block.eval()
+    torch.testing.assert_close(block(k, v, q), _explicit_attention(block, k, v, q))
+    block.train()
+    block.residual_dropout.p = 0.0  # isolate the attention-weight dropout
+    assert not torch.allclose(block(k, v, q), _explicit_attention(block, k, v, q))

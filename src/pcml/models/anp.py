@@ -30,7 +30,6 @@ Differences from the original code, on purpose:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -76,8 +75,12 @@ class _Attention(nn.Module):
             self._heads(self.value(value)),
             self._heads(self.query(query)),
         )
-        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-        heads = (self.attn_dropout(weights) @ v).transpose(-3, -2).flatten(-2)
+        # softmax(q kᵀ/√d_h) v with dropout on the weights, as one fused kernel (about 1.5x faster
+        # than the three explicit ops on CPU). Its CPU backward is not differentiable again: code
+        # that needs second derivatives (SoftC) runs under sdpa_kernel(SDPBackend.MATH).
+        p = self.attn_dropout.p if self.training else 0.0
+        heads = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        heads = heads.transpose(-3, -2).flatten(-2)
         out = self.residual_dropout(self.final_linear(torch.cat([query, heads], dim=-1)))
         return self.layer_norm(out + query)
 
@@ -182,18 +185,15 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
     def decode(self, r: Tensor, z: Tensor, query_x: Tensor) -> tuple[Tensor, Tensor]:
         """(μ, σ) ``(*lead, B, Nq)`` from ``r (B, Nq, H)``, ``z (*lead, B, L)``,
         ``query_x (B, Nq, d)``."""
-        lead = z.shape[:-1]
-        x_emb = self.dec_input(query_x)
-        n_q = query_x.shape[-2]
-        h = torch.cat(
-            [
-                r.expand(*lead, n_q, r.shape[-1]),
-                z.unsqueeze(-2).expand(*lead, n_q, z.shape[-1]),
-                x_emb.expand(*lead, n_q, x_emb.shape[-1]),
-            ],
-            dim=-1,
-        )
-        for layer in self.dec_hidden:
+        # The first layer W [r, z, x_emb] + c is evaluated as (W_r r + W_x x_emb + c) + W_z z: the
+        # z term is one vector per function and sample, so it is computed once and broadcast over
+        # the queries instead of concatenating S copies of r and x_emb (same map, fewer FLOPs).
+        first, *rest = self.dec_hidden
+        h_dim = r.shape[-1]
+        w_r, w_z, w_x = first.weight.split([h_dim, z.shape[-1], h_dim], dim=1)
+        shared = F.linear(r, w_r, first.bias) + F.linear(self.dec_input(query_x), w_x)
+        h = torch.relu(shared + F.linear(z, w_z).unsqueeze(-2))  # (*lead, B, Nq, 3H)
+        for layer in rest:
             h = torch.relu(layer(h))
         mu, raw = self.dec_output(h).unbind(dim=-1)
         return mu, F.softplus(raw) + self.std_floor
