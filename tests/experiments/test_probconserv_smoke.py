@@ -77,6 +77,9 @@ def test_smoke_stefan_cli_figures_report_and_resume(tmp_path: Path) -> None:
     timings = json.loads((out / "timings.json").read_text())
     for kind in ("anp", "softc", "ensemble", "gp"):  # nothing retrained
         assert timings[f"train_{kind}_resumed_from"] == cfg.train.anp.epochs
+    for stage in ("data", "train_anp", "predict_anp", "evaluate"):  # wall and CPU seconds
+        assert timings[f"{stage}_s"] >= 0.0 and timings[f"{stage}_cpu_s"] >= 0.0
+    assert timings["total_cpu_s"] >= timings["evaluate_cpu_s"]
     assert {p: p.stat().st_mtime_ns for p in ckpts} == stamps
 
     # changed training settings in the same directory: refused, not silently mixed

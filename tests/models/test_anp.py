@@ -247,3 +247,33 @@ def test_attention_dropout_acts_on_the_weights_in_train_mode_only() -> None:
     block.train()
     block.residual_dropout.p = 0.0  # isolate the attention-weight dropout
     assert not torch.allclose(block(k, v, q), _explicit_attention(block, k, v, q))
+
+
+def test_input_range_equals_the_model_on_prescaled_inputs() -> None:
+    """input_range=(low, high) is the affine map (x − low)/(high − low) in front of the raw model,
+    for predictions and for the query gradients SoftC takes (chain rule)."""
+    low, high = (0.0, -1.0), (0.1, 3.0)
+    torch.manual_seed(0)
+    scaled = AttentiveNeuralProcess(hidden_channels=16, latent_dim=8, input_range=(low, high))
+    torch.manual_seed(0)
+    raw = AttentiveNeuralProcess(hidden_channels=16, latent_dim=8)
+    scaled, raw = scaled.double().eval(), raw.double().eval()
+    lo, span = torch.tensor(low, dtype=torch.float64), torch.tensor(high, dtype=torch.float64)
+    span = span - lo
+    batch = _batch(dtype=torch.float64)
+    cx, cy = lo + span * batch["context_x"], batch["context_y"]
+    qx = (lo + span * batch["target_x"]).requires_grad_(True)
+    z = torch.randn(2, 8, dtype=torch.float64)
+    with torch.no_grad():
+        a = scaled.predict(cx, cy, qx, 3, torch.Generator().manual_seed(4))
+        b = raw.predict((cx - lo) / span, cy, (qx - lo) / span, 3, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(a.means, b.means, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(a.variances, b.variances, rtol=1e-6, atol=1e-7)
+    (g_scaled,) = torch.autograd.grad(scaled(cx, cy, qx, z)[0].sum(), qx)
+    q_unit = ((qx - lo) / span).detach().requires_grad_(True)
+    (g_unit,) = torch.autograd.grad(raw((cx - lo) / span, cy, q_unit, z)[0].sum(), q_unit)
+    torch.testing.assert_close(g_scaled, g_unit / span, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="input_range"):
+        AttentiveNeuralProcess(input_range=((0.0, 1.0), (0.0, 2.0)))
+    with pytest.raises(ValueError, match="input_range"):
+        AttentiveNeuralProcess(input_range=((0.0,), (1.0,)))

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,13 @@ def prepare_data(cfg: ProbConservConfig, out: Path) -> dict[str, Path]:
 
 
 # ------------------------------------------------------------------------------------ models
+def _input_range(problem: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((t0, x0), (t1, x1)): the problem's time range and domain, for ANP input scaling."""
+    prob = get_problem(problem)
+    (t0, t1), (x0, x1) = prob.t_range, prob.x_range
+    return (float(t0), float(x0)), (float(t1), float(x1))
+
+
 def _build(kind: str, cfg: ProbConservConfig) -> nn.Module:
     from pcml.models import AttentiveNeuralProcess, DeepEnsemble, ExactGP
 
@@ -113,6 +121,7 @@ def _build(kind: str, cfg: ProbConservConfig) -> nn.Module:
                 a.n_decoder_layers,
                 a.dropout,
                 query_chunk_size=512,
+                input_range=_input_range(cfg.problem) if a.normalize_inputs else None,
             )
         if kind == "ensemble":
             e = cfg.ensemble
@@ -227,6 +236,17 @@ def _clean(v: Any) -> Any:
     return v
 
 
+@contextmanager
+def _timed(timings: dict[str, Any], stage: str) -> Iterator[None]:
+    """Record the wall time ``{stage}_s`` and the CPU time (user + system, all threads of this
+    process) ``{stage}_cpu_s`` of the block; on a shared machine the CPU time is the better
+    estimate of the wall time on an idle one."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    timings[f"{stage}_s"] = time.perf_counter() - wall
+    timings[f"{stage}_cpu_s"] = time.process_time() - cpu
+
+
 def run(
     cfg: ProbConservConfig,
     out: str | Path,
@@ -244,10 +264,10 @@ def run(
     if command is not None:
         write_text_atomic(rd.command_path, command + "\n")
     timings: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    paths = prepare_data(cfg, out)
-    data = {k: _PointTasks(p) for k, p in paths.items()}
-    timings["data_s"] = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    with _timed(timings, "data"):
+        paths = prepare_data(cfg, out)
+        data = {k: _PointTasks(p) for k, p in paths.items()}
     log(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())} ({paths['train'].parent})")
 
     kinds = sorted(
@@ -255,17 +275,15 @@ def run(
     )
     models: dict[str, nn.Module] = {}
     for kind in kinds:
-        t1 = time.perf_counter()
-        models[kind], res = _train(kind, cfg, data, out, progress)
-        timings[f"train_{kind}_s"] = time.perf_counter() - t1
+        with _timed(timings, f"train_{kind}"):
+            models[kind], res = _train(kind, cfg, data, out, progress)
         timings[f"train_{kind}_resumed_from"] = res.resumed_from
         log(
             f"{kind}: {res.epochs} epochs, val {res.best_val_loss}, resumed from {res.resumed_from}"
         )
 
-    t2 = time.perf_counter()
-    results = evaluate_all(cfg, models, data["test"].data, timings)
-    timings["evaluate_s"] = time.perf_counter() - t2
+    with _timed(timings, "evaluate"):
+        results = evaluate_all(cfg, models, data["test"].data, timings)
     metrics = results["metrics"]
     prob = get_problem(cfg.problem)
     rd.write_metrics(_clean(metrics))
@@ -273,15 +291,14 @@ def run(
     for name in ("curves", "shocks", "profiles"):
         write_json_atomic(out / f"{name}.json", _clean(results[name]))
     if figures:
-        t3 = time.perf_counter()
         from pcml.experiments.plots_probconserv import plot_all
 
-        plot_all(out, cfg.problem, prob.param_name)
-        timings["figures_s"] = time.perf_counter() - t3
-        t4 = time.perf_counter()
-        _report(out, log)
-        timings["report_s"] = time.perf_counter() - t4
+        with _timed(timings, "figures"):
+            plot_all(out, cfg.problem, prob.param_name)
+        with _timed(timings, "report"):
+            _report(out, log)
     timings["total_s"] = time.perf_counter() - t0
+    timings["total_cpu_s"] = time.process_time() - c0
     write_json_atomic(out / "timings.json", timings)
     return metrics
 

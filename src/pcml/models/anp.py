@@ -30,6 +30,7 @@ Differences from the original code, on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -112,6 +113,10 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
             chunk with S·B·chunk·(2H + L) ≤ ``max_chunk_elements``.
         max_chunk_elements: activation budget of the automatic chunk size.
         mc_dropout: default for ``predict(..., mc_dropout=...)``.
+        input_range: ``(low, high)``, each of length d: every input point is mapped to
+            (x − low)/(high − low) before its first linear layer (so each coordinate spans [0, 1]);
+            ``None`` (the article) feeds the raw inputs. Not in the original: its Stefan inputs
+            are t ∈ [0, 0.1] next to x ∈ [0, 1], and the raw t is then hard to resolve.
     """
 
     def __init__(
@@ -127,8 +132,22 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         query_chunk_size: int | None = None,
         max_chunk_elements: int = 2**25,
         mc_dropout: bool = False,
+        input_range: tuple[Sequence[float], Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
+        low, scale = torch.zeros(x_dim), torch.ones(x_dim)
+        if input_range is not None:
+            lo, hi = (torch.as_tensor(v, dtype=torch.float64) for v in input_range)
+            if lo.shape != (x_dim,) or hi.shape != (x_dim,) or not bool((hi > lo).all()):
+                raise ValueError(
+                    f"input_range must be (low, high) with {x_dim} values each and high > low, "
+                    f"got {input_range!r}"
+                )
+            low, scale = lo.float(), (hi - lo).float()
+        self.input_range = input_range
+        # not persistent: rebuilt from the constructor argument (the run's model config)
+        self.register_buffer("_input_low", low, persistent=False)
+        self.register_buffer("_input_scale", scale, persistent=False)
         h = hidden_channels
         if query_chunk_size is not None and query_chunk_size < 1:
             raise ValueError(f"query_chunk_size must be >= 1 or None, got {query_chunk_size}")
@@ -160,9 +179,17 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         self.dec_output = _linear(width, 2)
 
     # ----------------------------------------------------------------------------------- pieces
+    def _scaled(self, x: Tensor) -> Tensor:
+        """(x − low)/(high − low) with ``input_range``; the identity without it."""
+        if self.input_range is None:
+            return x
+        low, scale = self._input_low, self._input_scale
+        assert isinstance(low, Tensor) and isinstance(scale, Tensor)
+        return (x - low.to(x.dtype)) / scale.to(x.dtype)
+
     def latent_distribution(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """q(z | {(x_i, y_i)}): ``x (B, N, d)``, ``y (B, N, 1)`` -> (μ_z, ℓ_z) each ``(B, L)``."""
-        h = self.latent_input(torch.cat([x, y], dim=-1))
+        h = self.latent_input(torch.cat([self._scaled(x), y], dim=-1))
         for block in self.latent_self_attention:
             h = block(h, h, h)
         h = torch.relu(self.latent_hidden(h.mean(dim=-2)))
@@ -170,14 +197,15 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
 
     def encode_contexts(self, context_x: Tensor, context_y: Tensor) -> tuple[Tensor, Tensor]:
         """Deterministic-path context encoding: (keys, values) each ``(B, Nc, H)``."""
-        values = self.det_input(torch.cat([context_x, context_y], dim=-1))
+        cx = self._scaled(context_x)
+        values = self.det_input(torch.cat([cx, context_y], dim=-1))
         for block in self.det_self_attention:
             values = block(values, values, values)
-        return self.det_key(context_x), values
+        return self.det_key(cx), values
 
     def cross_attend(self, keys: Tensor, values: Tensor, query_x: Tensor) -> Tensor:
         """r ``(B, Nq, H)`` for ``query_x (B, Nq, d)``; each query only attends to the contexts."""
-        r = self.det_query(query_x)
+        r = self.det_query(self._scaled(query_x))
         for block in self.det_cross_attention:
             r = block(keys, values, r)
         return r
@@ -188,10 +216,12 @@ class AttentiveNeuralProcess(ProbabilisticBackbone):
         # The first layer W [r, z, x_emb] + c is evaluated as (W_r r + W_x x_emb + c) + W_z z: the
         # z term is one vector per function and sample, so it is computed once and broadcast over
         # the queries instead of concatenating S copies of r and x_emb (same map, fewer FLOPs).
-        first, *rest = self.dec_hidden
+        first: nn.Linear = self.dec_hidden[0]  # type: ignore[assignment]
+        rest = list(self.dec_hidden)[1:]
         h_dim = r.shape[-1]
         w_r, w_z, w_x = first.weight.split([h_dim, z.shape[-1], h_dim], dim=1)
-        shared = F.linear(r, w_r, first.bias) + F.linear(self.dec_input(query_x), w_x)
+        x_emb = self.dec_input(self._scaled(query_x))
+        shared = F.linear(r, w_r, first.bias) + F.linear(x_emb, w_x)
         h = torch.relu(shared + F.linear(z, w_z).unsqueeze(-2))  # (*lead, B, Nq, 3H)
         for layer in rest:
             h = torch.relu(layer(h))
