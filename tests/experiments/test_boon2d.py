@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pcml.constraints.boundary import Neumann
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.experiments.boon2d import EPS_2D, profile_config
+from pcml.experiments.boon2d import EPS_2D, RESIDUAL_2D, TIME_POWER_2D, profile_config
 from pcml.experiments.boon2d_data import (
     FACES,
     build_splits,
@@ -158,6 +158,70 @@ def test_surrogate_wave_neumann_stencil_exact() -> None:
     for dim, side in ((2, "lower"), (2, "upper"), (3, "lower"), (3, "upper")):
         w = OneSidedStencil(3).weights(coords, side)  # type: ignore[arg-type]
         assert w.apply(out, dim).abs().max() < 1e-11, (dim, side)
+
+
+@pytest.mark.parametrize("case", ["cavity", "wave2d"])
+@pytest.mark.parametrize("key", ["fno", "boon"])
+def test_residual_in_time_adds_the_base(case: str, key: str) -> None:
+    """residual=True adds, to every frame, the input (FNO) or the input with the model's own
+    homogeneous BCs imposed (BOON: cavity walls := lift, interior untouched; wave walls solved
+    from the 3rd-order stencil with zero flux, interior untouched), on top of the same network
+    output as residual=False (same weights)."""
+    cfg = _cfg(case)
+    kind = "dirichlet" if case == "cavity" else "neumann"
+    bcs = boundary_conditions(dict.fromkeys(FACES, kind), cfg.boon.neumann_orders)
+    c = 2 if case == "cavity" else 1
+    plain = _model(cfg, key, bcs, c, residual=False).double()
+    res = _model(cfg, key, bcs, c, residual=True, time_power=0).double()
+    assert RESIDUAL_2D and _model(cfg, key, bcs, c).residual
+    res.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, c, 9, 9, generator=g, dtype=torch.float64)
+    lift = torch.zeros(2, c, 9, 9, dtype=torch.float64)
+    if case == "cavity":
+        lift[:, 0, :, -1] = torch.tensor([0.7, 1.3], dtype=torch.float64)[:, None]
+        x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1] = (
+            lift[:, :, 0], lift[:, :, -1], lift[:, :, :, 0], lift[:, :, :, -1],
+        )  # fmt: skip
+    diff = res(x, lift) - plain(x, lift)  # (B, C, 9, 9, 25): the base (minus the lift for BOON)
+    base = diff[..., :1] + (lift[..., None] if key == "boon" and case == "cavity" else 0)
+    torch.testing.assert_close(diff, diff[..., :1].expand_as(diff), rtol=0, atol=1e-12)
+    base = base[..., 0]
+    if key == "fno" or case == "cavity":  # the cavity input already holds the wall data
+        torch.testing.assert_close(base, x, rtol=0, atol=1e-12)
+        return
+    torch.testing.assert_close(base[:, :, 1:-1, 1:-1], x[:, :, 1:-1, 1:-1], rtol=0, atol=1e-12)
+    coords = torch.linspace(0, 1, 9, dtype=torch.float64)
+    for dim, side in ((2, "lower"), (2, "upper"), (3, "lower"), (3, "upper")):
+        w = OneSidedStencil(3).weights(coords, side)  # type: ignore[arg-type]
+        assert w.apply(base, dim).abs().max() < 1e-11, (dim, side)
+    # x faces first, then y faces: the x-face interior nodes come from the x stencil alone
+    c3 = torch.tensor([-11.0, 18.0, -9.0, 2.0], dtype=torch.float64)  # 3rd-order forward, ×6h
+    x0 = -(c3[1:, None] * x[0, 0, 1:4, 1:-1]).sum(0) / c3[0]
+    torch.testing.assert_close(base[0, 0, 0, 1:-1], x0, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("key", ["fno", "boon"])
+def test_time_power_scales_the_increment(key: str) -> None:
+    """time_power p multiplies the predicted increment of frame k by (k/T)^p (T = 25) and keeps
+    BOON's Neumann walls exact; p needs residual=True."""
+    cfg = _cfg("wave2d")
+    bcs = boundary_conditions(dict.fromkeys(FACES, "neumann"), cfg.boon.neumann_orders)
+    assert _model(cfg, key, bcs, 1).time_power == TIME_POWER_2D["wave2d"] == 2
+    m0 = _model(cfg, key, bcs, 1, residual=True, time_power=0).double()
+    m2 = _model(cfg, key, bcs, 1, residual=True, time_power=2).double()
+    m2.load_state_dict(m0.state_dict())
+    x = torch.randn(2, 1, 9, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    base = m0._base(x, None)
+    assert base is not None
+    tau = torch.arange(1, 26, dtype=torch.float64) / 25
+    torch.testing.assert_close(
+        m2(x) - base[..., None], (m0(x) - base[..., None]) * tau**2, rtol=1e-12, atol=1e-12
+    )
+    w = OneSidedStencil(3).weights(torch.linspace(0, 1, 9, dtype=torch.float64), "upper")
+    assert w.apply(m2(x), 3).abs().max() < 1e-11 or key == "fno"
+    with pytest.raises(ValueError, match="time_power"):
+        _model(cfg, key, bcs, 1, residual=False, time_power=2)
 
 
 def test_metrics_2d_against_loops() -> None:

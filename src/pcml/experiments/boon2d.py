@@ -66,13 +66,25 @@ if TYPE_CHECKING:
     from pcml.data import PDEData
     from pcml.experiments.boon_config import BoonConfig
 
-__all__ = ["CASES_2D", "CAVITY_BC_SOURCE", "EPS_2D", "WAVE_BC_SOURCE", "profile_config"]
+__all__ = [
+    "CASES_2D",
+    "CAVITY_BC_SOURCE",
+    "EPS_2D",
+    "RESIDUAL_2D",
+    "TIME_POWER_2D",
+    "WAVE_BC_SOURCE",
+    "profile_config",
+]
 
 CASES_2D: tuple[str, ...] = ("cavity", "wave2d")
 N_FRAMES = 25
 #: Tikhonov ε of BOON's channel-wise block solves in 2-D + time (module docstring: selected on a
 #: validation split of the cavity's training trajectories).
 EPS_2D = 0.1
+#: Predict the increment u(t) − u(0) (every model; see Surrogate2D in boon2d_run).
+RESIDUAL_2D = True
+#: Power p of the factor τ^p (τ = t/T) on the predicted increment, per case (Surrogate2D).
+TIME_POWER_2D: dict[str, int] = {"cavity": 0, "wave2d": 2}
 
 CAVITY_BC_SOURCE = (
     "Physical Dirichlet data only: BOON receives the prescribed wall velocities (lid u = U, "

@@ -35,7 +35,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pcml.constraints.boundary import BoundaryConditions
+from pcml.constraints.boundary import (
+    BoundaryConditions,
+    apply_boundary_conditions,
+    axis_coords,
+    wall_values,
+)
 from pcml.data import PDEData, read_dataset, write_dataset
 from pcml.experiments.boon import (
     BoundarySurrogate,
@@ -60,27 +65,74 @@ _KIND = {"cavity": "dirichlet", "wave2d": "neumann"}
 
 
 class Surrogate2D(nn.Module):
-    """a (B, C, n_x, n_y) ↦ (B, C, n_x, n_y, T): FNO → net(a); BOON → net(a; 0) + lift.
+    r"""a (B, C, n_x, n_y) ↦ (B, C, n_x, n_y, T): FNO → base + net(a); BOON → base + net(a; 0).
 
     ``inner``: the runner's :class:`BoundarySurrogate` (input repeated over T frames). BOON gets
-    homogeneous values on all four walls; ``lift`` (B, C, n_x, n_y) adds the prescribed Dirichlet
-    wall data back (cavity) — required when ``lifted``. The FNO ignores ``lift``.
+    homogeneous values on all four walls. ``base`` (broadcast over the T frames):
+
+    * ``residual=False``: 0 for the FNO; for BOON the lift L (B, C, n_x, n_y) of the prescribed
+      Dirichlet wall data (cavity, required when ``lifted``) or 0 (wave);
+    * ``residual=True`` (the 2-D profiles, :data:`pcml.experiments.boon2d.RESIDUAL_2D`): the
+      models predict the increment u(t) − u(0). FNO: base = a. BOON: base = L + 𝓑₀(a − L), with
+      𝓑₀ the model's own homogeneous output enforcement
+      (:func:`pcml.constraints.boundary.apply_boundary_conditions`, x faces then y faces): Dirichlet
+      walls := L (for the cavity a already holds L there, so base = a bitwise), Neumann walls
+      solved from the stencil with zero flux. BOON's increment satisfies the homogeneous BCs and
+      𝓑₀ is linear, so the sum satisfies the prescribed ones exactly (Dirichlet bitwise, Neumann
+      to round-off). The FNO's base is the raw input: it receives no boundary information.
+
+    ``time_power`` p > 0 (residual only): the network output is multiplied by τ_k^p, τ_k = k/T
+    the frame's time over the horizon, so the increment vanishes at t → 0 like t^p for every
+    model (wave2d, released from rest: u − u(0) = O(t²), p = 2). A per-frame scalar keeps BOON's
+    homogeneous BCs.
     """
 
-    def __init__(self, inner: BoundarySurrogate, lifted: bool) -> None:
+    def __init__(
+        self,
+        inner: BoundarySurrogate,
+        lifted: bool,
+        residual: bool = False,
+        time_power: int = 0,
+    ) -> None:
         super().__init__()
+        if time_power < 0 or (time_power and not residual):
+            raise ValueError(
+                f"Surrogate2D: time_power must be >= 0 and needs residual=True, got "
+                f"time_power={time_power}, residual={residual}"
+            )
         self.inner, self.lifted = inner, lifted
+        self.residual, self.time_power = residual, time_power
+
+    def _base(self, x: Tensor, lift: Tensor | None) -> Tensor | None:
+        """(B, C, n_x, n_y) added to every frame, or None (docstring)."""
+        if self.lifted and lift is None:
+            raise ValueError("Surrogate2D: lifted BOON needs lift (B, C, n_x, n_y)")
+        lift = lift.to(x.dtype) if self.lifted and lift is not None else None
+        if not self.residual:
+            return lift
+        if isinstance(self.inner.net, FNO):
+            return x
+        net = self.inner.net
+        names = tuple(net.names[:2])
+        zero = {ax: (x.new_zeros(x.shape[0]), x.new_zeros(x.shape[0])) for ax in ("x", "y")}
+        vals = wall_values(net.bcs, zero, names, x)
+        coords = {n: axis_coords(None, n, x.shape[2 + i]) for i, n in enumerate(names)}
+        free = x if lift is None else x - lift
+        base = apply_boundary_conditions(free, net.bcs, vals, coords, names)
+        return base if lift is None else base + lift
 
     def forward(self, x: Tensor, lift: Tensor | None = None) -> Tensor:
         if isinstance(self.inner.net, FNO):
-            return self.inner(x)
-        zero = x.new_zeros(x.shape[0])
-        out = self.inner(x, dict.fromkeys(FACES, zero))
-        if self.lifted:
-            if lift is None:
-                raise ValueError("Surrogate2D: lifted BOON needs lift (B, C, n_x, n_y)")
-            out = out + lift.unsqueeze(-1).to(out.dtype)
-        return out
+            out = self.inner(x)
+        else:
+            zero = x.new_zeros(x.shape[0])
+            out = self.inner(x, dict.fromkeys(FACES, zero))
+        if self.time_power:
+            n_t = out.shape[-1]
+            tau = torch.arange(1, n_t + 1, dtype=out.dtype, device=out.device) / n_t
+            out = out * tau**self.time_power
+        base = self._base(x, lift)
+        return out if base is None else out + base.unsqueeze(-1).to(out.dtype)
 
 
 def _loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
@@ -164,9 +216,23 @@ def _data(cfg: BoonConfig, out: Path, log: Log) -> dict[str, PDEData]:
     return splits
 
 
-def _model(cfg: BoonConfig, key: str, bcs: BoundaryConditions, channels: int) -> Surrogate2D:
+def _model(
+    cfg: BoonConfig,
+    key: str,
+    bcs: BoundaryConditions,
+    channels: int,
+    residual: bool | None = None,
+    time_power: int | None = None,
+) -> Surrogate2D:
+    """Model ``key`` of ``cfg`` (weights from ``cfg.seed``); ``residual`` and ``time_power``
+    default to :data:`pcml.experiments.boon2d.RESIDUAL_2D` and ``TIME_POWER_2D[case]``."""
+    from pcml.experiments.boon2d import RESIDUAL_2D, TIME_POWER_2D
+
     inner = build_model(cfg, key, bcs, (channels, channels), 25)
-    return Surrogate2D(inner, lifted=key != "fno" and cfg.case == "cavity")
+    res = RESIDUAL_2D if residual is None else residual
+    p = (TIME_POWER_2D[cfg.case] if res else 0) if time_power is None else time_power
+    lifted = key != "fno" and cfg.case == "cavity"
+    return Surrogate2D(inner, lifted=lifted, residual=res, time_power=p)
 
 
 def run_2d(
@@ -206,16 +272,23 @@ def run_2d(
         "history": {},
         "resumed_from": {},
         "rel_l2_per_frame_at_2x_resolution": {},
+        "residual_in_time": None,
+        "time_power": None,
     }
     metrics: dict[str, dict[str, Any]] = {}
     preds: dict[str, Tensor] = {}
     for key in cfg.models:
         model = _model(cfg, key, bcs, channels)
+        details["residual_in_time"] = model.residual
+        details["time_power"] = model.time_power
         t0 = time.perf_counter()
         res = fit(
             model, _loss, TensorDictDataset(sets["train"]), None, cfg.train, rd.path, key,
             progress=progress,
-            model_config={"model": to_dict(cfg.model), "boon": to_dict(cfg.boon), "key": key},
+            model_config={
+                "model": to_dict(cfg.model), "boon": to_dict(cfg.boon), "key": key,
+                "residual": model.residual, "time_power": model.time_power,
+            },
         )  # fmt: skip
         train_s = time.perf_counter() - t0
         timings[f"train_{key}_s"] = train_s
