@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Neumann, Periodic
@@ -207,3 +207,49 @@ def test_agrees_with_pcml_metrics_fields(kind: str) -> None:
         if kind == "neumann":
             hi = float(lib[f"x.{side}.neumann_reference"].mean())
             assert math.isclose(m[f"boundary_error_hi_order_x_{side}"], hi, rel_tol=1e-12)
+
+
+@settings(max_examples=12)
+@given(k=st.integers(-12, 4), seed=st.integers(0, 2**16))
+def test_output_scale_is_exact_and_keeps_the_boundary_conditions(k: int, seed: int) -> None:
+    """With output scale s = 2^k the FNO predicts s·net(x); BOON receives α/s and returns s·u,
+    so Dirichlet values stay bitwise α and the Neumann stencil relation holds to round-off."""
+    s = math.ldexp(1.0, k)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 1, 33, generator=g, dtype=torch.float64)
+    cfg = default_config("stokes-dirichlet", "smoke")
+    bcs_d = BoundaryConditions({"x": (Dirichlet(), Dirichlet())})
+    fno1, fno_s = (build_model(cfg, "fno", bcs_d, (1, 1), None, c).double() for c in (1.0, s))
+    bc = {f"x_{side}": torch.randn(2, generator=g).double() for side in ("lower", "upper")}
+    with torch.no_grad():
+        assert torch.equal(fno_s(x), s * fno1(x))
+        y = build_model(cfg, "boon", bcs_d, (1, 1), None, s).double()(x, bc)
+    assert torch.equal(y[:, 0, 0], bc["x_lower"]) and torch.equal(y[:, 0, -1], bc["x_upper"])
+    bcs_n = BoundaryConditions({"x": (Neumann(3), Neumann(3))})
+    with torch.no_grad():
+        yn = build_model(cfg, "boon", bcs_n, (1, 1), None, s).double()(x, bc)
+    res = boundary_residuals(yn, bcs_n, bc, ("x",))
+    assert set(res) == {"x_lower", "x_upper"}
+    assert max(float(r.abs().max()) for r in res.values()) <= 1e-9 * max(1.0, 1 / s)
+
+
+@given(log_rms=st.floats(-20, 10), seed=st.integers(0, 2**16))
+def test_target_scale_is_the_nearest_power_of_two(log_rms: float, seed: int) -> None:
+    from pcml.experiments.boon import target_scale
+
+    y = torch.randn(5, 1, 17, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    y = y / y.pow(2).mean().sqrt() * 2.0**log_rms
+    s = target_scale(y)
+    assert math.frexp(s)[0] == 0.5  # a power of two
+    assert abs(math.log2(s) - log_rms) <= 0.5 + 1e-9
+
+
+def test_output_scale_must_be_a_power_of_two() -> None:
+    from pcml.experiments.boon import BoundarySurrogate, target_scale
+
+    fno = FNO((4,), 1, 1, 8, 2)
+    for bad in (0.0, -2.0, 0.3, float("inf")):
+        with pytest.raises(ValueError, match="scale"):
+            BoundarySurrogate(fno, None, bad)
+    with pytest.raises(ValueError, match="rms"):
+        target_scale(torch.zeros(3, 1, 8))

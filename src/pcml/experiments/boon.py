@@ -19,10 +19,14 @@ For a case of :mod:`pcml.experiments.boon_cases` and a :class:`BoonConfig`:
    target frames, grid (*space, t), ↦ T frames jointly (no autoregression), zero-padded along t
    only, BCs along space with one boundary value per frame.
 3. **Loss**: relative L2 per sample, averaged over the batch (the article's ``LpLoss.rel``).
+   With ``normalize_targets`` every model predicts u/s, s = the power of two nearest the rms of
+   the training targets (:func:`target_scale`; BOON receives α/s): the loss is unchanged, but
+   Adam's parameter-scale steps no longer act on an output layer that must shrink its outputs
+   by 1/s (periodic Burgers: u(·, 1) has rms 0.009 against inputs of rms 0.55).
 4. **Evaluation** (test split only, float64 by default; :mod:`pcml.experiments.boon_eval`), at the
-   training resolution and at 2×; ``metrics.json`` = ``{model: {metric: float}}``,
-   ``details.json`` (timings, per-frame errors, data floors), ``table.md``, figures,
-   ``report.html``.
+   training resolution and at 2×; ``metrics.json`` = ``{model: {metric: float}}`` (no
+   wall-clock numbers: identical runs write identical files), ``details.json`` (timings,
+   per-frame errors, data floors, target scale), ``table.md``, figures, ``report.html``.
 
 Re-running the same command in the same directory resumes training from the last checkpoints
 (``pcml.train.fit``) and recomputes identical metrics.
@@ -30,6 +34,7 @@ Re-running the same command in the same directory resumes training from the last
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -50,7 +55,14 @@ from pcml.models.boon import BOON
 from pcml.models.fno import FNO, count_parameters
 from pcml.train import fit
 
-__all__ = ["BoundarySurrogate", "TensorDictDataset", "build_model", "load_split", "run"]
+__all__ = [
+    "BoundarySurrogate",
+    "TensorDictDataset",
+    "build_model",
+    "load_split",
+    "run",
+    "target_scale",
+]
 
 Log = Callable[[str], None]
 
@@ -99,22 +111,47 @@ class BoundarySurrogate(nn.Module):
     time(s); a plain FNO ignores them (it never receives boundary data), BOON enforces them.
     """
 
-    def __init__(self, net: FNO | BOON, n_frames: int | None) -> None:
+    def __init__(self, net: FNO | BOON, n_frames: int | None, scale: float = 1.0) -> None:
         super().__init__()
+        _check_scale(scale)
         self.net = net
         self.n_frames = n_frames
+        self.scale = float(scale)
 
     def forward(self, x: Tensor, bc: Mapping[str, Tensor] | None = None) -> Tensor:
         a = x if self.n_frames is None else x.unsqueeze(-1).expand(*x.shape, self.n_frames)
+        s = self.scale
         if isinstance(self.net, FNO):
-            return self.net(a)
+            return self.net(a) if s == 1.0 else s * self.net(a)
         values: dict[str, tuple[Tensor | None, Tensor | None]] = {}
         for axis in self.net.bcs.sides:
             lo, up = self.net.bcs.needs_value(axis)
             if lo or up:
                 bc = bc or {}
-                values[axis] = (bc.get(f"{axis}_lower"), bc.get(f"{axis}_upper"))
-        return self.net(a, values or None)
+                lv, uv = bc.get(f"{axis}_lower"), bc.get(f"{axis}_upper")
+                if s != 1.0:  # exact: s is a power of two
+                    lv, uv = (None if v is None else v / s for v in (lv, uv))
+                values[axis] = (lv, uv)
+        out = self.net(a, values or None)
+        return out if s == 1.0 else s * out
+
+
+def _check_scale(scale: float) -> None:
+    m, _ = math.frexp(scale)
+    if not (math.isfinite(scale) and scale > 0 and m == 0.5):
+        raise ValueError(f"scale must be a positive power of two (exact scaling), got {scale!r}")
+
+
+def target_scale(y: Tensor) -> float:
+    r"""s = 2^round(log₂ rms(y)) of the training targets y (n, C, *grid): the power of two nearest
+    their root mean square. Models predict u/s (and BOON receives α/s): the relative-L2 loss is
+    unchanged, but the network's output layer works at unit scale. A power of two makes the
+    scaling exact in floating point, so Dirichlet values stay bitwise and the Neumann relation
+    (linear in u and α) stays exact to round-off."""
+    rms = float(y.double().pow(2).mean().sqrt())
+    if not (math.isfinite(rms) and rms > 0):
+        raise ValueError(f"target_scale: training targets have rms {rms}, expected finite > 0")
+    return math.ldexp(1.0, round(math.log2(rms)))
 
 
 def build_model(
@@ -123,10 +160,12 @@ def build_model(
     bcs: BoundaryConditions,
     channels: tuple[int, int],
     n_frames: int | None = None,
+    scale: float = 1.0,
 ) -> BoundarySurrogate:
     """Model ``key`` ("fno" | "boon" | "boon_reference" | "boon_none"), weights drawn from
     ``cfg.seed``; ``n_frames``: T for multi-step (input repeated over T frames), None for
-    single-step."""
+    single-step; ``scale``: output scale s (a power of two, :func:`target_scale`), the same for
+    every model."""
     m = cfg.model
     case = get_case(cfg.case)
     torch.manual_seed(cfg.seed)
@@ -152,7 +191,7 @@ def build_model(
             axis_names=case.grid_axes(cfg.multi_step),
             mask_activation=cfg.boon.mask_activation,
         )
-    return BoundarySurrogate(net, n_frames)
+    return BoundarySurrogate(net, n_frames, scale)
 
 
 _MODES: dict[str, Literal["channelwise", "reference", "none"]] = {
@@ -247,6 +286,7 @@ def run(
     channels = (int(train["x"].shape[1]), int(train["y"].shape[1]))
     n_frames = int(train["y"].shape[-1]) if cfg.multi_step else None
     eval_dtype = torch.float64 if cfg.eval_dtype == "float64" else torch.float32
+    scale = target_scale(train["y"]) if cfg.normalize_targets else 1.0
     metrics: dict[str, dict[str, float]] = {}
     details: dict[str, Any] = {
         "case": cfg.case,
@@ -255,6 +295,7 @@ def run(
         "bc_source": case.bc_source,
         "config_hash": config_hash(cfg),
         "n_test": n_test,
+        "target_scale": scale,
         "per_frame_rel_l2": {},
         "history": {},
         "resumed_from": {},
@@ -262,7 +303,7 @@ def run(
     predictions: dict[str, Tensor] = {}
     test_values = {k[3:]: v.to(eval_dtype) for k, v in test.items() if k.startswith("bc_")}
     for key in cfg.models:
-        model = build_model(cfg, key, bcs, channels, n_frames)
+        model = build_model(cfg, key, bcs, channels, n_frames, scale)
         t0 = time.perf_counter()
         result = fit(
             model,
@@ -283,7 +324,7 @@ def run(
 
         t0 = time.perf_counter()
         # a fresh copy (BoundaryConditions holds a mappingproxy, which deepcopy cannot copy)
-        emodel = build_model(cfg, key, bcs, channels, n_frames)
+        emodel = build_model(cfg, key, bcs, channels, n_frames, scale)
         emodel.load_state_dict(model.state_dict())
         emodel = emodel.to(eval_dtype)
         pred = predict(emodel, test, cfg.eval_batch_size)
@@ -305,7 +346,6 @@ def run(
         m["n_parameters"] = float(count_parameters(model))
         m["final_train_loss"] = result.train_loss
         m["epochs"] = float(result.epochs)
-        m["train_s"] = train_s
         timings[f"eval_{key}_s"] = time.perf_counter() - t0
         metrics[key] = m
         predictions[key] = pred
@@ -384,6 +424,13 @@ def format_table(
 ) -> str:
     """Markdown table of ``metrics`` with the case, task, BC provenance and stage timings."""
     task = "multi-step (u0 -> 25 frames)" if cfg.multi_step else "single-step (u0 -> u(t1))"
+    t = details.get("timings_s", {})
+    # training seconds are wall-clock (details.json), not metrics: identical runs must write
+    # identical metrics.json
+    metrics = {
+        k: {**m, **({"train_s": t[f"train_{k}_s"]} if f"train_{k}_s" in t else {})}
+        for k, m in metrics.items()
+    }
     cols = [c for c in _COLUMNS if any(c[0] in m for m in metrics.values())]
     lines = [
         f"# BOON: {cfg.case}, {task}, profile {cfg.profile}",
@@ -396,6 +443,5 @@ def format_table(
         "",
         *metric_rows(metrics, cols),
     ]
-    t = details.get("timings_s", {})
     lines += ["", "Stage times (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items())]
     return "\n".join(lines) + "\n"
