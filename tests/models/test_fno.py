@@ -141,3 +141,45 @@ def test_fno_errors() -> None:
         model(torch.randn(2, 1, 10))
     with pytest.raises(ValueError, match="too few"):
         FNO((6, 3), 1, 1, 4)(torch.randn(1, 1, 10, 10))
+
+
+@settings(max_examples=20)
+@given(
+    n=st.integers(4, 600),
+    m=st.integers(1, 12),
+    ci=st.integers(1, 3),
+    co=st.integers(1, 3),
+    seed=st.integers(0, 999),
+)
+def test_spectral_conv_1d_gemm_transform_equals_fft(n, m, ci, co, seed) -> None:
+    """The GEMM transforms are the same linear map as rfft/irfft (values and input gradients),
+    float64, for any N with enough nodes (odd, even, prime, N/2 + 1 = m)."""
+    m = min(m, n // 2 + 1)
+    torch.manual_seed(seed)
+    fft, dft = SpectralConv(ci, co, (m,), "fft").to(F64), SpectralConv(ci, co, (m,), "dft").to(F64)
+    with torch.no_grad():
+        fft.weight.normal_()
+        dft.weight.copy_(fft.weight)
+    v = torch.randn(2, ci, n, dtype=F64, requires_grad=True)
+    out_f, out_d = fft(v), dft(v)
+    torch.testing.assert_close(
+        out_d, out_f, rtol=0, atol=1e-12 * max(1.0, out_f.abs().max().item())
+    )
+    g = torch.randn_like(out_f)
+    (gf,) = torch.autograd.grad(out_f, v, g)
+    (gd,) = torch.autograd.grad(out_d, v, g)
+    torch.testing.assert_close(gd, gf, rtol=0, atol=1e-12 * max(1.0, gf.abs().max().item()))
+    spec, ends = dft.spectrum_with_ends(v)
+    torch.testing.assert_close(spec, fft.spectrum(v), rtol=0, atol=1e-10)
+    assert torch.equal(ends, v[..., [0, n - 1]])
+
+
+def test_spectral_conv_transform_choice() -> None:
+    auto = SpectralConv(1, 1, (16,))
+    assert auto.uses_dft(512) and auto.uses_dft(511) and auto.uses_dft(64)
+    assert not auto.uses_dft(63)  # m > N // 4: the FFT
+    assert not SpectralConv(1, 1, (33,)).uses_dft(4096)  # m > 32
+    assert not SpectralConv(1, 1, (16,), "fft").uses_dft(512)
+    assert not SpectralConv(1, 1, (4, 4)).uses_dft(64)  # 2-D: always the FFT
+    with pytest.raises(ValueError, match="transform must be"):
+        SpectralConv(1, 1, (4,), "fast")  # type: ignore[arg-type]

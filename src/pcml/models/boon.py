@@ -87,8 +87,9 @@ _EndSpec = tuple[tuple[int, ...], tuple[float, ...], Tensor | None]
 
 
 class _GeluWithEnds(torch.autograd.Function):
-    """gelu(u) with the end slices along ``dim`` replaced by affine combinations of pre-activation
-    nodes, ``Σ_j c_j u[n_j] + offset`` (a side given as None keeps the activated value).
+    """gelu(u) (or u itself when ``activate`` is False) with the end slices along ``dim``
+    replaced by affine combinations of pre-activation nodes, ``Σ_j c_j u[n_j] + offset`` (a side
+    given as None keeps the activated value).
 
     One elementwise pass forward and backward; the stencil gradients are added directly into this
     function's own fresh gradient buffer, so no full-size zero tensors per stencil node are made
@@ -97,9 +98,15 @@ class _GeluWithEnds(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, u: Tensor, lo_off: Tensor | None, up_off: Tensor | None, dim: int, specs: tuple
+        ctx: Any,
+        u: Tensor,
+        lo_off: Tensor | None,
+        up_off: Tensor | None,
+        dim: int,
+        specs: tuple,
+        activate: bool,
     ) -> Tensor:
-        out = F.gelu(u)
+        out = F.gelu(u) if activate else u.clone()
         n = u.shape[dim]
         ends: list[Tensor | None] = []
         for spec, off in zip(specs, (lo_off, up_off), strict=True):
@@ -113,17 +120,19 @@ class _GeluWithEnds(torch.autograd.Function):
         for node, end in ((0, ends[0]), (n - 1, ends[1])):
             if end is not None:
                 out.select(dim, node).copy_(end)
-        ctx.save_for_backward(u)
-        ctx.dim, ctx.specs = dim, specs
+        ctx.save_for_backward(u if activate else None)
+        ctx.dim, ctx.specs, ctx.activate = dim, specs, activate
         ctx.has_off = (lo_off is not None, up_off is not None)
         return out
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, None, None]:
+    def backward(
+        ctx: Any, g: Tensor
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, None, None, None]:
         (u,) = ctx.saved_tensors
         dim, specs = ctx.dim, ctx.specs
         n = g.shape[dim]
-        gu = torch.ops.aten.gelu_backward(g, u)
+        gu = torch.ops.aten.gelu_backward(g, u) if ctx.activate else g.clone()
         gb = [
             None if sp is None else g.select(dim, b)
             for sp, b in zip(specs, (0, n - 1), strict=True)
@@ -132,22 +141,33 @@ class _GeluWithEnds(torch.autograd.Function):
             if sp is not None:
                 gu.select(dim, b).zero_()
         for sp, gbi in zip(specs, gb, strict=True):
-            if sp is not None:
+            if sp is not None and gbi is not None:
                 for node, c in zip(sp[0], sp[1], strict=True):
                     gu.select(dim, node).add_(gbi, alpha=c)
         g_off = [
             gbi.clone() if has and gbi is not None else None
             for gbi, has in zip(gb, ctx.has_off, strict=True)
         ]
-        return gu, g_off[0], g_off[1], None, None
+        return gu, g_off[0], g_off[1], None, None, None
 
 
-def _gelu_with_ends(u: Tensor, lower: _EndSpec | None, upper: _EndSpec | None, dim: int) -> Tensor:
-    """Masked GELU for one constrained axis; boundary nodes take their (unactivated) relation."""
+def _gelu_with_ends(
+    u: Tensor,
+    lower: _EndSpec | None,
+    upper: _EndSpec | None,
+    dim: int,
+    activate: bool = True,
+) -> Tensor:
+    """Masked GELU (identity if not ``activate``) for one constrained axis; boundary nodes take
+    their (unactivated) relation."""
     shape = u.select(dim, 0).shape
     offs = [None if sp is None or sp[2] is None else sp[2].expand(shape) for sp in (lower, upper)]
     specs = tuple(None if sp is None else (sp[0], sp[1]) for sp in (lower, upper))
-    return _GeluWithEnds.apply(u, offs[0], offs[1], dim, specs)
+    return _GeluWithEnds.apply(u, offs[0], offs[1], dim, specs, activate)
+
+
+# The fused relation of a single hidden BC axis: (tensor dim, lower spec, upper spec).
+_FusedEnds = tuple[int, _EndSpec | None, _EndSpec | None]
 
 
 def _end_spec(
@@ -284,7 +304,10 @@ class BOON(nn.Module):
         ax, _, up = self._elim
         spectrals = [self._layer(i).spectral for i in range(self.fno.n_layers)]
         mode: Mode = "reference" if self.mode == "reference" else "channelwise"
-        return prepare_elimination(spectrals, grid, ax, up, mode, self.eps, self.reference_tol)
+        lo = self._elim[1]
+        return prepare_elimination(
+            spectrals, grid, ax, up, mode, self.eps, self.reference_tol, lower=lo
+        )
 
     def corrected_layer(self, index: int, v: Tensor, prepared: Elimination | None = None) -> Tensor:
         r"""Pre-activation :math:`\hat K v + W v + b` of layer ``index``, before the boundary
@@ -315,14 +338,35 @@ class BOON(nn.Module):
         relations applied to the two paths separately (the bias is overwritten at Dirichlet
         nodes and leaves stencil derivatives and periodic equality unchanged).
         """
+        return self._relate(u, values, coords, activate, self._fused_ends(u.shape, values, coords))
+
+    def _fused_ends(
+        self,
+        shape: Sequence[int],
+        values: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+    ) -> _FusedEnds | None:
+        """The relation of the single hidden BC axis as data (None with several axes); built once
+        per forward (the Neumann stencil weights come from the grid of the call)."""
         axes = self._hidden_bcs.axes(self.names)
-        if len(axes) == 1 and activate and self.mask_activation:  # fused single pass
-            i, name, lo, up = axes[0]
-            n = u.shape[2 + i]
-            pair = values.get(name, (None, None))
-            c = coords.get(name)
-            lower, upper = _end_spec(lo, 0, n, pair[0], c), _end_spec(up, 1, n, pair[1], c)
-            return _gelu_with_ends(u, lower, upper, 2 + i)
+        if len(axes) != 1:
+            return None
+        i, name, lo, up = axes[0]
+        n = shape[2 + i]
+        pair = values.get(name, (None, None))
+        c = coords.get(name)
+        return 2 + i, _end_spec(lo, 0, n, pair[0], c), _end_spec(up, 1, n, pair[1], c)
+
+    def _relate(
+        self,
+        u: Tensor,
+        values: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+        activate: bool,
+        ends: _FusedEnds | None,
+    ) -> Tensor:
+        if ends is not None and (self.mask_activation or not activate):  # fused single pass
+            return _gelu_with_ends(u, ends[1], ends[2], ends[0], activate)
         bcs = self._hidden_bcs
         u = apply_boundary_conditions(u, bcs, values, coords, self.names)
         if not activate:
@@ -387,10 +431,11 @@ class BOON(nn.Module):
         hidden_vals = self._pad_values(dict(vals))
         v = self.fno.pad(self.fno.lift(a))
         elims = self.prepare(tuple(v.shape[2:]))
+        ends = self._fused_ends(v.shape, hidden_vals, coords)
         for index in range(self.fno.n_layers):
             act = self._layer(index).activation
             u = self.corrected_layer(index, v, None if elims is None else elims[index])
-            v = self.relate(u, hidden_vals, coords, act)
+            v = self._relate(u, hidden_vals, coords, act, ends)
         v = self.fno.crop(v, shape)
         h = self.fno.project_hidden(v)
         h = self._activate_interior(h)

@@ -17,9 +17,17 @@ one side eliminated the step reduces to :math:`z_b = 2x_b - K_{bb}^{-1}(Kx)_b`.
 :math:`Kz = Kx + K(e_0\otimes\delta_0) + K(e_{N-1}\otimes\delta_{N-1})`. The sources are added to
 the retained Fourier coefficients before the single inverse FFT; :math:`(Kx)` at the boundary nodes
 is evaluated from the coefficients by a partial inverse DFT. Cost: one spectral convolution plus a
-second mode-wise channel mix (1-D: one real GEMM) and :math:`O(C^3)` small solves that depend on the
-weights only (:func:`prepare_elimination`, batched over all layers once per forward) — never the
-original's 7 full-batch layer calls (reference §14.1).
+second mode-wise channel mix and :math:`O(C^3)` small solves that depend on the weights only
+(:func:`prepare_elimination`, batched over all layers once per forward) — never the original's 7
+full-batch layer calls (reference §14.1).
+
+**1-D: no full-size work beyond the plain layer.** The steps are linear in
+:math:`((Kx)_0, (Kx)_{N-1}, x_0, x_{N-1})`, so they are folded into one (4C × 2C) matrix per layer
+(``delta_map``, float64); the end values :math:`x_0, x_{N-1}` come out of the same GEMM as the
+truncated DFT (:meth:`SpectralConv.spectrum_with_ends`), :math:`(Kx)` at the ends is a (2m × 2)
+product of the mixed coefficients, and the mixed source spectrum is one (C_in × 2mC_out) GEMM. Per
+layer that is three GEMMs on (B, C)-sized data on top of the FNO layer; tested against the
+step-by-step formula on the explicit matrix K (float64, both modes, every side combination).
 
 **Boundary blocks from the weights** (§10.2). The spectral convolution is circulant along every
 axis: :math:`K[p, q] = k((p-q) \bmod N)` with the real kernel k = irfftn of the zero-filled weights.
@@ -50,6 +58,7 @@ both are fixed here. The coupling :math:`C` in :math:`Ky = Kx + C\delta_0` is th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,6 +210,12 @@ def _real_dft_matrix(n: int, m: int, nodes: list[int], dtype: torch.dtype) -> Te
     return r.reshape(2 * m, len(nodes)).to(dtype)
 
 
+@functools.lru_cache(maxsize=64)
+def _ends_synthesis(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(2m, 2): the values at nodes 0 and N−1 of irfft(zero-filled z, N) from view_as_real(z)."""
+    return _real_dft_matrix(n, m, [0, n - 1], torch.float64).to(dtype=dtype, device=device)
+
+
 def _blocks_1d(spectrals: Sequence[SpectralConv], n: int) -> BoundaryBlocks:
     """Boundary blocks of several 1-D spectral convs at once: each (L, C_out, C_in), real."""
     sp0 = spectrals[0]
@@ -211,15 +226,6 @@ def _blocks_1d(spectrals: Sequence[SpectralConv], n: int) -> BoundaryBlocks:
     return BoundaryBlocks(a=k[0], b=k[1], c=k[2], d=k[0])
 
 
-def _boundary_data_1d(spectral: SpectralConv, v: Tensor, y_spec: Tensor) -> tuple[Tensor, Tensor]:
-    """1-D fast path (real GEMM): (Kx) and x at nodes 0 and N−1, each (2, B, C)."""
-    n, m, co = v.shape[-1], spectral.n_modes[0], spectral.out_channels
-    yr = torch.view_as_real(y_spec).reshape(-1, 2 * m)
-    kx = (yr @ _real_dft_matrix(n, m, [0, n - 1], yr.dtype).to(yr.device)).reshape(-1, co, 2)
-    xb = v[..., :: n - 1]  # nodes 0 and N−1 in one strided view (one backward)
-    return kx.movedim(-1, 0), xb.movedim(-1, 0)
-
-
 @dataclass(frozen=True)
 class Elimination:
     """Weight-only (batch-independent) part of one layer's elimination, prepared once per forward.
@@ -227,6 +233,10 @@ class Elimination:
     ``b``, ``c``: the coupling blocks K[0,N−1], K[N−1,0] (*κ, C, C) in float64/complex128;
     channelwise: ``d_inv`` ≈ D⁻¹, ``left_inv`` ≈ Ã⁻¹ (or A⁻¹ with the lower side only), Tikhonov;
     reference: ``scalars`` = (clamped K0N, clamped KNN, clamped K̃00 or K00) as float64 scalars.
+
+    1-D only (the elimination steps folded into one matrix, :func:`_eliminate_1d`):
+    ``delta_map`` (4C, 2C) float64 maps the row [(Kx)_{o,p}, x_{i,p}] (channel-major,
+    p ∈ {0, N−1}) to [δ_0, δ_{N−1}].
     """
 
     b: Tensor
@@ -234,6 +244,7 @@ class Elimination:
     d_inv: Tensor | None
     left_inv: Tensor | None
     scalars: tuple[Tensor, Tensor, Tensor] | None
+    delta_map: Tensor | None = None
 
 
 def prepare_elimination(
@@ -244,9 +255,11 @@ def prepare_elimination(
     mode: Mode = "channelwise",
     eps: float = 1e-7,
     tol: float = 1e-7,
+    lower: bool = True,
 ) -> list[Elimination]:
     """Blocks and regularised inverses of several same-shaped layers, batched over the layers
-    (one set of small float64 solves per forward instead of one per layer)."""
+    (one set of small float64 solves per forward instead of one per layer). ``lower``/``upper``:
+    the eliminated sides (1-D: folded into :attr:`Elimination.delta_map`)."""
     if mode not in ("channelwise", "reference"):
         raise ValueError(f"eliminate: mode must be 'channelwise' or 'reference', got {mode!r}")
     for sp in spectrals:
@@ -270,27 +283,88 @@ def prepare_elimination(
         )
         sd = _clamp(sd, tol)
         st = _clamp(_clamp(sa, tol) - sb * sc / sd, tol) if upper else _clamp(sa, tol)
-        return [Elimination(b[i], c[i], None, None, (sb[i], sd[i], st[i])) for i in range(n_layers)]
+        scalars = list(zip(sb.unbind(), sd.unbind(), st.unbind(), strict=True))
+        ref_maps: Sequence[Tensor | None] = [None] * n_layers
+        if one_d:  # the same steps with scalar L⁻¹, B, D⁻¹ and the true coupling C
+            eye = torch.eye(a.shape[-1], dtype=wdt, device=a.device)
+            scal = [t[:, None, None] * eye for t in (1 / st, sb, 1 / sd)]
+            ref_maps = _delta_map_1d(scal[0], scal[1], scal[2], c, lower, upper).unbind()
+        return [
+            Elimination(bi, ci, None, None, sc, mi)
+            for bi, ci, sc, mi in zip(b.unbind(), c.unbind(), scalars, ref_maps, strict=True)
+        ]
     d_inv = _reg_inv(d, eps)
     left_inv = _reg_inv(a - b @ d_inv @ c, eps) if upper else _reg_inv(a, eps)
-    return [Elimination(b[i], c[i], d_inv[i], left_inv[i], None) for i in range(n_layers)]
+    maps: Sequence[Tensor | None] = [None] * n_layers
+    if one_d:  # only the folded map is used per call
+        maps = _delta_map_1d(left_inv, b, d_inv, c, lower, upper).unbind()
+    return [
+        Elimination(bi, ci, di, li, None, mi)
+        for bi, ci, di, li, mi in zip(
+            b.unbind(), c.unbind(), d_inv.unbind(), left_inv.unbind(), maps, strict=True
+        )
+    ]
 
 
-def _source_mix_1d(spectral: SpectralConv, deltas: list[tuple[int, Tensor]], n: int) -> Tensor:
-    """mix(spectrum(Σ_p e_p ⊗ δ_p)) by one real GEMM: Σ_p e^{−2πikp/N} Σ_i δ_p,i R_{i,o}(k)."""
-    ci, co, m = spectral.in_channels, spectral.out_channels, spectral.n_modes[0]
-    dl = torch.stack([d for _, d in deltas])  # (P, B, Ci)
-    g = (dl.reshape(-1, ci) @ spectral.weight.reshape(ci, co * m * 2)).reshape(
-        len(deltas), -1, co, m, 2
-    )
-    k = torch.arange(m, dtype=torch.float64, device=dl.device)
-    p = torch.tensor([node for node, _ in deltas], dtype=torch.float64, device=dl.device)
-    phase = torch.polar(
-        torch.ones(len(deltas), m, dtype=torch.float64, device=dl.device),
-        -2 * math.pi * p[:, None] * k[None, :] / n,
-    )
-    gc = torch.view_as_complex(g)
-    return (gc * phase.to(gc.dtype)[:, None, None, :]).sum(0)
+def _delta_map_1d(
+    left_inv: Tensor, b: Tensor, d_inv: Tensor, c: Tensor, lower: bool, upper: bool
+) -> Tensor:
+    r"""(L, 4C, 2C) float64: the elimination steps of the module docstring as one linear map.
+
+    With :math:`L^{-1}` = ``left_inv``, :math:`B`, :math:`D^{-1}`, :math:`C` (L, C, C):
+    :math:`\delta_0 = x_0 - L^{-1}\big[(Kx)_0 - B D^{-1}(Kx)_{N-1} + B x_{N-1}\big]` (the
+    bracket is :math:`(Kx)_0` alone without an upper side) and
+    :math:`\delta_{N-1} = x_{N-1} - D^{-1}\big[(Kx)_{N-1} + C\delta_0\big]`; a side that is not
+    eliminated gets δ = 0. Rows follow the natural layout of the inputs: (Kx) as (C_out, 2) then x
+    as (C_in, 2), p-minor; columns [δ_0 (C), δ_{N−1} (C)].
+    """
+    n_l, ch = left_inv.shape[0], left_inv.shape[-1]
+    eye = torch.eye(ch, dtype=left_inv.dtype, device=left_inv.device).expand(n_l, ch, ch)
+    zero = torch.zeros_like(eye)
+    # column-form coefficients A[s] (δ = Σ_s A[s] v_s) for s = kx0, kxn, x0, xn
+    a0 = [zero, zero, zero, zero]
+    if lower:
+        a0 = [-left_inv, zero, eye, zero]
+        if upper:
+            lb = left_inv @ b
+            a0 = [-left_inv, lb @ d_inv, eye, -lb]
+    an = [zero, zero, zero, zero]
+    if upper:
+        dc = d_inv @ c
+        an = [-dc @ a0[0], -d_inv - dc @ a0[1], -dc @ a0[2], eye - dc @ a0[3]]
+    blocks = torch.stack(
+        [torch.cat([x.mT, y.mT], dim=-1) for x, y in zip(a0, an, strict=True)], dim=1
+    )  # (L, 4 [kx0, kxn, x0, xn], C, 2C)
+    # to the natural row layout (group ∈ {kx, x}, channel, p)
+    blocks = blocks.reshape(n_l, 2, 2, ch, 2 * ch).transpose(2, 3)
+    return blocks.reshape(n_l, 4 * ch, 2 * ch)
+
+
+@functools.lru_cache(maxsize=64)
+def _end_phases(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(2, m) complex: e^{−2πikp/N} for the source nodes p ∈ {0, N−1}."""
+    k = torch.arange(m, dtype=torch.float64)
+    p = torch.tensor([0.0, n - 1.0], dtype=torch.float64)
+    phase = torch.polar(torch.ones(2, m, dtype=torch.float64), -2 * math.pi * p[:, None] * k / n)
+    return phase.to(dtype=dtype, device=device)
+
+
+def _eliminate_1d(spectral: SpectralConv, v: Tensor, prepared: Elimination) -> Tensor:
+    """1-D corrected Kz: one analysis GEMM (spectrum and end values), the mode-wise mix, three
+    small GEMMs for (Kx) at the ends, the deltas and their mixed source spectrum, one synthesis."""
+    assert prepared.delta_map is not None
+    bsz, n, m = v.shape[0], v.shape[-1], spectral.n_modes[0]
+    ci, co = spectral.in_channels, spectral.out_channels
+    x_spec, ends = spectral.spectrum_with_ends(v)
+    y_spec = spectral.mix(x_spec)
+    kx = torch.view_as_real(y_spec).reshape(-1, 2 * m) @ _ends_synthesis(n, m, v.dtype, v.device)
+    feat = torch.cat([kx.reshape(bsz, -1), ends.reshape(bsz, -1)], dim=1)
+    delta = (feat.to(torch.float64) @ prepared.delta_map).to(v.dtype)  # (B, [δ_0, δ_{N−1}])
+    # mixed spectrum of the sources: Σ_p e^{−2πikp/N} Σ_i δ_{p,i} R_{i,o}(k), one real GEMM
+    g = delta.reshape(2 * bsz, ci) @ spectral.weight.to(v.dtype).reshape(ci, co * m * 2)
+    g = torch.view_as_complex(g.reshape(bsz, 2, co, m, 2))
+    phase = _end_phases(n, m, g.dtype, g.device)[:, None, :]
+    return spectral.synthesize(y_spec + (g * phase).sum(1), (n,))
 
 
 def eliminate(
@@ -313,31 +387,30 @@ def eliminate(
     """
     _check_axis(spectral, ax)
     grid = tuple(v.shape[2:])
+    if not (lower or upper):
+        return spectral(v)
+    if spectral.ndim == 1:
+        if prepared is None or prepared.delta_map is None:
+            prepared = prepare_elimination([spectral], grid, ax, upper, mode, eps, tol, lower)[0]
+        return _eliminate_1d(spectral, v, prepared)
     x_spec = spectral.spectrum(v)
     y_spec = spectral.mix(x_spec)
-    if not (lower or upper):
-        return spectral.synthesize(y_spec, grid)
     n = grid[ax]
     real = torch.float64
-    one_d = spectral.ndim == 1
-    wdt = real if one_d else torch.complex128
+    wdt = torch.complex128
 
     def kap(s: Tensor) -> Tensor:  # (B, C, *T) real → (B, *κ, C)
         return torch.movedim(_to_kappa(s.to(real), 2), 1, -1).to(wdt)
 
     if prepared is None:
-        prepared = prepare_elimination([spectral], grid, ax, upper, mode, eps, tol)[0]
-    if one_d:
-        kx, xb = _boundary_data_1d(spectral, v, y_spec)
-        kx0, kxn, x0, xn = (t.to(real) for t in (kx[0], kx[1], xb[0], xb[1]))
-    else:
-        kxh = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *κ)
-        mt = spectral.n_modes[-1]  # only half-axis bins < m_t reach the output (K is zero above)
-        kx0, kxn = (torch.movedim(kxh[i], 1, -1)[..., :mt, :].to(wdt) for i in (0, 1))
-        idx: list[slice] = [slice(None)] * v.ndim
-        idx[2 + ax] = slice(None, None, n - 1)  # nodes 0 and N−1 in one strided view
-        xb = v[tuple(idx)]
-        x0, xn = (kap(xb.select(2 + ax, i))[..., :mt, :] for i in (0, 1))
+        prepared = prepare_elimination([spectral], grid, ax, upper, mode, eps, tol, lower)[0]
+    kxh = _partial_inverse(y_spec, spectral, grid, ax, [0, n - 1])  # (2, B, C, *κ)
+    mt = spectral.n_modes[-1]  # only half-axis bins < m_t reach the output (K is zero above)
+    kx0, kxn = (torch.movedim(kxh[i], 1, -1)[..., :mt, :].to(wdt) for i in (0, 1))
+    idx: list[slice] = [slice(None)] * v.ndim
+    idx[2 + ax] = slice(None, None, n - 1)  # nodes 0 and N−1 in one strided view
+    xb = v[tuple(idx)]
+    x0, xn = (kap(xb.select(2 + ax, i))[..., :mt, :] for i in (0, 1))
     b, c = prepared.b, prepared.c
     if prepared.scalars is not None:  # reference
         sb, sd, st = prepared.scalars
@@ -362,9 +435,6 @@ def eliminate(
         kyn = kxn + _mv(c, delta0)
     if upper:
         deltas.append((n - 1, xn - d_inv(kyn)))
-    if one_d:
-        cast = [(node, dk.to(v.dtype)) for node, dk in deltas]
-        return spectral.synthesize(y_spec + _source_mix_1d(spectral, cast, n), grid)
     src = None
     cdt = y_spec.dtype
     for node, dk in deltas:

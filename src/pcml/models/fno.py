@@ -19,6 +19,15 @@ coordinates linspace(0, 1, N) of every axis are appended as channels (as the ori
 ``padding`` zero-pads the end of the chosen axes after lifting and crops before projection (the
 original FNO2d pads x and t by 9, FNO3d pads t by 6, FNO1d pads nothing).
 
+**1-D transforms by GEMM.** Only the m lowest frequencies are kept, so in 1-D the truncated
+forward transform and the inverse of the zero-filled spectrum are two real matrix products with
+(N, 2m) and (2m, N) DFT matrices (cached per N, m, dtype, device) — the same linear maps as
+rfft/irfft, exact to round-off. With ``transform="auto"`` (default) a SpectralConv uses them when
+m <= min(32, N // 4), where a single-threaded CPU measurement found them 1.2–3x faster than
+pocketfft's rfft+irfft forward and backward (N = 64–4096; the FFT also slows down 2–4x at sizes
+with a large prime factor, e.g. N = 511 = 7·73, which the GEMM does not). ``"fft"`` forces the
+FFT, ``"dft"`` the GEMM. 2-D and 3-D always use the FFT.
+
 The default sizes reproduce the original parameter counts: FNO1d (16 modes, width 64, projection
 128, 2 input channels incl. grid) = 549,569 (complex weights counted as two reals,
 :func:`count_parameters`).
@@ -26,6 +35,7 @@ The default sizes reproduce the original parameter counts: FNO1d (16 modes, widt
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -69,6 +79,37 @@ def _zero_fill(z: Tensor, dims: Sequence[int], ns: Sequence[int], ms: Sequence[i
     return z
 
 
+Transform = Literal["auto", "fft", "dft"]
+
+
+@functools.lru_cache(maxsize=64)
+def _dft_pair(n: int, m: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Real truncated-DFT matrices for N nodes and m modes, interleaved (re, im) per mode.
+
+    analysis (N, 2m): ``view_as_real(rfft(v)[:m]) = v @ analysis``; synthesis (2m, N):
+    ``irfft(zero-filled z, N) = view_as_real(z) @ synthesis`` (the imaginary parts of the
+    self-conjugate bins k = 0 and k = N/2 are ignored, as irfft does). Built in float64.
+    """
+    k = torch.arange(m, dtype=torch.float64)
+    p = torch.arange(n, dtype=torch.float64)
+    ang = 2 * math.pi * torch.outer(p, k) / n  # (N, m)
+    analysis = torch.stack([torch.cos(ang), -torch.sin(ang)], dim=-1).reshape(n, 2 * m)
+    w = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64) / n
+    synthesis = torch.stack([w * torch.cos(ang), -w * torch.sin(ang)], dim=-1)  # (N, m, 2)
+    synthesis = synthesis.reshape(n, 2 * m).T.contiguous()
+    return analysis.to(dtype=dtype, device=device), synthesis.to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _analysis_with_ends(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(N, 2m + 2): the analysis matrix of :func:`_dft_pair` followed by the unit columns e_0 and
+    e_{N−1}, so one product also returns the two end values."""
+    analysis, _ = _dft_pair(n, m, dtype, device)
+    ends = torch.zeros(n, 2, dtype=dtype, device=device)
+    ends[0, 0] = ends[n - 1, 1] = 1.0
+    return torch.cat([analysis, ends], dim=1)
+
+
 class SpectralConv(nn.Module):
     r"""Linear, bias-free spectral convolution :math:`\mathcal K v = \mathrm{irfftn}(R\cdot
     \mathrm{rfftn}(v)|_{\text{modes}})`.
@@ -77,14 +118,26 @@ class SpectralConv(nn.Module):
     ``weight`` with a trailing dim of 2), initialised as
     scale·U[0,1)(1 + i) with scale = 1/(C_in C_out) (original FNO). Input (B, C_in, *grid), output
     (B, C_out, *grid). The map is circulant along every axis (per channel pair), which the BOON
-    correction uses to read its boundary entries from the weights.
+    correction uses to read its boundary entries from the weights. ``transform``: how 1-D
+    transforms are computed (module docstring); the result is the same linear map either way.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: Sequence[int]) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        transform: Transform = "auto",
+    ) -> None:
         super().__init__()
         n_modes = tuple(int(m) for m in n_modes)
         if not 1 <= len(n_modes) <= 3 or min(n_modes) < 1:
             raise ValueError(f"SpectralConv: n_modes must hold 1–3 positive ints, got {n_modes}")
+        if transform not in ("auto", "fft", "dft"):
+            raise ValueError(
+                f"SpectralConv: transform must be 'auto', 'fft' or 'dft', got {transform!r}"
+            )
+        self.transform = transform
         self.in_channels, self.out_channels, self.n_modes = in_channels, out_channels, n_modes
         shape = (*(2 * m for m in n_modes[:-1]), n_modes[-1])
         scale = 1.0 / (in_channels * out_channels)
@@ -114,12 +167,36 @@ class SpectralConv(nn.Module):
                     f"(need {'n//2+1' if k == self.ndim - 1 else 'n'} >= {need})"
                 )
 
+    def uses_dft(self, n: int) -> bool:
+        """Whether a 1-D transform over ``n`` nodes is computed by GEMM (module docstring)."""
+        if self.ndim != 1 or self.transform == "fft":
+            return False
+        m = self.n_modes[0]
+        return self.transform == "dft" or m <= min(32, n // 4)
+
     def spectrum(self, v: Tensor) -> Tensor:
         """Retained rfftn coefficients of ``v`` (B, C_in, *grid) → (B, C_in, *mode_shape)."""
         grid = v.shape[2:]
         self.check_grid(grid)
+        if self.uses_dft(grid[0]):
+            m = self.n_modes[0]
+            analysis, _ = _dft_pair(grid[0], m, v.dtype, v.device)
+            return torch.view_as_complex((v @ analysis).unflatten(-1, (m, 2)))
         dims = list(range(2, 2 + self.ndim))
         return _retain(torch.fft.rfftn(v, dim=dims), dims, grid, self.n_modes)
+
+    def spectrum_with_ends(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        """1-D: (``spectrum(v)``, v at nodes 0 and N−1 as (B, C_in, 2)). With the GEMM transform
+        both come from one product, so the backward is one GEMM too (no scatter of the end
+        gradients into a full-size zero tensor)."""
+        n = v.shape[-1]
+        if self.ndim != 1 or not self.uses_dft(n):
+            return self.spectrum(v), v[..., :: max(n - 1, 1)]
+        self.check_grid(v.shape[2:])
+        m = self.n_modes[0]
+        out = v @ _analysis_with_ends(n, m, v.dtype, v.device)
+        spec = torch.view_as_complex(out[..., : 2 * m].unflatten(-1, (m, 2)))
+        return spec, out[..., 2 * m :]
 
     def mix(self, vh: Tensor) -> Tensor:
         """Channel mixing per mode: (B, C_in, *mode_shape) → (B, C_out, *mode_shape)."""
@@ -127,6 +204,11 @@ class SpectralConv(nn.Module):
 
     def synthesize(self, uh: Tensor, grid: Sequence[int]) -> Tensor:
         """irfftn of retained coefficients (B, C, *mode_shape), zero elsewhere → (B, C, *grid)."""
+        if self.uses_dft(grid[0]):
+            m = self.n_modes[0]
+            zr = torch.view_as_real(uh).flatten(-2)
+            _, synthesis = _dft_pair(grid[0], m, zr.dtype, zr.device)
+            return zr @ synthesis
         dims = list(range(2, 2 + self.ndim))
         full = _zero_fill(uh, dims, grid, self.n_modes)
         return torch.fft.irfftn(full, s=tuple(grid), dim=dims)
