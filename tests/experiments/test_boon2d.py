@@ -19,7 +19,7 @@ from pcml.experiments.boon2d_data import (
     to_tensors,
     wall_data,
 )
-from pcml.experiments.boon2d_run import _model, metrics_2d
+from pcml.experiments.boon2d_run import _frame_loss, _loss, _model, metrics_2d
 from pcml.experiments.boon_eval import boundary_conditions
 
 
@@ -207,7 +207,7 @@ def test_time_power_scales_the_increment(key: str) -> None:
     BOON's Neumann walls exact; p needs residual=True."""
     cfg = _cfg("wave2d")
     bcs = boundary_conditions(dict.fromkeys(FACES, "neumann"), cfg.boon.neumann_orders)
-    assert _model(cfg, key, bcs, 1).time_power == TIME_POWER_2D["wave2d"] == 2
+    assert _model(cfg, key, bcs, 1).time_power == TIME_POWER_2D["wave2d"]
     m0 = _model(cfg, key, bcs, 1, residual=True, time_power=0).double()
     m2 = _model(cfg, key, bcs, 1, residual=True, time_power=2).double()
     m2.load_state_dict(m0.state_dict())
@@ -222,6 +222,30 @@ def test_time_power_scales_the_increment(key: str) -> None:
     assert w.apply(m2(x), 3).abs().max() < 1e-11 or key == "fno"
     with pytest.raises(ValueError, match="time_power"):
         _model(cfg, key, bcs, 1, residual=False, time_power=2)
+
+
+def test_frame_loss_is_the_mean_per_frame_relative_l2() -> None:
+    """_frame_loss = mean over samples and frames of ||pred_k - y_k|| / ||y_k|| (explicit loop);
+    _loss = mean over samples of the whole-trajectory ratio."""
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, out: torch.Tensor) -> None:
+            super().__init__()
+            self.out = out
+
+        def forward(self, x: torch.Tensor, lift: torch.Tensor | None = None) -> torch.Tensor:
+            return self.out
+
+    g = torch.Generator().manual_seed(2)
+    y = torch.randn(3, 2, 5, 5, 4, generator=g, dtype=torch.float64)
+    pred = y + torch.randn(y.shape, generator=g, dtype=torch.float64) * torch.arange(1.0, 5.0)
+    batch = {"x": y[..., 0], "y": y}
+    p, t = pred.numpy(), y.numpy()
+    per = [np.linalg.norm(p[i, ..., k] - t[i, ..., k]) / np.linalg.norm(t[i, ..., k])
+           for i in range(3) for k in range(4)]  # fmt: skip
+    assert float(_frame_loss(Fixed(pred), batch)) == pytest.approx(np.mean(per), rel=1e-12)
+    whole = [np.linalg.norm(p[i] - t[i]) / np.linalg.norm(t[i]) for i in range(3)]
+    assert float(_loss(Fixed(pred), batch)) == pytest.approx(np.mean(whole), rel=1e-12)
 
 
 def test_metrics_2d_against_loops() -> None:

@@ -48,6 +48,7 @@ from pcml.experiments.boon import (
     build_model,
     metric_rows,
 )
+from pcml.experiments.boon2d import FRAME_LOSS_2D
 from pcml.experiments.boon2d_data import FACES, build_splits, curl, to_tensors, wall_data
 from pcml.experiments.boon_cases import get_case
 from pcml.experiments.boon_config import BoonConfig
@@ -138,6 +139,14 @@ class Surrogate2D(nn.Module):
 def _loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     """Mean over the batch of the per-sample relative L2 (the article's ``LpLoss.rel``)."""
     return _rel(model(batch["x"], batch.get("lift")), batch["y"]).mean()
+
+
+def _frame_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    r"""Mean over the batch and the T frames of :math:`\|\hat u_k - u_k\|/\|u_k\|` (the
+    per-frame metric), so that every frame weighs the same whatever its norm."""
+    pred, y = model(batch["x"], batch.get("lift")), batch["y"]
+    err = (pred - y).pow(2).sum(dim=(1, 2, 3)).sqrt()  # (B, T)
+    return (err / y.pow(2).sum(dim=(1, 2, 3)).sqrt()).mean()
 
 
 def _summary(res: Mapping[str, Tensor], prefix: str) -> dict[str, float]:
@@ -281,13 +290,16 @@ def run_2d(
         model = _model(cfg, key, bcs, channels)
         details["residual_in_time"] = model.residual
         details["time_power"] = model.time_power
+        details["frame_loss"] = FRAME_LOSS_2D[cfg.case]
         t0 = time.perf_counter()
+        loss = _frame_loss if FRAME_LOSS_2D[cfg.case] else _loss
         res = fit(
-            model, _loss, TensorDictDataset(sets["train"]), None, cfg.train, rd.path, key,
+            model, loss, TensorDictDataset(sets["train"]), None, cfg.train, rd.path, key,
             progress=progress,
             model_config={
                 "model": to_dict(cfg.model), "boon": to_dict(cfg.boon), "key": key,
                 "residual": model.residual, "time_power": model.time_power,
+                "frame_loss": FRAME_LOSS_2D[cfg.case],
             },
         )  # fmt: skip
         train_s = time.perf_counter() - t0
