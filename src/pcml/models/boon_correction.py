@@ -21,13 +21,13 @@ second mode-wise channel mix and :math:`O(C^3)` small solves that depend on the 
 (:func:`prepare_elimination`, batched over all layers once per forward) — never the original's 7
 full-batch layer calls (reference §14.1).
 
-**1-D: no full-size work beyond the plain layer.** The steps are linear in
-:math:`((Kx)_0, (Kx)_{N-1}, x_0, x_{N-1})`, so they are folded into one (4C × 2C) matrix per layer
-(``delta_map``, float64); the end values :math:`x_0, x_{N-1}` come out of the same GEMM as the
-truncated DFT (:meth:`SpectralConv.spectrum_with_ends`), :math:`(Kx)` at the ends is a (2m × 2)
-product of the mixed coefficients, and the mixed source spectrum is one (C_in × 2mC_out) GEMM. Per
-layer that is three GEMMs on (B, C)-sized data on top of the FNO layer; tested against the
-step-by-step formula on the explicit matrix K (float64, both modes, every side combination).
+**1-D: no full-size work beyond the plain layer.** The end values :math:`x_0, x_{N-1}` come out
+of the same GEMM as the truncated DFT (:meth:`SpectralConv.spectrum_with_ends`), :math:`(Kx)` at
+the ends is a (2m × 2) product of the mixed coefficients, the steps above are a few (B, C) × (C, C)
+products in float64, and the mixed source spectrum is one (C_in × 2mC_out) GEMM. The steps are
+applied to the data rather than composed into one matrix: with batch B < C that is fewer flops,
+and the weight-only part stays at two Tikhonov solves and two products per layer. Tested against
+the step-by-step formula on the explicit matrix K (float64, both modes, every side combination).
 
 **Boundary blocks from the weights** (§10.2). The spectral convolution is circulant along every
 axis: :math:`K[p, q] = k((p-q) \bmod N)` with the real kernel k = irfftn of the zero-filled weights.
@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -216,14 +216,20 @@ def _ends_synthesis(n: int, m: int, dtype: torch.dtype, device: torch.device) ->
     return _real_dft_matrix(n, m, [0, n - 1], torch.float64).to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=64)
+def _block_synthesis(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(2m, 3): irfft values at the offsets 0, 1, N−1 (the circulant kernel entries k(d))."""
+    return _real_dft_matrix(n, m, [0, 1, n - 1], torch.float64).to(dtype=dtype, device=device)
+
+
 def _blocks_1d(spectrals: Sequence[SpectralConv], n: int) -> BoundaryBlocks:
     """Boundary blocks of several 1-D spectral convs at once: each (L, C_out, C_in), real."""
     sp0 = spectrals[0]
     m, ci, co = sp0.n_modes[0], sp0.in_channels, sp0.out_channels
     w = torch.stack([sp.weight for sp in spectrals]).reshape(len(spectrals), ci * co, 2 * m)
-    k = (w @ _real_dft_matrix(n, m, [0, 1, n - 1], w.dtype).to(w.device)).reshape(-1, ci, co, 3)
-    k = k.permute(3, 0, 2, 1)  # (3, L, Co, Ci)
-    return BoundaryBlocks(a=k[0], b=k[1], c=k[2], d=k[0])
+    k = (w @ _block_synthesis(n, m, w.dtype, w.device)).reshape(-1, ci, co, 3)
+    a, b, c = k.permute(3, 0, 2, 1).unbind()  # each (L, Co, Ci)
+    return BoundaryBlocks(a=a, b=b, c=c, d=a)
 
 
 @dataclass(frozen=True)
@@ -233,10 +239,6 @@ class Elimination:
     ``b``, ``c``: the coupling blocks K[0,N−1], K[N−1,0] (*κ, C, C) in float64/complex128;
     channelwise: ``d_inv`` ≈ D⁻¹, ``left_inv`` ≈ Ã⁻¹ (or A⁻¹ with the lower side only), Tikhonov;
     reference: ``scalars`` = (clamped K0N, clamped KNN, clamped K̃00 or K00) as float64 scalars.
-
-    1-D only (the elimination steps folded into one matrix, :func:`_eliminate_1d`):
-    ``delta_map`` (4C, 2C) float64 maps the row [(Kx)_{o,p}, x_{i,p}] (channel-major,
-    p ∈ {0, N−1}) to [δ_0, δ_{N−1}].
     """
 
     b: Tensor
@@ -244,7 +246,6 @@ class Elimination:
     d_inv: Tensor | None
     left_inv: Tensor | None
     scalars: tuple[Tensor, Tensor, Tensor] | None
-    delta_map: Tensor | None = None
 
 
 def prepare_elimination(
@@ -259,7 +260,7 @@ def prepare_elimination(
 ) -> list[Elimination]:
     """Blocks and regularised inverses of several same-shaped layers, batched over the layers
     (one set of small float64 solves per forward instead of one per layer). ``lower``/``upper``:
-    the eliminated sides (1-D: folded into :attr:`Elimination.delta_map`)."""
+    the eliminated sides."""
     if mode not in ("channelwise", "reference"):
         raise ValueError(f"eliminate: mode must be 'channelwise' or 'reference', got {mode!r}")
     for sp in spectrals:
@@ -284,60 +285,18 @@ def prepare_elimination(
         sd = _clamp(sd, tol)
         st = _clamp(_clamp(sa, tol) - sb * sc / sd, tol) if upper else _clamp(sa, tol)
         scalars = list(zip(sb.unbind(), sd.unbind(), st.unbind(), strict=True))
-        ref_maps: Sequence[Tensor | None] = [None] * n_layers
-        if one_d:  # the same steps with scalar L⁻¹, B, D⁻¹ and the true coupling C
-            eye = torch.eye(a.shape[-1], dtype=wdt, device=a.device)
-            scal = [t[:, None, None] * eye for t in (1 / st, sb, 1 / sd)]
-            ref_maps = _delta_map_1d(scal[0], scal[1], scal[2], c, lower, upper).unbind()
         return [
-            Elimination(bi, ci, None, None, sc, mi)
-            for bi, ci, sc, mi in zip(b.unbind(), c.unbind(), scalars, ref_maps, strict=True)
+            Elimination(bi, ci, None, None, sc)
+            for bi, ci, sc in zip(b.unbind(), c.unbind(), scalars, strict=True)
         ]
     d_inv = _reg_inv(d, eps)
     left_inv = _reg_inv(a - b @ d_inv @ c, eps) if upper else _reg_inv(a, eps)
-    maps: Sequence[Tensor | None] = [None] * n_layers
-    if one_d:  # only the folded map is used per call
-        maps = _delta_map_1d(left_inv, b, d_inv, c, lower, upper).unbind()
     return [
-        Elimination(bi, ci, di, li, None, mi)
-        for bi, ci, di, li, mi in zip(
-            b.unbind(), c.unbind(), d_inv.unbind(), left_inv.unbind(), maps, strict=True
+        Elimination(bi, ci, di, li, None)
+        for bi, ci, di, li in zip(
+            b.unbind(), c.unbind(), d_inv.unbind(), left_inv.unbind(), strict=True
         )
     ]
-
-
-def _delta_map_1d(
-    left_inv: Tensor, b: Tensor, d_inv: Tensor, c: Tensor, lower: bool, upper: bool
-) -> Tensor:
-    r"""(L, 4C, 2C) float64: the elimination steps of the module docstring as one linear map.
-
-    With :math:`L^{-1}` = ``left_inv``, :math:`B`, :math:`D^{-1}`, :math:`C` (L, C, C):
-    :math:`\delta_0 = x_0 - L^{-1}\big[(Kx)_0 - B D^{-1}(Kx)_{N-1} + B x_{N-1}\big]` (the
-    bracket is :math:`(Kx)_0` alone without an upper side) and
-    :math:`\delta_{N-1} = x_{N-1} - D^{-1}\big[(Kx)_{N-1} + C\delta_0\big]`; a side that is not
-    eliminated gets δ = 0. Rows follow the natural layout of the inputs: (Kx) as (C_out, 2) then x
-    as (C_in, 2), p-minor; columns [δ_0 (C), δ_{N−1} (C)].
-    """
-    n_l, ch = left_inv.shape[0], left_inv.shape[-1]
-    eye = torch.eye(ch, dtype=left_inv.dtype, device=left_inv.device).expand(n_l, ch, ch)
-    zero = torch.zeros_like(eye)
-    # column-form coefficients A[s] (δ = Σ_s A[s] v_s) for s = kx0, kxn, x0, xn
-    a0 = [zero, zero, zero, zero]
-    if lower:
-        a0 = [-left_inv, zero, eye, zero]
-        if upper:
-            lb = left_inv @ b
-            a0 = [-left_inv, lb @ d_inv, eye, -lb]
-    an = [zero, zero, zero, zero]
-    if upper:
-        dc = d_inv @ c
-        an = [-dc @ a0[0], -d_inv - dc @ a0[1], -dc @ a0[2], eye - dc @ a0[3]]
-    blocks = torch.stack(
-        [torch.cat([x.mT, y.mT], dim=-1) for x, y in zip(a0, an, strict=True)], dim=1
-    )  # (L, 4 [kx0, kxn, x0, xn], C, 2C)
-    # to the natural row layout (group ∈ {kx, x}, channel, p)
-    blocks = blocks.reshape(n_l, 2, 2, ch, 2 * ch).transpose(2, 3)
-    return blocks.reshape(n_l, 4 * ch, 2 * ch)
 
 
 @functools.lru_cache(maxsize=64)
@@ -349,21 +308,73 @@ def _end_phases(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Ten
     return phase.to(dtype=dtype, device=device)
 
 
-def _eliminate_1d(spectral: SpectralConv, v: Tensor, prepared: Elimination) -> Tensor:
+def _deltas(
+    prepared: Elimination,
+    kx0: Tensor,
+    kxn: Tensor,
+    x0: Tensor,
+    xn: Tensor,
+    lower: bool,
+    upper: bool,
+    mv: Callable[[Tensor, Tensor], Tensor],
+) -> list[tuple[int, Tensor]]:
+    r"""The elimination steps of the module docstring on the end data: [(side, δ_side)] for the
+    eliminated sides (0 = lower, 1 = upper), :math:`z_p = x_p + \delta_p`. ``mv(M, r)`` applies a
+    prepared block to the data (1-D: (B, C) rows; n-D: (B, *κ, C) per frequency)."""
+    b, c = prepared.b, prepared.c
+    if prepared.scalars is not None:  # reference
+        sb, sd, st = prepared.scalars
+        d_inv = lambda r: r / sd  # noqa: E731
+        if upper:
+            left = lambda: (kx0 - (sb / sd) * kxn + sb * xn) / st  # noqa: E731
+        else:
+            left = lambda: kx0 / st  # noqa: E731
+    else:
+        dinv, linv = prepared.d_inv, prepared.left_inv
+        assert dinv is not None and linv is not None
+        d_inv = lambda r: mv(dinv, r)  # noqa: E731
+        if upper:
+            left = lambda: mv(linv, kx0 + mv(b, xn - d_inv(kxn)))  # noqa: E731
+        else:
+            left = lambda: mv(linv, kx0)  # noqa: E731
+    deltas: list[tuple[int, Tensor]] = []
+    kyn = kxn
+    if lower:
+        delta0 = x0 - left()
+        deltas.append((0, delta0))
+        kyn = kxn + mv(c, delta0)
+    if upper:
+        deltas.append((1, xn - d_inv(kyn)))
+    return deltas
+
+
+def _rows(m: Tensor, r: Tensor) -> Tensor:
+    """1-D block application on rows: r (B, C) ↦ r Mᵀ."""
+    return r @ m.mT
+
+
+def _eliminate_1d(
+    spectral: SpectralConv, v: Tensor, prepared: Elimination, lower: bool, upper: bool
+) -> Tensor:
     """1-D corrected Kz: one analysis GEMM (spectrum and end values), the mode-wise mix, three
     small GEMMs for (Kx) at the ends, the deltas and their mixed source spectrum, one synthesis."""
-    assert prepared.delta_map is not None
     bsz, n, m = v.shape[0], v.shape[-1], spectral.n_modes[0]
     ci, co = spectral.in_channels, spectral.out_channels
     x_spec, ends = spectral.spectrum_with_ends(v)
     y_spec = spectral.mix(x_spec)
-    kx = torch.view_as_real(y_spec).reshape(-1, 2 * m) @ _ends_synthesis(n, m, v.dtype, v.device)
-    feat = torch.cat([kx.reshape(bsz, -1), ends.reshape(bsz, -1)], dim=1)
-    delta = (feat.to(torch.float64) @ prepared.delta_map).to(v.dtype)  # (B, [δ_0, δ_{N−1}])
+    kx = torch.view_as_real(y_spec).reshape(bsz, co, 2 * m) @ _ends_synthesis(
+        n, m, v.dtype, v.device
+    )
+    kx, ends = kx.to(torch.float64), ends.to(torch.float64)
+    steps = _deltas(
+        prepared, kx[..., 0], kx[..., 1], ends[..., 0], ends[..., 1], lower, upper, _rows
+    )
+    sides = [p for p, _ in steps]
+    delta = torch.stack([dk for _, dk in steps], dim=1).to(v.dtype)  # (B, P, C_in)
     # mixed spectrum of the sources: Σ_p e^{−2πikp/N} Σ_i δ_{p,i} R_{i,o}(k), one real GEMM
-    g = delta.reshape(2 * bsz, ci) @ spectral.weight.to(v.dtype).reshape(ci, co * m * 2)
-    g = torch.view_as_complex(g.reshape(bsz, 2, co, m, 2))
-    phase = _end_phases(n, m, g.dtype, g.device)[:, None, :]
+    g = delta.reshape(-1, ci) @ spectral.weight.to(v.dtype).reshape(ci, co * m * 2)
+    g = torch.view_as_complex(g.reshape(bsz, len(sides), co, m, 2))
+    phase = _end_phases(n, m, g.dtype, g.device)[sides][:, None, :]
     return spectral.synthesize(y_spec + (g * phase).sum(1), (n,))
 
 
@@ -390,9 +401,9 @@ def eliminate(
     if not (lower or upper):
         return spectral(v)
     if spectral.ndim == 1:
-        if prepared is None or prepared.delta_map is None:
+        if prepared is None:
             prepared = prepare_elimination([spectral], grid, ax, upper, mode, eps, tol, lower)[0]
-        return _eliminate_1d(spectral, v, prepared)
+        return _eliminate_1d(spectral, v, prepared, lower, upper)
     x_spec = spectral.spectrum(v)
     y_spec = spectral.mix(x_spec)
     n = grid[ax]
@@ -411,30 +422,8 @@ def eliminate(
     idx[2 + ax] = slice(None, None, n - 1)  # nodes 0 and N−1 in one strided view
     xb = v[tuple(idx)]
     x0, xn = (kap(xb.select(2 + ax, i))[..., :mt, :] for i in (0, 1))
-    b, c = prepared.b, prepared.c
-    if prepared.scalars is not None:  # reference
-        sb, sd, st = prepared.scalars
-        d_inv = lambda r: r / sd  # noqa: E731
-        if upper:
-            left = lambda: (kx0 - (sb / sd) * kxn + sb * xn) / st  # noqa: E731
-        else:
-            left = lambda: kx0 / st  # noqa: E731
-    else:
-        dinv, linv = prepared.d_inv, prepared.left_inv
-        assert dinv is not None and linv is not None
-        d_inv = lambda r: _mv(dinv, r)  # noqa: E731
-        if upper:
-            left = lambda: _mv(linv, kx0 - _mv(b, d_inv(kxn)) + _mv(b, xn))  # noqa: E731
-        else:
-            left = lambda: _mv(linv, kx0)  # noqa: E731
-    deltas: list[tuple[int, Tensor]] = []
-    kyn = kxn
-    if lower:
-        delta0 = x0 - left()
-        deltas.append((0, delta0))
-        kyn = kxn + _mv(c, delta0)
-    if upper:
-        deltas.append((n - 1, xn - d_inv(kyn)))
+    deltas = _deltas(prepared, kx0, kxn, x0, xn, lower, upper, _mv)
+    deltas = [(0 if p == 0 else n - 1, dk) for p, dk in deltas]
     src = None
     cdt = y_spec.dtype
     for node, dk in deltas:
