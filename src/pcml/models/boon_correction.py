@@ -365,10 +365,9 @@ def _eliminate_1d(
     kx = torch.view_as_real(y_spec).reshape(bsz, co, 2 * m) @ _ends_synthesis(
         n, m, v.dtype, v.device
     )
-    kx, ends = kx.to(torch.float64), ends.to(torch.float64)
-    steps = _deltas(
-        prepared, kx[..., 0], kx[..., 1], ends[..., 0], ends[..., 1], lower, upper, _rows
-    )
+    kx0, kxn = kx.to(torch.float64).unbind(-1)
+    x0, xn = ends.to(torch.float64).unbind(-1)
+    steps = _deltas(prepared, kx0, kxn, x0, xn, lower, upper, _rows)
     sides = [p for p, _ in steps]
     delta = torch.stack([dk for _, dk in steps], dim=1).to(v.dtype)  # (B, P, C_in)
     # mixed spectrum of the sources: Σ_p e^{−2πikp/N} Σ_i δ_{p,i} R_{i,o}(k), one real GEMM
