@@ -29,6 +29,18 @@ What each model receives (reference §11.2 notes):
   both relations hold because the data are zero; see ``pcml.constraints.boundary``).
 * **FNO**: the input only; no boundary value of any kind.
 
+**Residual in time** (:data:`RESIDUAL_2D`, every model): the network predicts the increment
+u(t) − u(0); the FNO adds the raw input, BOON adds the input with its own homogeneous output BCs
+(so its walls stay exact; :class:`pcml.experiments.boon2d_run.Surrogate2D`). Selected on the
+validation split (80 / 20 of the training trajectories, quick profile, 15 epochs): cavity FNO
+0.325 → 0.262, BOON 0.250 → 0.220. Without it both models were worse than persistence
+(û = u(0)) at the first frames: cavity frame 1, FNO 0.45 and BOON 0.29 vs 0.08 for u(0), the
+error mostly in the interior (BOON's wall band was 4× better than the FNO's) — the early-frame
+deficit was the 15-epoch networks failing to learn near-identity early frames, not the lift or
+the elimination. wave2d: FNO 0.699 → 0.729 (not better), kept for uniformity; the wave also
+trains on the per-frame relative L2 (:data:`FRAME_LOSS_2D`). A τ² factor on the increment
+(:data:`TIME_POWER_2D`) was rejected on validation.
+
 Profiles (:func:`profile_config`): ``smoke`` (seconds, tests); ``quick`` (the numbers in
 docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 15 epochs —
 the brief's 32² grid and a few hundred samples did not fit 20 minutes on the shared 2-core
