@@ -5,8 +5,9 @@ sizes, one :class:`pcml.train.TrainConfig` per trained backbone, the number of l
 the constraint noise σ_G, the methods, the inequality post-step and the seeds):
 
 - ``smoke``: seconds; tiny models, a handful of functions, one epoch (used by the test suite);
-- ``quick``: about 15 minutes per problem on 2 CPU cores (the numbers pcml reports): a narrower
-  ANP (H = 64), 2,000 training functions, evaluation over time on a coarse 21-point time grid;
+- ``quick``: 13–14 CPU minutes per problem, one thread (the numbers pcml reports): a narrower
+  ANP (H = 64) on (t, x) scaled to [0, 1], 3,000 steps with a step-decayed learning rate, 2,000
+  training functions, evaluation over time on a coarse 21-point time grid;
 - ``paper``: the article's settings (reference §3, §5, §13): ANP with H = 128 (989,826 parameters),
   10,000 training functions, Adam 1e-4, batch 250, 500 epochs keeping the best validation loss,
   100 latent samples, the full 201 × 201 evaluation grid (meant for a GPU).
