@@ -226,9 +226,10 @@ def _blocks_1d(spectrals: Sequence[SpectralConv], n: int) -> BoundaryBlocks:
     """Boundary blocks of several 1-D spectral convs at once: each (L, C_out, C_in), real."""
     sp0 = spectrals[0]
     m, ci, co = sp0.n_modes[0], sp0.in_channels, sp0.out_channels
-    w = torch.stack([sp.weight for sp in spectrals]).reshape(len(spectrals), ci * co, 2 * m)
-    k = (w @ _block_synthesis(n, m, w.dtype, w.device)).reshape(-1, ci, co, 3)
-    a, b, c = k.permute(3, 0, 2, 1).unbind()  # each (L, Co, Ci)
+    syn = _block_synthesis(n, m, sp0.weight.dtype, sp0.weight.device).T.contiguous()  # (3, 2m)
+    # per layer (3, 2m) @ (2m, Ci·Co): no copy of the stacked weights, a GEMM-friendly shape
+    k = torch.stack([syn @ sp.weight.reshape(ci * co, 2 * m).T for sp in spectrals], dim=1)
+    a, b, c = k.reshape(3, -1, ci, co).transpose(-1, -2).unbind()  # each (L, Co, Ci)
     return BoundaryBlocks(a=a, b=b, c=c, d=a)
 
 
