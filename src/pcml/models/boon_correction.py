@@ -67,7 +67,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from pcml.models.fno import SpectralConv, _retain, _zero_fill
+from pcml.models.fno import SpectralConv, _dft_pair, _retain, _zero_fill
 
 __all__ = [
     "BoundaryBlocks",
@@ -202,12 +202,10 @@ def _mv(m: Tensor, v: Tensor) -> Tensor:
 
 
 def _real_dft_matrix(n: int, m: int, nodes: list[int], dtype: torch.dtype) -> Tensor:
-    """R (2m, P) with view_as_real(z) @ R = irfft(z zero-filled, n) at ``nodes`` (1-D)."""
-    k = torch.arange(m, dtype=torch.float64)
-    w = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64) / n
-    ang = 2 * math.pi * k[:, None] * torch.tensor(nodes, dtype=torch.float64)[None, :] / n
-    r = torch.stack([w[:, None] * torch.cos(ang), -w[:, None] * torch.sin(ang)], dim=1)
-    return r.reshape(2 * m, len(nodes)).to(dtype)
+    """R (2m, P) with view_as_real(z) @ R = irfft(z zero-filled, n) at ``nodes`` (1-D): the
+    columns ``nodes`` of the FNO's synthesis matrix."""
+    _, synthesis = _dft_pair(n, m, torch.float64, torch.device("cpu"))
+    return synthesis[:, nodes].to(dtype)
 
 
 @functools.lru_cache(maxsize=64)
