@@ -17,7 +17,7 @@ from pcml.constraints.boundary import (
     wall_values,
 )
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.models.boon import BOON
+from pcml.models.boon import BOON, _gelu_with_ends
 from pcml.models.boon_correction import boundary_blocks, eliminate, reference_scalars
 from pcml.models.fno import FNO
 
@@ -283,9 +283,9 @@ def test_masked_activation_and_hidden_values() -> None:
         model = BOON(fno, {"x": (Neumann(2), None)}, neumann_half=half)
         g = torch.tensor([1.5, -0.5], dtype=F64)
         hidden = model._pad_values({"x": (g, None)})
-        h = model.relate(
-            model.corrected_layer(0, model.fno.lift(a)), hidden, coords, activate=False
-        )
+        u = model.corrected_layer(0, model.fno.lift(a))
+        h = model.relate(u, hidden, coords, activate=False)
+        assert torch.equal(h[..., 1:], u[..., 1:])  # not activated: interior nodes untouched
         w = OneSidedStencil(2).weights(coords["x"], "lower")
         torch.testing.assert_close(
             w.apply(h, 2), factor * g[:, None].expand(2, 3), rtol=1e-12, atol=1e-10
@@ -398,3 +398,20 @@ def test_1d_elimination_gradients_reach_input_and_weights() -> None:
         w.add_(h * direction)
     fd = (up - down) / (2 * h)
     torch.testing.assert_close((grad * direction).sum(), fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("activate", [True, False])
+def test_fused_end_relation_gradients(activate: bool) -> None:
+    """gradcheck of the fused end relation (hand-written backward), with a Neumann-like stencil
+    at the lower end, a Dirichlet offset at the upper end, activated or not."""
+    torch.manual_seed(4)
+    u = torch.randn(2, 3, 9, dtype=F64, requires_grad=True)
+    off_lo = torch.randn(2, 1, dtype=F64, requires_grad=True)
+    off_up = torch.randn(2, 1, dtype=F64, requires_grad=True)
+
+    def f(x: torch.Tensor, lo: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        lower = ((1, 2), (1.3333, -0.3333), lo)
+        upper = ((), (), up)
+        return _gelu_with_ends(x, lower, upper, 2, activate)
+
+    assert torch.autograd.gradcheck(f, (u, off_lo, off_up))
