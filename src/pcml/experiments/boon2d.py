@@ -138,8 +138,8 @@ def profile_config(case: str, profile: str) -> BoonConfig:
         BoonSettings,
         DataSettings,
         ModelSettings,
+        _train,
     )
-    from pcml.train import TrainConfig
 
     if case not in CASES_2D:
         raise ValueError(f"case must be one of {CASES_2D}, got {case!r}")
@@ -152,20 +152,7 @@ def profile_config(case: str, profile: str) -> BoonConfig:
     if profile not in table:
         raise ValueError(f"profile must be one of {tuple(table)}, got {profile!r}")
     n_train, n_test, n_x, modes, width, proj, pad, batch, epochs, step, near = table[profile]
-    train = TrainConfig(
-        epochs=epochs,
-        batch_size=batch,
-        lr=1e-3,
-        weight_decay=1e-4,
-        optimizer="adam",
-        scheduler="step",
-        step_size=step,
-        gamma=0.5,
-        seed=0,
-        validate_every=epochs,
-        checkpoint_every=1,
-        device="cpu",
-    )
+    train = _train(epochs, step, batch)  # the 1-D profiles' optimiser and schedule
     return BoonConfig(
         case=case,
         profile=profile,  # type: ignore[arg-type]
