@@ -253,3 +253,44 @@ def test_output_scale_must_be_a_power_of_two() -> None:
             BoundarySurrogate(fno, None, bad)
     with pytest.raises(ValueError, match="rms"):
         target_scale(torch.zeros(3, 1, 8))
+
+
+@settings(max_examples=10)
+@given(k=st.integers(-8, 3), seed=st.integers(0, 2**16), kind=st.sampled_from(["d", "n"]))
+def test_physical_hidden_values_make_the_target_scale_a_reparametrisation(
+    k: int, seed: int, kind: str
+) -> None:
+    """boon.hidden_values = "physical": the model with target scale s and output layer divided by
+    s predicts exactly what the unscaled model predicts (as for the FNO), because the hidden
+    layers get s·(α/s) = α. With "output" they get α/s, and the prediction differs."""
+    s = math.ldexp(1.0, k)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 1, 33, generator=g, dtype=torch.float64)
+    bc = {f"x_{side}": torch.randn(2, generator=g).double() for side in ("lower", "upper")}
+    bcs = BoundaryConditions(
+        {"x": (Dirichlet(), Dirichlet()) if kind == "d" else (Neumann(3), Neumann(3))}
+    )
+    base = default_config("stokes-dirichlet", "smoke")
+    preds = {}
+    for hidden in ("physical", "output"):
+        cfg = make_config("stokes-dirichlet", "smoke", overrides=[f"boon.hidden_values={hidden}"])
+        assert cfg.boon.hidden_values == hidden and base.boon.hidden_values == "output"
+        m1 = build_model(cfg, "boon", bcs, (1, 1), None, 1.0).double()
+        ms = build_model(cfg, "boon", bcs, (1, 1), None, s).double()
+        ms.load_state_dict(m1.state_dict())
+        with torch.no_grad():
+            out = ms.net.fno.projection_out
+            out.weight.div_(s), out.bias.div_(s)
+            preds[hidden] = (m1(x, bc), ms(x, bc))
+    p1, ps = preds["physical"]
+    torch.testing.assert_close(ps, p1, rtol=1e-12, atol=1e-12)
+    if kind == "d":
+        assert torch.equal(ps[:, 0, 0], bc["x_lower"]) and torch.equal(ps[:, 0, -1], bc["x_upper"])
+    if s != 1.0:
+        o1, os_ = preds["output"]
+        assert not torch.allclose(os_, o1, rtol=1e-6, atol=1e-9)
+
+
+def test_hidden_values_setting_is_validated() -> None:
+    with pytest.raises(ValueError, match="hidden_values"):
+        make_config("heat-neumann", "smoke", overrides=["boon.hidden_values=scaled"])

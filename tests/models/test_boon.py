@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -415,3 +417,47 @@ def test_fused_end_relation_gradients(activate: bool) -> None:
         return _gelu_with_ends(x, lower, upper, 2, activate)
 
     assert torch.autograd.gradcheck(f, (u, off_lo, off_up))
+
+
+@settings(max_examples=15)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(12, 33),
+    k=st.integers(-6, 3),
+    kind=st.sampled_from(["dirichlet", "neumann"]),
+    half=st.booleans(),
+    mode=st.sampled_from(["channelwise", "reference", "none"]),
+)
+def test_hidden_value_scale_acts_on_hidden_layers_only(seed, n, k, kind, half, mode) -> None:
+    """hidden_value_scale λ: the hidden layers see λα, the output is enforced with α. So the
+    interior of BOON_λ(a, α) is the interior of BOON_1(a, λα) (λ = 2^k: bitwise), the output
+    boundary holds α exactly (Dirichlet bitwise, Neumann stencil to round-off), and λ ≠ 1
+    changes the prediction (the option is not a no-op)."""
+    lam = math.ldexp(1.0, k)
+    bcs = {"x": (Dirichlet(), Dirichlet()) if kind == "dirichlet" else (Neumann(3), Neumann(2))}
+    fno = _fno(1, 3, seed)
+    scaled = BOON(fno, bcs, mode=mode, neumann_half=half, hidden_value_scale=lam)
+    plain = BOON(fno, bcs, mode=mode, neumann_half=half)
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(2, 1, n, generator=g, dtype=F64)
+    alpha = (torch.randn(2, generator=g, dtype=F64), torch.randn(2, generator=g, dtype=F64))
+    with torch.no_grad():
+        out = scaled(a, {"x": alpha})
+        ref = plain(a, {"x": (lam * alpha[0], lam * alpha[1])})
+        out_1 = plain(a, {"x": alpha})
+    cut = slice(1, -1) if kind == "dirichlet" else slice(3, -3)  # Neumann: solved end nodes
+    assert torch.equal(out[..., cut], ref[..., cut])
+    if kind == "dirichlet":
+        assert torch.equal(out[:, 0, 0], alpha[0]) and torch.equal(out[:, 0, -1], alpha[1])
+    else:
+        coords = axis_coords(None, "x", n)
+        for order, side, v in ((3, "lower", alpha[0]), (2, "upper", alpha[1])):
+            assert _neumann_residual(out, order, side, v[:, None], coords) < 1e-12
+    if lam != 1.0:
+        assert not torch.allclose(out[..., cut], out_1[..., cut], rtol=1e-9, atol=1e-12)
+
+
+def test_hidden_value_scale_is_validated() -> None:
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="hidden_value_scale"):
+            BOON(_fno(1, 2, 0), {"x": (Dirichlet(), Dirichlet())}, hidden_value_scale=bad)

@@ -165,7 +165,7 @@ def build_model(
     """Model ``key`` ("fno" | "boon" | "boon_reference" | "boon_none"), weights drawn from
     ``cfg.seed``; ``n_frames``: T for multi-step (input repeated over T frames), None for
     single-step; ``scale``: output scale s (a power of two, :func:`target_scale`), the same for
-    every model."""
+    every model (with ``boon.hidden_values = "physical"`` BOON's hidden layers get s·(α/s) = α)."""
     m = cfg.model
     case = get_case(cfg.case)
     torch.manual_seed(cfg.seed)
@@ -190,6 +190,7 @@ def build_model(
             reference_tol=cfg.boon.reference_tol,
             axis_names=case.grid_axes(cfg.multi_step),
             mask_activation=cfg.boon.mask_activation,
+            hidden_value_scale=scale if cfg.boon.hidden_values == "physical" else 1.0,
         )
     return BoundarySurrogate(net, n_frames, scale)
 

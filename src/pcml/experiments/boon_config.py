@@ -116,8 +116,11 @@ class BoonSettings:
     """BOON options: Neumann stencil orders (lower, upper) of the enforced relation (the original
     used 1st order at x = 0, valid only for zero flux, and 3rd order at x = 1; pcml defaults to
     3rd order at both ends, built from the grid of every call), the Tikhonov ε of the channel-wise
-    block solves, the scalar clamp of the reference mode, the article's ½ Neumann factor, and GELU
-    on interior nodes only.
+    block solves, the scalar clamp of the reference mode, the article's ½ Neumann factor, GELU
+    on interior nodes only, and the boundary values of the hidden layers under a target scale s
+    (``hidden_values``): ``"output"`` — the values BOON receives, α/s, so the hidden injection
+    (2α/s) grows by 1/s; ``"physical"`` — α (``BOON(hidden_value_scale=s)``), so s only
+    reparametrises the output, as for the FNO (no effect without a target scale).
 
     ``eps = 0.1`` was selected on a validation split carved from the *training* trajectories of
     heat-neumann (quick profile, 80 train / 20 validation, 40 epochs; the test trajectories were
@@ -130,8 +133,13 @@ class BoonSettings:
     reference_tol: float = 1e-7
     neumann_half: bool = False
     mask_activation: bool = True
+    hidden_values: Literal["output", "physical"] = "output"
 
     def __post_init__(self) -> None:
+        if self.hidden_values not in ("output", "physical"):
+            raise ValueError(
+                f"boon.hidden_values must be 'output' or 'physical', got {self.hidden_values!r}"
+            )
         if not all(1 <= o <= 6 for o in self.neumann_orders):
             raise ValueError(f"boon.neumann_orders must be in 1..6, got {self.neumann_orders}")
         if self.eps < 0 or self.reference_tol <= 0:

@@ -17,7 +17,12 @@ becomes
   did, so the sum carries α; the separate bias is not halved), periodic ends := their mean (only
   with ``periodic="average"``, see below). Hidden
   Dirichlet nodes therefore hold 2α (as in the article, where the bias sat inside W and was
-  overwritten). The relations are affine, so this is computed as one relation on
+  overwritten). ``hidden_value_scale`` λ multiplies the hidden values only: the hidden layers
+  enforce the relation with λ·α (Dirichlet node := 2λα; Neumann flux 2λg, or λg with
+  ``neumann_half``), the output with α. With output normalisation (a wrapper that feeds α/s and
+  returns s·u) λ = s keeps the hidden injection at 2α whatever s is, so that s is a pure
+  reparametrisation of the output for BOON as for the FNO (λ = 1: the hidden layers see 2α/s,
+  i.e. the injection grows by 1/s). The relations are affine, so this is computed as one relation on
   :math:`Kz + Wv + b` with doubled values (the bias is overwritten at Dirichlet nodes and changes
   neither a stencil derivative nor periodic equality) — identical up to round-off, one pass.
 * :math:`\sigma_{\text{int}}`: GELU on interior nodes only — nodes on constrained sides keep their
@@ -57,6 +62,7 @@ call. BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -199,7 +205,8 @@ class BOON(nn.Module):
     eliminated (default: the first axis with a Dirichlet/Neumann side); ``mask_activation``: GELU
     on interior nodes only (True) or everywhere (False); ``periodic``: "open" (operator on the
     N − 1 distinct nodes of a closed periodic grid, endpoint copied) or "average" (the article's
-    per-layer end averaging on all N nodes).
+    per-layer end averaging on all N nodes); ``hidden_value_scale``: λ ≥ 0, the hidden layers'
+    boundary values are λ times the output's (module docstring; the output stays exact).
     """
 
     def __init__(
@@ -214,6 +221,7 @@ class BOON(nn.Module):
         elimination_axis: str | None = None,
         mask_activation: bool = True,
         periodic: Literal["open", "average"] = "open",
+        hidden_value_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if mode not in ("channelwise", "reference", "none"):
@@ -226,6 +234,11 @@ class BOON(nn.Module):
             raise ValueError(
                 f"BOON: need eps >= 0 and reference_tol > 0, got {eps}, {reference_tol}"
             )
+        if not (math.isfinite(hidden_value_scale) and hidden_value_scale >= 0):
+            raise ValueError(
+                f"BOON: hidden_value_scale must be finite and >= 0, got {hidden_value_scale!r}"
+            )
+        self.hidden_value_scale = float(hidden_value_scale)
         self.fno = fno
         self.bcs = bcs if isinstance(bcs, BoundaryConditions) else BoundaryConditions(bcs or {})
         self.names = tuple(axis_names) if axis_names else default_axis_names(fno.ndim)
@@ -274,8 +287,9 @@ class BOON(nn.Module):
         self._has_neumann = any(isinstance(bc, Neumann) for _, _, lo, up in axes for bc in (lo, up))
 
     def _pad_values(self, vals: dict[str, tuple[Tensor | None, Tensor | None]]) -> dict:
-        """Hidden-layer values: ×2 (Dirichlet: K̂ and Ŵ each carry α; Neumann: each carries the
-        flux, unless ``neumann_half``), zero-padded over padded (time) slots."""
+        """Hidden-layer values: ×2λ (Dirichlet: K̂ and Ŵ each carry λα; Neumann: each carries the
+        flux λg, unless ``neumann_half``: ×λ), λ = ``hidden_value_scale``, zero-padded over padded
+        (time) slots."""
         out = {}
         for i, name, lo, up in self._hidden_bcs.axes(self.names):
             wall_pad = [p for k, p in enumerate(self.fno.padding) if k != i]
@@ -285,7 +299,9 @@ class BOON(nn.Module):
             pair = []
             for bc, v in zip((lo, up), vals[name], strict=True):
                 if v is not None:
-                    v = v if isinstance(bc, Neumann) and self.neumann_half else 2 * v
+                    c = 1.0 if isinstance(bc, Neumann) and self.neumann_half else 2.0
+                    c *= self.hidden_value_scale
+                    v = v if c == 1.0 else c * v
                     v = F.pad(v, spec) if any(wall_pad) else v
                 pair.append(v)
             out[name] = tuple(pair)
