@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+
 
 def _case_names() -> list[str]:
     from ..experiments.boon_cases import CASES
@@ -23,14 +25,10 @@ def boon() -> None:
 
 @boon.command("run")
 @click.argument("case", type=click.Choice(_case_names()))
-@click.option(
-    "--profile",
-    type=click.Choice(["smoke", "quick", "paper"]),
-    default="quick",
-    show_default=True,
-    help="Size preset: smoke (seconds, for tests), quick (<= ~15 min per case on 2 CPU cores, "
+@profile_option(
+    "Size preset: smoke (seconds, for tests), quick (<= ~15 min per case on 2 CPU cores, "
     "the reported numbers), paper (the article's settings: N=500, 500/100 or 1000/200 splits, "
-    "FNO1d 16/64 or FNO2d 12x12/32, 500 epochs, batch 20; for a GPU).",
+    "FNO1d 16/64 or FNO2d 12x12/32, 500 epochs, batch 20; for a GPU)."
 )
 @click.option(
     "--multi-step",
@@ -39,28 +37,15 @@ def boon() -> None:
     "t padded by the profile, BCs along x, one boundary value per frame) instead of u0 -> "
     "u(t_final) with a 1-D FNO.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Run directory: config.toml, command.txt, data/<hash>/*.h5, checkpoints/, logs/, "
+@out_option(
+    "Run directory: config.toml, command.txt, data/<hash>/*.h5, checkpoints/, logs/, "
     "metrics.json, details.json, table.md, figures/, report.html. Re-running the same command "
-    "there resumes from the last checkpoints and reuses the data.",
+    "there resumes from the last checkpoints and reuses the data."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file applied on top of the profile (same tables as a saved config.toml: [data], "
+@config_options(
+    "TOML file applied on top of the profile (same tables as a saved config.toml: [data], "
     "[model], [train], [boon]).",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one setting (repeatable); KEY a dotted path, VALUE a TOML literal, e.g. "
+    "Override one setting (repeatable); KEY a dotted path, VALUE a TOML literal, e.g. "
     "--set train.epochs=50 --set data.n_x=128 --set 'model.n_modes=[12]' "
     "--set 'boon.neumann_orders=[1, 3]'.",
 )
@@ -71,17 +56,10 @@ def boon() -> None:
     help="Comma-separated subset of fno, boon, boon_reference, boon_none (default: the first "
     "three; boon_none = BOON without kernel elimination, an ablation).",
 )
-@click.option(
-    "--seed", type=int, default=None, help="Weight-initialisation seed shared by all models."
+@run_options(
+    "Weight-initialisation seed shared by all models.",
+    "Training device (= --set train.device=...; default: the profile's, cpu).",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Training device (= --set train.device=...; default: the profile's, cpu).",
-)
-@click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
-@click.option("--no-figures", is_flag=True, help="Skip the PNG figures and report.html.")
 def run_cmd(
     case: str,
     profile: str,
@@ -105,8 +83,7 @@ def run_cmd(
     if epochs is not None:
         sets.append(f"train.epochs={epochs}")
     if models is not None:
-        names = ", ".join(f'"{m.strip()}"' for m in models.split(",") if m.strip())
-        sets.append(f"models=[{names}]")
+        sets.append(f"models={toml_names(models)}")
     if seed is not None:
         sets.append(f"seed={seed}")
     if device is not None:
@@ -122,6 +99,6 @@ def run_cmd(
         command=command,
         progress=not no_progress,
         figures=not no_figures,
-        log=lambda s: click.echo(s, err=True),
+        log=echo_log,
     )
     click.echo((out / "table.md").read_text(encoding="utf-8"))

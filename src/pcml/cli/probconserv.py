@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+
 PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection", "burgers")
 
 
@@ -17,34 +19,17 @@ def probconserv() -> None:
 
 @probconserv.command("run")
 @click.argument("problem", type=click.Choice(PROBLEM_NAMES))
-@click.option(
-    "--profile",
-    type=click.Choice(["smoke", "quick", "paper"]),
-    default="quick",
-    show_default=True,
-    help="Size preset: smoke (seconds, for tests), quick (about 15 min on 2 CPU cores), paper "
-    "(the article's settings, for a GPU).",
+@profile_option(
+    "Size preset: smoke (seconds, for tests), quick (about 15 min on 2 CPU cores), paper "
+    "(the article's settings, for a GPU)."
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Run directory: config.toml, command.txt, data/, checkpoints/, metrics.json, table.md, "
-    "figures, report.html. Re-running the same command there resumes.",
+@out_option(
+    "Run directory: config.toml, command.txt, data/, checkpoints/, metrics.json, table.md, "
+    "figures, report.html. Re-running the same command there resumes."
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file applied on top of the profile (same tables as the saved config.toml).",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one setting (repeatable), KEY a dotted path and VALUE a TOML literal, e.g. "
+@config_options(
+    "TOML file applied on top of the profile (same tables as the saved config.toml).",
+    "Override one setting (repeatable), KEY a dotted path and VALUE a TOML literal, e.g. "
     "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32.",
 )
 @click.option(
@@ -60,15 +45,10 @@ def probconserv() -> None:
     help="Comma-separated subset of anp, softc_anp, hardc_anp, probconserv_anp, "
     "probconserv_anp_noisy, ensemble, probconserv_ensemble, gp, probconserv_gp (default: all).",
 )
-@click.option("--seed", type=int, default=None, help="Model/prediction seed (default: config's).")
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default=None,
-    help="Training device for every backbone (default: the profile's).",
+@run_options(
+    "Model/prediction seed (default: config's).",
+    "Training device for every backbone (default: the profile's).",
 )
-@click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
-@click.option("--no-figures", is_flag=True, help="Skip the PNG figures and report.html.")
 def run_cmd(
     problem: str,
     profile: str,
@@ -90,8 +70,7 @@ def run_cmd(
     if inequality is not None:
         sets.append(f'inequality="{inequality}"')
     if methods is not None:
-        names = ", ".join(f'"{m.strip()}"' for m in methods.split(",") if m.strip())
-        sets.append(f"methods=[{names}]")
+        sets.append(f"methods={toml_names(methods)}")
     if seed is not None:
         sets.append(f"seed={seed}")
     if device is not None:
@@ -118,7 +97,7 @@ def run_cmd(
         command=command,
         progress=not no_progress,
         figures=not no_figures,
-        log=lambda s: click.echo(s, err=True),
+        log=echo_log,
     )
     from ..pdes.gpme import get_problem
 
