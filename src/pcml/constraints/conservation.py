@@ -163,6 +163,25 @@ def _diag(a: Tensor | None) -> Tensor:
     return torch.diagonal(a, dim1=-2, dim2=-1)
 
 
+def _psd_matrix(
+    name: str, value: Any, like: Tensor, symbol: str, size: int, origin: str
+) -> tuple[tuple[int, ...], Tensor, Tensor]:
+    """Validate a covariance argument of shape (..., k, k), k = ``size``: finite, symmetric
+    (to the tolerance of its dtype) and positive semi-definite. Returns its batch shape, the
+    float64 symmetrised matrix ½(A + Aᵀ) and a factor L with L Lᵀ = that matrix."""
+    mat = as_tensor(name, value, like=like)
+    if mat.ndim < 2 or mat.shape[-2:] != (size, size):
+        raise ValueError(
+            f"{name}: expected shape (..., {symbol}, {symbol}) with {symbol} = {size} {origin}, "
+            f"got {tuple(mat.shape)}"
+        )
+    check_finite(name, mat)
+    check_symmetric(name, mat, dtype=output_dtype(mat))
+    mat64 = mat.to(_F64)
+    sym = 0.5 * (mat64 + mat64.mT)
+    return tuple(mat.shape[:-2]), sym, psd_factor(name, sym, dtype=output_dtype(mat))
+
+
 def _unpack_distribution(prior: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """(mean, variance, covariance) of a torch Normal / Independent(Normal) / (LowRank)MVN."""
     if isinstance(prior, Independent) and isinstance(prior.base_dist, Normal):
@@ -224,18 +243,9 @@ def conserve(
         batches["variance"] = tuple(var.shape[:-1])
         prior_var = var.to(_F64)
     else:
-        cov = as_tensor("covariance", covariance, like=mean)
-        if cov.ndim < 2 or cov.shape[-2:] != (n, n):
-            raise ValueError(
-                f"covariance: expected shape (..., n, n) with n = {n} from mean, "
-                f"got {tuple(cov.shape)}"
-            )
-        check_finite("covariance", cov)
-        check_symmetric("covariance", cov, dtype=output_dtype(cov))
-        batches["covariance"] = tuple(cov.shape[:-2])
-        cov64 = cov.to(_F64)
-        prior_cov = 0.5 * (cov64 + cov64.mT)
-        prior_factor = psd_factor("covariance", prior_cov, dtype=output_dtype(cov))
+        batches["covariance"], prior_cov, prior_factor = _psd_matrix(
+            "covariance", covariance, mean, "n", n, "from mean"
+        )
 
     g = as_tensor("G", G, like=mean)
     bb = as_tensor("b", b, like=mean)
@@ -271,18 +281,9 @@ def conserve(
     if noise_cov is not None:
         if bool((nv != 0).any()):
             raise ValueError("noise_var, noise_cov: pass at most one of them")
-        rc = as_tensor("noise_cov", noise_cov, like=mean)
-        if rc.ndim < 2 or rc.shape[-2:] != (m, m):
-            raise ValueError(
-                f"noise_cov: expected shape (..., m, m) with m = {m} rows of G, "
-                f"got {tuple(rc.shape)}"
-            )
-        check_finite("noise_cov", rc)
-        check_symmetric("noise_cov", rc, dtype=output_dtype(rc))
-        batches["noise_cov"] = tuple(rc.shape[:-2])
-        rc64 = rc.to(_F64)
-        R = 0.5 * (rc64 + rc64.mT)
-        noise_factor = psd_factor("noise_cov", R, dtype=output_dtype(rc))
+        batches["noise_cov"], R, noise_factor = _psd_matrix(
+            "noise_cov", noise_cov, mean, "m", m, "rows of G"
+        )
     else:
         batches["noise_var"] = tuple(nv.shape)
         R = nv64[..., None, None] * eye
