@@ -19,7 +19,7 @@ from pcml.experiments.boon2d_data import (
     to_tensors,
     wall_data,
 )
-from pcml.experiments.boon2d_run import _frame_loss, _loss, _model, metrics_2d
+from pcml.experiments.boon2d_run import _frame_loss, _loss, _model, metrics_2d, paired_per_frame
 from pcml.experiments.boon_eval import boundary_conditions
 
 
@@ -339,3 +339,29 @@ def test_profile_eps_bounds_block_amplification(case: str) -> None:
         live = sd[..., 0] > 1e-10 * sd[..., 0].max()
         worst_cond = max(worst_cond, float((sd[..., 0] / sd[..., -1])[live].max()))
     assert worst_cond > 1 / (2 * eps)
+
+
+@settings(max_examples=10, deadline=None)
+@given(b=st.integers(1, 5), c=st.integers(1, 2), t=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_paired_per_frame_against_loops(b: int, c: int, t: int, seed: int) -> None:
+    """Paired per-frame difference = per-sample, per-frame loops in float64 numpy: the mean equals
+    the difference of the per-frame metrics, SE = sample std (ddof 1)/√n, frac_le counts d ≤ 0."""
+    g = torch.Generator().manual_seed(seed)
+    true, pred, base = (torch.randn(b, c, 3, 4, t, generator=g, dtype=torch.float64) for _ in "abc")
+    out = paired_per_frame(pred, base, true)
+    yt, yp, yb = true.numpy(), pred.numpy(), base.numpy()
+    for k in range(t):
+        d = np.array(
+            [
+                np.linalg.norm(yp[i, ..., k] - yt[i, ..., k]) / np.linalg.norm(yt[i, ..., k])
+                - np.linalg.norm(yb[i, ..., k] - yt[i, ..., k]) / np.linalg.norm(yt[i, ..., k])
+                for i in range(b)
+            ]
+        )
+        assert out["mean"][k] == pytest.approx(d.mean(), rel=1e-12, abs=1e-14)
+        se = d.std(ddof=1) / np.sqrt(b) if b > 1 else 0.0
+        assert out["se"][k] == pytest.approx(se, rel=1e-10, abs=1e-14)
+        assert out["frac_le"][k] == pytest.approx(float((d <= 0).mean()))
+    assert paired_per_frame(base, base, true)["mean"] == [0.0] * t
+    with pytest.raises(ValueError, match="paired_per_frame"):
+        paired_per_frame(pred[:, :, :2], base, true)

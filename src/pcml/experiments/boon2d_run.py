@@ -3,7 +3,9 @@ r"""Runner and metrics of the 2-D BOON cases (cavity, wave2d): FNO vs BOON vs BO
 Same run-directory layout as the 1-D runner (:mod:`pcml.experiments.boon`): ``config.toml``,
 ``command.txt``, ``data/<hash>/{train,test,test_2x}.h5`` (reused when present), ``checkpoints/``,
 ``logs/``, ``metrics.json`` = ``{"fno"|"boon"|"boon_reference": {metric: value}}``,
-``details.json`` (timings per stage, loss histories, data floors), ``table.md``, ``figures/``,
+``details.json`` (timings per stage, loss histories, data floors, ``paired_per_frame``: every
+BOON variant minus the FNO per test sample and frame, mean ± paired SE — :func:`paired_per_frame`),
+``table.md``, ``figures/``,
 ``report.html``. Re-running the same command resumes training from the last checkpoints.
 
 Models (:class:`Surrogate2D`, weights from the same seed, identical training): the FNO maps
@@ -59,7 +61,7 @@ from pcml.experiments.rundir import RunDir, write_json_atomic
 from pcml.models.fno import FNO, count_parameters
 from pcml.train import fit
 
-__all__ = ["Surrogate2D", "metrics_2d", "run_2d"]
+__all__ = ["Surrogate2D", "metrics_2d", "paired_per_frame", "run_2d"]
 
 Log = Callable[[str], None]
 _KIND = {"cavity": "dirichlet", "wave2d": "neumann"}
@@ -327,6 +329,12 @@ def run_2d(
         timings[f"eval_{key}_s"] = time.perf_counter() - t0
         metrics[key], preds[key] = m, pred
     rd.write_metrics(metrics)
+    if "fno" in preds:
+        details["paired_per_frame"] = {
+            k: paired_per_frame(preds[k], preds["fno"], sets["test"]["y"].to(dtype))
+            for k in preds
+            if k != "fno"
+        }
     details["data_floor"] = _floors(cfg, raw["test"], sets["test"], bcs, walls["test"])
     if figures:
         t0 = time.perf_counter()
@@ -343,6 +351,31 @@ def run_2d(
 
         build_report(rd.path)
     return metrics
+
+
+def paired_per_frame(pred: Tensor, base: Tensor, true: Tensor) -> dict[str, list[float]]:
+    r"""Paired per-frame comparison of ``pred`` against ``base`` on the same test samples.
+
+    :math:`d_{ik} = e_{ik}(\text{pred}) - e_{ik}(\text{base})` with :math:`e_{ik}` the relative L2
+    of sample i at frame k; returns ``mean`` (the difference of the per-frame metrics), ``se``
+    (std/√n over samples, the paired standard error) and ``frac_le`` (share of samples with
+    d ≤ 0), each a list over the T frames. ``pred``, ``base``, ``true``: (B, C, n_x, n_y, T)."""
+    if not pred.shape == base.shape == true.shape:
+        raise ValueError(
+            f"paired_per_frame: pred {tuple(pred.shape)}, base {tuple(base.shape)} and true "
+            f"{tuple(true.shape)} must have the same shape"
+        )
+    d = torch.stack(
+        [_rel(pred[..., k], true[..., k]) - _rel(base[..., k], true[..., k]) for k in
+         range(true.shape[-1])], dim=-1,
+    )  # fmt: skip
+    n = d.shape[0]
+    se = d.std(dim=0) / math.sqrt(n) if n > 1 else torch.zeros_like(d[0])
+    return {
+        "mean": d.mean(0).tolist(),
+        "se": se.tolist(),
+        "frac_le": (d <= 0).to(d.dtype).mean(0).tolist(),
+    }
 
 
 def _floors(
@@ -400,10 +433,22 @@ def format_table_2d(
     for k in range(len(next(iter(metrics.values()))["rel_l2_per_frame"])):
         cells = [f"{metrics[m]['rel_l2_per_frame'][k]:.4g}" for m in keys]
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
-    if "fno" in metrics and "boon" in metrics:
-        f, b = metrics["fno"]["rel_l2_per_frame"], metrics["boon"]["rel_l2_per_frame"]
-        wins = sum(bb <= ff for bb, ff in zip(b, f, strict=True))
-        lines += ["", f"BOON rel. L2 <= FNO rel. L2 at {wins} of {len(f)} frames."]
+    paired = details.get("paired_per_frame", {})
+    if paired:
+        lines += ["", "Paired per-frame difference to the FNO (mean ± SE over test samples):", ""]
+        lines += ["| frame | " + " | ".join(f"{k} − fno" for k in paired) + " |"]
+        lines += ["|---|" + "---|" * len(paired)]
+        for k in range(len(next(iter(paired.values()))["mean"])):
+            cells = [f"{p['mean'][k]:+.4f} ± {p['se'][k]:.4f}" for p in paired.values()]
+            lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
+    if "fno" in metrics:
+        f = metrics["fno"]["rel_l2_per_frame"]
+        lines.append("")
+        for key in (k for k in keys if k.startswith("boon")):
+            b = metrics[key]["rel_l2_per_frame"]
+            wins = sum(bb <= ff for bb, ff in zip(b, f, strict=True))
+            name = "BOON" if key == "boon" else key
+            lines.append(f"{name} rel. L2 <= FNO rel. L2 at {wins} of {len(f)} frames.")
     floor = details.get("data_floor", {})
     if floor:
         lines += ["", "Truth scored by the same metrics (floors): "]

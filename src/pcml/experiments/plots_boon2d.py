@@ -29,6 +29,7 @@ _STYLE = {
     "fno": {"color": "tab:red", "ls": "--", "marker": "s"},
     "boon": {"color": "tab:blue", "ls": "-", "marker": "o"},
     "boon_reference": {"color": "tab:green", "ls": ":", "marker": "^"},
+    "boon_none": {"color": "tab:purple", "ls": "-.", "marker": "D"},
 }
 
 
