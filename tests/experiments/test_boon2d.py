@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from pcml.constraints.boundary import Neumann
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.experiments.boon2d import EPS_2D, RESIDUAL_2D, TIME_POWER_2D, profile_config
+from pcml.experiments.boon2d import (
+    EPS_2D,
+    MODELS_2D,
+    RESIDUAL_2D,
+    TIME_POWER_2D,
+    profile_config,
+)
 from pcml.experiments.boon2d_data import (
     FACES,
     build_splits,
@@ -306,6 +312,9 @@ def test_profiles() -> None:
         for case in ("cavity", "wave2d"):
             c = profile_config(case, prof)
             assert c.multi_step and c.model.padding[:2] == (0, 0)
+    q = profile_config("wave2d", "quick")
+    assert (q.train.epochs, q.train.step_size, q.models) == (30, 10, MODELS_2D)
+    assert "boon_none" in MODELS_2D and "boon" in MODELS_2D and MODELS_2D[0] == "fno"
     with pytest.raises(ValueError, match="profile"):
         profile_config("cavity", "huge")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pcml.cli import main
-from pcml.experiments.boon2d import profile_config
+from pcml.experiments.boon2d import MODELS_2D, profile_config
 from pcml.experiments.boon2d_run import run_2d
 
 FIGURES = ("initial_field", "last_frame", "error_over_time")
@@ -16,14 +16,14 @@ FIGURES = ("initial_field", "last_frame", "error_over_time")
 
 def _check(out: Path, tol: float, figures: bool) -> dict:
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"fno", "boon", "boon_reference"}
+    assert tuple(metrics) == MODELS_2D
     for m in metrics.values():
         assert len(m["rel_l2_per_frame"]) == 25 and all(v > 0 for v in m["rel_l2_per_frame"])
         assert m["rel_l2"] > 0 and m["rel_l2_at_2x_resolution"] > 0
         assert {f"boundary_error_{f}" for f in ("x_lower", "x_upper", "y_lower", "y_upper")} <= set(
             m
         )
-    for key in ("boon", "boon_reference"):
+    for key in ("boon", "boon_none"):
         m = metrics[key]
         assert m["boundary_error_max"] <= tol, (key, m["boundary_error_max"])
         assert m["boundary_error_max_at_2x_resolution"] <= tol, key
@@ -48,7 +48,9 @@ def test_cavity_smoke_cli(tmp_path: Path) -> None:
         "vorticity_rel_l2" in metrics["boon"]
         and len(metrics["boon"]["vorticity_rel_l2_per_frame"]) == 25
     )
-    assert "BOON rel. L2 <= FNO rel. L2 at" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "BOON rel. L2 <= FNO rel. L2 at" in table and "boon_none rel. L2 <= FNO" in table
+    assert "| frame | boon_none − fno | boon − fno |" in table  # paired differences
     assert (out / "command.txt").read_text().startswith("pcml ")  # sys.argv under CliRunner
 
 
