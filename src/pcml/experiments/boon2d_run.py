@@ -1,8 +1,9 @@
-r"""Runner and metrics of the 2-D BOON cases (cavity, wave2d): FNO vs BOON vs BOON-reference.
+r"""Runner and metrics of the 2-D BOON cases (cavity, wave2d): the FNO vs BOON variants.
 
 Same run-directory layout as the 1-D runner (:mod:`pcml.experiments.boon`): ``config.toml``,
 ``command.txt``, ``data/<hash>/{train,test,test_2x}.h5`` (reused when present), ``checkpoints/``,
-``logs/``, ``metrics.json`` = ``{"fno"|"boon"|"boon_reference": {metric: value}}``,
+``logs/``, ``metrics.json`` = ``{key: {metric: value}}`` for the keys of ``cfg.models`` (2-D
+profiles: :data:`pcml.experiments.boon2d.MODELS_2D`),
 ``details.json`` (timings per stage, loss histories, data floors, ``paired_per_frame``: every
 BOON variant minus the FNO per test sample and frame, mean ± paired SE — :func:`paired_per_frame`),
 ``table.md``, ``figures/``,
