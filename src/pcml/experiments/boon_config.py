@@ -24,7 +24,9 @@ Profiles (per task; the case may override the grid, e.g. 129 closed nodes for pe
   (validation splits of the Stokes training trajectories, test split not used: 80 / 20 —
   BOON 0.0311 vs 0.0336, paired difference −0.0026 ± 0.0015, FNO 0.0560; 200 / 50 of the first
   250 trajectories — BOON 0.0103 vs 0.0119, paired −0.0016 ± 0.0016, FNO 0.0105: the same
-  direction on both, each within 1–2 standard errors; ε = 1 was worse, 0.0370). Not adopted,
+  direction on both, each within 1–2 standard errors; ε = 1 was worse, 0.0370; a test-split
+  diagnostic run *after* the choice went the other way — BOON 0.0121 with ε = 0.1 vs 0.0202,
+  FNO 0.0135 — one Stokes BOON run varies more than these validation gains). Not adopted,
   with their validation numbers (docs/results/boon.md, "Issue #6, round 7"): hidden boundary
   values independent of the target scale (``boon.hidden_values = "physical"``, worse for heat
   and Stokes), GELU at Stokes' end nodes (0.109), 250 instead of 150 trajectories (the FNO gains
