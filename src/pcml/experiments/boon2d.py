@@ -99,7 +99,10 @@ projected onto the discrete relation, ‖𝓑₀(u) − u‖/‖u‖, is 0.002 p
 order 2, 0.0001 at order 5). So the stencil order is kept (3) and the early-frame deficit is the
 elimination's. Without the elimination BOON is below the FNO at every validation frame of both
 cases, so ``boon_none`` is the variant that meets the per-frame floor; ``boon`` stays in the
-table (the best mean on the wave).
+table (the best mean on the wave). Test split, run once after this choice (docs/results): cavity
+``boon_none`` below the FNO at 25 / 25 frames (0.112 vs 0.124); wave 24 / 25 — frame 1 is above
+(0.080 vs 0.060; overall 0.414, ``boon`` 0.326, FNO 0.648): the validation margin at frame 1 did
+not carry over.
 
 This module only registers the cases (it stays import-light for ``pcml --help``); the runner is
 :mod:`pcml.experiments.boon2d_run`.
