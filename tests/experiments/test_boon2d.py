@@ -12,9 +12,10 @@ from pcml.constraints.boundary import Neumann
 from pcml.constraints.stencils import OneSidedStencil
 from pcml.experiments.boon2d import (
     EPS_2D,
+    INCREMENT_POWER,
+    INCREMENT_SCALING_2D,
     MODELS_2D,
     RESIDUAL_2D,
-    TIME_POWER_2D,
     profile_config,
 )
 from pcml.experiments.boon2d_data import (
@@ -207,27 +208,77 @@ def test_residual_in_time_adds_the_base(case: str, key: str) -> None:
     torch.testing.assert_close(base[0, 0, 0, 1:-1], x0, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("key", ["fno", "boon"])
-def test_time_power_scales_the_increment(key: str) -> None:
-    """time_power p multiplies the predicted increment of frame k by (k/T)^p (T = 25) and keeps
-    BOON's Neumann walls exact; p needs residual=True."""
+def _cavity_input(c: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (2, c, 9, 9) random inside, lid u = 0.7 / 1.3 on the top wall, 0 on the other walls."""
+    x = torch.randn(2, c, 9, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    lift = torch.zeros(2, c, 9, 9, dtype=torch.float64)
+    lift[:, 0, :, -1] = torch.tensor([0.7, 1.3], dtype=torch.float64)[:, None]
+    x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1] = (
+        lift[:, :, 0], lift[:, :, -1], lift[:, :, :, 0], lift[:, :, :, -1],
+    )  # fmt: skip
+    return x, lift
+
+
+@pytest.mark.parametrize("case", ["cavity", "wave2d"])
+@pytest.mark.parametrize("scaling", ["linear", "quadratic"])
+@pytest.mark.parametrize("key", MODELS_2D)
+def test_increment_scaling(case: str, scaling: str, key: str) -> None:
+    """u(t_k) = base + τ_k^p N(a)_k for every model alike: the increment of the unscaled model
+    times τ^p (p = 1 linear, 2 quadratic; τ_k = k/25), exactly the base (u₀ for the FNO) at
+    τ = 0, and BOON's walls still exact (cavity Dirichlet: wall values = lift bitwise; wave
+    Neumann: 3rd-order one-sided stencil ≈ 0 to round-off) at every τ."""
+    cfg = _cfg(case)
+    kind = "dirichlet" if case == "cavity" else "neumann"
+    bcs = boundary_conditions(dict.fromkeys(FACES, kind), cfg.boon.neumann_orders)
+    assert INCREMENT_SCALING_2D["cavity"] == "none"  # the cavity is bitwise unchanged
+    want = INCREMENT_POWER[INCREMENT_SCALING_2D[case]]
+    assert _model(cfg, key, bcs, 1).time_power == want
+    c = 2 if case == "cavity" else 1
+    p = INCREMENT_POWER[scaling]
+    m0 = _model(cfg, key, bcs, c, residual=True, time_power=0).double()
+    mp = _model(cfg, key, bcs, c, residual=True, time_power=p).double()
+    mp.load_state_dict(m0.state_dict())
+    x, lift = _cavity_input(c)
+    if case == "wave2d":
+        lift = torch.zeros_like(x)
+    lifted = key != "fno" and case == "cavity"
+    base = m0._base(x, lift if lifted else None)
+    assert base is not None
+    if key == "fno":
+        assert torch.equal(base, x)
+    tau = torch.arange(1, 26, dtype=torch.float64) / 25
+    inc0 = m0(x, lift) - base[..., None]
+    torch.testing.assert_close(mp(x, lift) - base[..., None], inc0 * tau**p, rtol=1e-12, atol=1e-12)
+    assert inc0.abs().amax(dim=(0, 1, 2, 3)).min() > 1e-3  # the network's increment is not zero
+    # τ = 0 (the input time) is the base exactly; τ = 1 the unscaled model
+    tau0 = torch.linspace(0, 1, 25, dtype=torch.float64)
+    out0 = mp(x, lift, tau=tau0)
+    assert torch.equal(out0[..., 0], base)
+    torch.testing.assert_close(out0[..., -1], m0(x, lift)[..., -1], rtol=1e-12, atol=1e-12)
+    if key == "fno":
+        return
+    for out in (mp(x, lift), out0):
+        if case == "cavity":  # Dirichlet walls hold the lift bitwise
+            for got, wall in (
+                (out[:, :, 0], lift[:, :, 0]), (out[:, :, -1], lift[:, :, -1]),
+                (out[:, :, :, 0], lift[:, :, :, 0]), (out[:, :, :, -1], lift[:, :, :, -1]),
+            ):  # fmt: skip
+                assert torch.equal(got, wall[..., None].expand_as(got))
+        else:
+            coords = torch.linspace(0, 1, 9, dtype=torch.float64)
+            for dim, side in ((2, "lower"), (2, "upper"), (3, "lower"), (3, "upper")):
+                w = OneSidedStencil(3).weights(coords, side)  # type: ignore[arg-type]
+                assert w.apply(out, dim).abs().max() < 1e-11, (dim, side)
+
+
+def test_increment_scaling_bad_input() -> None:
     cfg = _cfg("wave2d")
     bcs = boundary_conditions(dict.fromkeys(FACES, "neumann"), cfg.boon.neumann_orders)
-    assert _model(cfg, key, bcs, 1).time_power == TIME_POWER_2D["wave2d"]
-    m0 = _model(cfg, key, bcs, 1, residual=True, time_power=0).double()
-    m2 = _model(cfg, key, bcs, 1, residual=True, time_power=2).double()
-    m2.load_state_dict(m0.state_dict())
-    x = torch.randn(2, 1, 9, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    base = m0._base(x, None)
-    assert base is not None
-    tau = torch.arange(1, 26, dtype=torch.float64) / 25
-    torch.testing.assert_close(
-        m2(x) - base[..., None], (m0(x) - base[..., None]) * tau**2, rtol=1e-12, atol=1e-12
-    )
-    w = OneSidedStencil(3).weights(torch.linspace(0, 1, 9, dtype=torch.float64), "upper")
-    assert w.apply(m2(x), 3).abs().max() < 1e-11 or key == "fno"
     with pytest.raises(ValueError, match="time_power"):
-        _model(cfg, key, bcs, 1, residual=False, time_power=2)
+        _model(cfg, "fno", bcs, 1, residual=False, time_power=2)
+    m = _model(cfg, "fno", bcs, 1, residual=True, time_power=1)
+    with pytest.raises(ValueError, match="tau must have shape"):
+        m(torch.zeros(1, 1, 9, 9), tau=torch.zeros(3))
 
 
 def test_frame_loss_is_the_mean_per_frame_relative_l2() -> None:

@@ -110,7 +110,7 @@ This module only registers the cases (it stays import-light for ``pcml --help``)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pcml.experiments.boon_cases import BoonCase, register_case
 
@@ -123,10 +123,12 @@ __all__ = [
     "CAVITY_BC_SOURCE",
     "EPS_2D",
     "FRAME_LOSS_2D",
+    "INCREMENT_POWER",
+    "INCREMENT_SCALING_2D",
     "MODELS_2D",
     "RESIDUAL_2D",
-    "TIME_POWER_2D",
     "WAVE_BC_SOURCE",
+    "IncrementScaling",
     "profile_config",
 ]
 
@@ -139,11 +141,13 @@ EPS_2D = 0.1
 MODELS_2D: tuple[str, ...] = ("fno", "boon_none", "boon")
 #: Predict the increment u(t) − u(0) (every model; see Surrogate2D in boon2d_run).
 RESIDUAL_2D = True
-#: Power p of the factor τ^p (τ = t/T) on the predicted increment, per case (Surrogate2D). 0 for
-#: both: on the wave validation split p = 2 (u − u(0) = O(t²) from rest) gave BOON 0.899 vs 0.601
-#: with p = 0 — frame 1 improves (0.026) but the network must then output (cos ωt − 1)/τ², up to
-#: ~ω²/2 ≈ 90 × the amplitude of the fastest mode, and frames 2–5 degrade (1.55 at frame 3).
-TIME_POWER_2D: dict[str, int] = {"cavity": 0, "wave2d": 0}
+#: How the predicted increment is scaled in time (every model alike, Surrogate2D in boon2d_run):
+#: u(t_k) = base + τ_k^p · N(u₀)_k, τ_k = (t_k − t_0)/(t_K − t_0) = k/K, p from INCREMENT_POWER.
+IncrementScaling = Literal["none", "linear", "quadratic"]
+#: p of each :data:`IncrementScaling`: "none" (p = 0, factor 1), "linear" (τ), "quadratic" (τ²).
+INCREMENT_POWER: dict[str, int] = {"none": 0, "linear": 1, "quadratic": 2}
+#: The increment scaling per case (module docstring, *Increment scaling*).
+INCREMENT_SCALING_2D: dict[str, IncrementScaling] = {"cavity": "none", "wave2d": "none"}
 #: Train on the mean per-frame relative L2 instead of the per-trajectory one (per case, every
 #: model). wave2d, validation split, residual models: per-trajectory loss FNO 0.729 / BOON 0.601,
 #: BOON above the FNO at frames 1–4 (frame 1: 0.254 vs 0.151); per-frame loss FNO 0.738 / BOON

@@ -85,10 +85,14 @@ class Surrogate2D(nn.Module):
       𝓑₀ is linear, so the sum satisfies the prescribed ones exactly (Dirichlet bitwise, Neumann
       to round-off). The FNO's base is the raw input: it receives no boundary information.
 
-    ``time_power`` p > 0 (residual only): the network output is multiplied by τ_k^p, τ_k = k/T
-    the frame's time over the horizon, so the increment vanishes at t → 0 like t^p for every
-    model (wave2d, released from rest: u − u(0) = O(t²), p = 2). A per-frame scalar keeps BOON's
-    homogeneous BCs.
+    ``time_power`` p > 0 (residual only; the case's
+    :data:`pcml.experiments.boon2d.INCREMENT_SCALING_2D` "linear" p = 1, "quadratic" p = 2): the
+    network output of frame k is multiplied by τ_k^p, τ_k = (t_k − t_0)/(t_T − t_0) = k/T the
+    frame's time over the horizon (equally spaced frames), so the prediction is
+    û(t_k) = base + τ_k^p N(a)_k and equals the base at τ = 0, for every model alike (wave2d,
+    released from rest: u − u(0) = O(t²)). A scalar per frame keeps BOON's homogeneous wall
+    relations (Dirichlet zero, Neumann stencil zero) of the increment, so the walls stay exact.
+    ``forward(x, lift, tau)``: ``tau`` (T,) overrides k/T (tests: τ = 0 gives the base).
     """
 
     def __init__(
@@ -125,16 +129,21 @@ class Surrogate2D(nn.Module):
         base = apply_boundary_conditions(free, net.bcs, vals, coords, names)
         return base if lift is None else base + lift
 
-    def forward(self, x: Tensor, lift: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, lift: Tensor | None = None, tau: Tensor | None = None) -> Tensor:
         if isinstance(self.inner.net, FNO):
             out = self.inner(x)
         else:
             zero = x.new_zeros(x.shape[0])
             out = self.inner(x, dict.fromkeys(FACES, zero))
+        if tau is not None and tuple(tau.shape) != (out.shape[-1],):
+            raise ValueError(
+                f"Surrogate2D: tau must have shape ({out.shape[-1]},), got {tuple(tau.shape)}"
+            )
         if self.time_power:
             n_t = out.shape[-1]
-            tau = torch.arange(1, n_t + 1, dtype=out.dtype, device=out.device) / n_t
-            out = out * tau**self.time_power
+            if tau is None:
+                tau = torch.arange(1, n_t + 1, dtype=out.dtype, device=out.device) / n_t
+            out = out * tau.to(out.dtype) ** self.time_power
         base = self._base(x, lift)
         return out if base is None else out + base.unsqueeze(-1).to(out.dtype)
 
@@ -237,12 +246,14 @@ def _model(
     time_power: int | None = None,
 ) -> Surrogate2D:
     """Model ``key`` of ``cfg`` (weights from ``cfg.seed``); ``residual`` and ``time_power``
-    default to :data:`pcml.experiments.boon2d.RESIDUAL_2D` and ``TIME_POWER_2D[case]``."""
-    from pcml.experiments.boon2d import RESIDUAL_2D, TIME_POWER_2D
+    default to :data:`pcml.experiments.boon2d.RESIDUAL_2D` and the power of
+    ``INCREMENT_SCALING_2D[case]`` (:data:`pcml.experiments.boon2d.INCREMENT_POWER`)."""
+    from pcml.experiments.boon2d import INCREMENT_POWER, INCREMENT_SCALING_2D, RESIDUAL_2D
 
     inner = build_model(cfg, key, bcs, (channels, channels), 25)
     res = RESIDUAL_2D if residual is None else residual
-    p = (TIME_POWER_2D[cfg.case] if res else 0) if time_power is None else time_power
+    default = INCREMENT_POWER[INCREMENT_SCALING_2D[cfg.case]] if res else 0
+    p = default if time_power is None else time_power
     lifted = key != "fno" and cfg.case == "cavity"
     return Surrogate2D(inner, lifted=lifted, residual=res, time_power=p)
 
@@ -286,6 +297,7 @@ def run_2d(
         "rel_l2_per_frame_at_2x_resolution": {},
         "residual_in_time": None,
         "time_power": None,
+        "increment_scaling": None,
     }
     metrics: dict[str, dict[str, Any]] = {}
     preds: dict[str, Tensor] = {}
@@ -293,6 +305,7 @@ def run_2d(
         model = _model(cfg, key, bcs, channels)
         details["residual_in_time"] = model.residual
         details["time_power"] = model.time_power
+        details["increment_scaling"] = {0: "none", 1: "linear", 2: "quadratic"}[model.time_power]
         details["frame_loss"] = FRAME_LOSS_2D[cfg.case]
         t0 = time.perf_counter()
         loss = _frame_loss if FRAME_LOSS_2D[cfg.case] else _loss
@@ -450,6 +463,12 @@ def format_table_2d(
             wins = sum(bb <= ff for bb, ff in zip(b, f, strict=True))
             name = "BOON" if key == "boon" else key
             lines.append(f"{name} rel. L2 <= FNO rel. L2 at {wins} of {len(f)} frames.")
+    scaling = details.get("increment_scaling")
+    if details.get("residual_in_time"):
+        lines += [
+            "",
+            f"Every model predicts the increment u(t) - u(0); increment scaling: {scaling}.",
+        ]
     floor = details.get("data_floor", {})
     if floor:
         lines += ["", "Truth scored by the same metrics (floors): "]
