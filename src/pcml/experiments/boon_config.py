@@ -28,11 +28,12 @@ Profiles (per task; the case may override the grid, e.g. 129 closed nodes for pe
   diagnostic run *after* the choice went the other way — BOON 0.0121 with ε = 0.1 vs 0.0202,
   FNO 0.0135 — one Stokes BOON run varies more than these validation gains). Not adopted,
   with their validation numbers (docs/results/boon.md, "Issue #6, round 7"): hidden boundary
-  values independent of the target scale (``boon.hidden_values = "physical"``, worse for heat
-  and Stokes), GELU at Stokes' end nodes (0.109), 250 instead of 150 trajectories (the FNO gains
-  more than BOON: heat 1.11×, Stokes 0.88× on a 200 / 50 split) and width 64; multi-step 60 / 20
-  trajectories on 64 nodes × 25 frames, FNO 8×8 modes / width 16, t padded by 9, 60 epochs,
-  StepLR(15, 0.5), no target scale (its numbers predate it);
+  values independent of the target scale (``boon.hidden_values = "physical"``, worse on the
+  heat and Stokes 80 / 20 splits, slightly better on Stokes 200 / 50), GELU at Stokes' end
+  nodes (0.109), 250 instead of 150 trajectories (the FNO gains more than BOON: heat 1.11×,
+  Stokes 0.88× on a 200 / 50 split) and width 64 (80 / 20: heat 1.04×, Stokes 1.13×);
+  multi-step 60 / 20 trajectories on 64 nodes × 25 frames, FNO 8×8 modes / width 16, t padded
+  by 9, 60 epochs, StepLR(15, 0.5), no target scale (its numbers predate it);
 - ``paper``: the article's settings (reference §11.2–11.3): single-step N = 500 (periodic Burgers
   128 + endpoint), 500 / 100 split, FNO1d 16 modes / width 64; multi-step 1000 / 200, FNO2d 12×12 /
   32 padded along t by 9; batch 20, Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5) (periodic
@@ -133,7 +134,8 @@ class BoonSettings:
     reparametrises the output, as for the FNO (no effect without a target scale). "physical"
     was *worse* on validation splits of the training trajectories (quick profile, 80 / 20, data
     seed 0, 200 epochs; test split never used): Stokes BOON 0.0463 vs 0.0336 ("output"; FNO
-    0.0560), heat 0.00378 vs 0.00272 (FNO 0.00565) — so "output" stays the default.
+    0.0560), heat 0.00378 vs 0.00272 (FNO 0.00565); on a Stokes 200 / 50 split slightly
+    better (0.0111 vs 0.0119, FNO 0.0105) — no consistent gain, so "output" stays the default.
 
     ``eps = 0.1`` was selected on a validation split carved from the *training* trajectories of
     heat-neumann (quick profile, 80 train / 20 validation, 40 epochs; the test trajectories were
