@@ -38,8 +38,33 @@ validation split (80 / 20 of the training trajectories, quick profile, 15 epochs
 error mostly in the interior (BOON's wall band was 4× better than the FNO's) — the early-frame
 deficit was the 15-epoch networks failing to learn near-identity early frames, not the lift or
 the elimination. wave2d: FNO 0.699 → 0.729 (not better), kept for uniformity; the wave also
-trains on the per-frame relative L2 (:data:`FRAME_LOSS_2D`). A τ² factor on the increment
-(:data:`TIME_POWER_2D`) was rejected on validation.
+trains on the per-frame relative L2 (:data:`FRAME_LOSS_2D`).
+
+**Increment scaling** (:data:`INCREMENT_SCALING_2D`: ``"none"`` for both cases). The option
+û(t_k) = base + τ_k^p N(a)_k, τ_k = k/25, makes the increment vanish at t = 0 by construction
+for every model alike (a scalar per frame keeps BOON's homogeneous wall relations). For the wave,
+released from rest (u_t(0) = 0, u − u(0) = ½t²Δu(0) + O(t⁴)), p = 2 is the physical order: the
+data's increments grow 1 : 4.1 : 9.8 : 18.4 over frames 1–4 (t²: 1 : 4 : 9 : 16), and the
+fastest mode has ωt₁ = π√18/25 ≈ 0.53, inside the t² regime. Tried on the wave's validation split
+(80 / 20 of the training trajectories, 30 epochs, StepLR 10; persistence û = u(0) scores 0.027
+at frame 1), validation rel. L2 FNO / ``boon_none``, frame 1 FNO / ``boon_none``, paired frame-1
+difference (± SE), frames at which ``boon_none`` ≤ FNO:
+
+=================  ===============  ===============  ===================  ==================
+scaling            mean             frame 1          boon_none − FNO, f1  frames ≤ FNO
+=================  ===============  ===============  ===================  ==================
+none (p = 0)       0.704 / 0.564    0.061 / 0.053    −0.0078 ± 0.0029     25 / 25
+linear (p = 1)     0.698 / 0.607    0.035 / 0.032    −0.0032 ± 0.0003     17 / 25 (not 2–9)
+quadratic (p = 2)  0.697 / 0.585    0.021 / 0.022    +0.0015 ± 0.0001     15 / 25 (not 1–10)
+=================  ===============  ===============  ===================  ==================
+
+The scaling lowers every model's frame-1 error (p = 2: below persistence for the first time) and
+turns frame 1 from noise between runs into a resolved difference (SE 0.0029 → 0.0001), but it
+removes ``boon_none``'s early-frame advantage (frames 2–10 above the FNO for p = 1 and 2; p = 2
+also above at frame 1, on every validation trajectory). Not adopted for either case (rule: adopt
+only if ``boon_none`` stays ≤ FNO at all 25 validation frames and the frame-1 margin improves);
+the test split was not run with it. (An earlier 15-epoch trial of p = 2 on the channel-wise BOON:
+0.899 vs 0.601 without.)
 
 Profiles (:func:`profile_config`): ``smoke`` (seconds, tests); ``quick`` (the numbers in
 docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30 epochs with
