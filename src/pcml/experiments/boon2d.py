@@ -63,8 +63,9 @@ turns frame 1 from noise between runs into a resolved difference (SE 0.0029 → 
 removes ``boon_none``'s early-frame advantage (frames 2–10 above the FNO for p = 1 and 2; p = 2
 also above at frame 1, on every validation trajectory). Not adopted for either case (rule: adopt
 only if ``boon_none`` stays ≤ FNO at all 25 validation frames and the frame-1 margin improves);
-the test split was not run with it. (An earlier 15-epoch trial of p = 2 on the channel-wise BOON:
-0.899 vs 0.601 without.)
+the test split was not run with it. The channel-wise ``boon`` (ε = 0.1), same split: 0.359 /
+0.400 / 0.464 for p = 0 / 1 / 2, frame 1 0.115 / 0.049 / 0.023, still above the FNO at frames
+1–2 / 1–2 / 1–5 (an earlier 15-epoch trial of p = 2 on it: 0.899 vs 0.601 without).
 
 Profiles (:func:`profile_config`): ``smoke`` (seconds, tests); ``quick`` (the numbers in
 docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30 epochs with
