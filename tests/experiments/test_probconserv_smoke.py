@@ -82,9 +82,10 @@ def test_smoke_stefan_cli_figures_report_and_resume(tmp_path: Path) -> None:
     assert timings["total_cpu_s"] >= timings["evaluate_cpu_s"]
     assert {p: p.stat().st_mtime_ns for p in ckpts} == stamps
 
-    # changed training settings in the same directory: refused, not silently mixed
+    # changed training settings in the same directory: refused before anything runs (the run
+    # directory holds one config), not silently mixed
     changed = make_config("stefan", "smoke", overrides=["train.anp.lr=0.5"])
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(ValueError, match="different config"):
         run(changed, out, progress=False, figures=False, log=lambda s: None)
     # changed data settings get a new data folder (keyed by the hash), never the stale one
     data_dirs = {p.name for p in (out / "data").iterdir()}

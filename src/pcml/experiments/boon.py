@@ -49,8 +49,8 @@ from pcml.data import H5FieldDataset, write_dataset
 from pcml.experiments.boon_cases import BoonCase, get_case
 from pcml.experiments.boon_config import BoonConfig
 from pcml.experiments.boon_eval import boundary_conditions, field_metrics, rel_l2_per_sample
-from pcml.experiments.config import config_hash, to_dict, to_toml
-from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
+from pcml.experiments.config import config_hash, to_dict
+from pcml.experiments.rundir import RunDir, write_json_atomic
 from pcml.models.boon import BOON
 from pcml.models.fno import FNO, count_parameters
 from pcml.train import fit
@@ -262,14 +262,7 @@ def run(
     rd = RunDir(out)
     out = rd.path
     case = get_case(cfg.case)
-    if rd.config_path.is_file() and rd.config_path.read_text(encoding="utf-8") != to_toml(cfg):
-        raise ValueError(
-            f"{out} holds a run with a different config ({rd.config_path}); use a new --out "
-            "directory (re-running the same command there resumes)"
-        )
-    rd.write_config(cfg)
-    if command:
-        write_text_atomic(rd.command_path, command + "\n")
+    rd.start(cfg, command)
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()

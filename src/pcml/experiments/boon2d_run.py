@@ -273,9 +273,7 @@ def run_2d(
         )
     t_start = time.perf_counter()
     rd = RunDir(out)
-    rd.write_config(cfg)
-    if command:
-        (rd.path / "command.txt").write_text(command + "\n", encoding="utf-8")
+    rd.start(cfg, command)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     raw = _data(cfg, rd.path, log)

@@ -37,7 +37,7 @@ from pcml.data import read_dataset, write_dataset
 from pcml.experiments.config import config_hash
 from pcml.experiments.probconserv_config import ProbConservConfig, config_to_dict
 from pcml.experiments.probconserv_eval import METHOD_SPECS, evaluate_all
-from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
+from pcml.experiments.rundir import RunDir, write_json_atomic
 from pcml.pdes.gpme import get_problem
 from pcml.pdes.gpme_residuals import pde_residual
 from pcml.pdes.tasks import GENERATOR_VERSION, make_split, to_pdedata
@@ -260,9 +260,7 @@ def run(
 
     rd = RunDir(out)
     out = rd.path
-    rd.write_config(cfg)
-    if command is not None:
-        write_text_atomic(rd.command_path, command + "\n")
+    rd.start(cfg, command)
     timings: dict[str, Any] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     with _timed(timings, "data"):

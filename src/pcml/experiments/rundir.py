@@ -133,6 +133,20 @@ class RunDir:
         write_text_atomic(self.command_path, cmd + "\n")
         return cmd
 
+    def start(self, cfg: Any, command: str | None = None) -> None:
+        """Begin, or resume, the run of ``cfg`` here: refuse a directory that holds a run of a
+        different config (its checkpoints, data and metrics must never mix with this one's),
+        then write ``config.toml`` and, if given, ``command.txt`` (both atomically)."""
+        text = to_toml(cfg)
+        if self.config_path.is_file() and self.config_path.read_text(encoding="utf-8") != text:
+            raise ValueError(
+                f"{self.path} holds a run with a different config ({self.config_path}); use a "
+                "new --out directory (re-running the same command there resumes)"
+            )
+        write_text_atomic(self.config_path, text)
+        if command:
+            write_text_atomic(self.command_path, command + "\n")
+
     def write_config(self, cfg: Any) -> Path:
         """The resolved config dataclass as TOML."""
         return write_text_atomic(self.config_path, to_toml(cfg))
