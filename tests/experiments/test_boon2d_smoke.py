@@ -60,3 +60,14 @@ def test_wave2d_smoke(tmp_path: Path) -> None:
     on_disk = _check(tmp_path, 1e-5, figures=False)
     assert on_disk["boon"]["rel_l2"] == metrics["boon"]["rel_l2"]
     assert "boundary_error_hi_order" in metrics["boon"]
+    # wall-clock seconds live in details.json and the table, not in metrics.json: a second run
+    # of the same config from scratch writes the same metrics.json, bit for bit
+    assert not any("train_s" in m for m in on_disk.values())
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert all(f"train_{k}_s" in details["timings_s"] for k in MODELS_2D)
+    assert "| train s |" in (tmp_path / "table.md").read_text()
+    again = run_2d(cfg, tmp_path / "again", progress=False, figures=False, log=lambda s: None)
+    assert (tmp_path / "again" / "metrics.json").read_bytes() == (
+        tmp_path / "metrics.json"
+    ).read_bytes()
+    assert again == metrics

@@ -410,6 +410,18 @@ def metric_rows(
     return lines
 
 
+def with_train_seconds(
+    metrics: Mapping[str, Mapping[str, Any]], timings: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """``metrics`` with each model's ``train_s`` added from the stage ``timings`` (for the
+    table only: training seconds are wall-clock and live in details.json, not in metrics.json,
+    so that identical runs write identical metrics.json)."""
+    return {
+        k: {**m, **({"train_s": timings[f"train_{k}_s"]} if f"train_{k}_s" in timings else {})}
+        for k, m in metrics.items()
+    }
+
+
 def format_table(
     cfg: BoonConfig,
     metrics: Mapping[str, Mapping[str, float]],
@@ -419,12 +431,7 @@ def format_table(
     """Markdown table of ``metrics`` with the case, task, BC provenance and stage timings."""
     task = "multi-step (u0 -> 25 frames)" if cfg.multi_step else "single-step (u0 -> u(t1))"
     t = details.get("timings_s", {})
-    # training seconds are wall-clock (details.json), not metrics: identical runs must write
-    # identical metrics.json
-    metrics = {
-        k: {**m, **({"train_s": t[f"train_{k}_s"]} if f"train_{k}_s" in t else {})}
-        for k, m in metrics.items()
-    }
+    metrics = with_train_seconds(metrics, t)
     cols = [c for c in _COLUMNS if any(c[0] in m for m in metrics.values())]
     lines = [
         f"# BOON: {cfg.case}, {task}, profile {cfg.profile}",
