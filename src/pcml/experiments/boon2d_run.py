@@ -52,7 +52,7 @@ from pcml.experiments.boon import (
     metric_rows,
     with_train_seconds,
 )
-from pcml.experiments.boon2d import FRAME_LOSS_2D
+from pcml.experiments.boon2d import FRAME_LOSS_2D, INCREMENT_POWER
 from pcml.experiments.boon2d_data import FACES, build_splits, curl, to_tensors, wall_data
 from pcml.experiments.boon_cases import get_case
 from pcml.experiments.boon_config import BoonConfig
@@ -304,7 +304,7 @@ def run_2d(
         model = _model(cfg, key, bcs, channels)
         details["residual_in_time"] = model.residual
         details["time_power"] = model.time_power
-        details["increment_scaling"] = {0: "none", 1: "linear", 2: "quadratic"}[model.time_power]
+        details["increment_scaling"] = {p: n for n, p in INCREMENT_POWER.items()}[model.time_power]
         details["frame_loss"] = FRAME_LOSS_2D[cfg.case]
         t0 = time.perf_counter()
         loss = _frame_loss if FRAME_LOSS_2D[cfg.case] else _loss
