@@ -211,12 +211,12 @@ def test_gradcheck_diagonal_and_dense():
 
     def diag(mu, logd, G, b, nv):
         p = conserve(mu, variance=logd.exp(), G=G, b=b, noise_var=nv)
-        y = p.sample((3,), generator=torch.Generator().manual_seed(0))
+        y = p.rsample((3,), generator=torch.Generator().manual_seed(0))
         return p.mean, p.variance, p.covariance(), y
 
     def dense(mu, A, G, b):
         p = conserve(mu, covariance=A @ A.T + torch.eye(n, dtype=F64), G=G, b=b)
-        return p.mean, p.variance, p.sample((2,), generator=torch.Generator().manual_seed(0))
+        return p.mean, p.variance, p.rsample((2,), generator=torch.Generator().manual_seed(0))
 
     assert torch.autograd.gradcheck(diag, (mu, logd, G, b, nv))
     assert torch.autograd.gradcheck(dense, (mu, A, G, b))
