@@ -302,7 +302,7 @@ class Operator(PriorCovariance):
         # the sample axes become right-hand-side columns of one solve: (*bshape, n, S)
         rhs = delta.reshape(-1, *bshape, shape[-1]).movedim(0, -1)
         q, _ = self.op.inv_quad_logdet(inv_quad_rhs=rhs, logdet=False, reduce_inv_quad=False)
-        return q.movedim(-1, 0).reshape(*lead, *bshape) / self.c
+        return q.movedim(-1, 0).reshape(tuple(lead) + bshape) / self.c
 
     def to_dense(self) -> Tensor:
         return self.op.to_dense() * self.c[..., None, None]
