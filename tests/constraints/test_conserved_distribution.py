@@ -247,7 +247,7 @@ def test_validate_full_checks_psd_cheap_does_not_cost_a_factorisation():
     # indefinite with a positive diagonal: only the full check sees it up front
     bad = torch.tensor([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=F64)
     args = dict(G=torch.tensor([0.0, 0.0, 1.0], dtype=F64), b=1.0)
-    with pytest.raises(ValueError, match="covariance.*positive"):
+    with pytest.raises(ValueError, match=r"covariance.*positive"):
         conserve(torch.zeros(3, dtype=F64), covariance=bad, validate="full", **args)
     post = conserve(torch.zeros(3, dtype=F64), covariance=bad, **args)  # no O(n³) work
     with pytest.raises(ValueError, match="covariance"):
