@@ -54,7 +54,7 @@ def _problem(rng, batch, n, m, dense):
 
 @pytest.mark.parametrize(
     ("dense", "m", "noise_var"),
-    list(itertools.product([False, True], [1, 2, 3], [0.0, 1e-8, 1.0, 1e8])),
+    list(itertools.product([False, True], [1, 2, 3, 5, 8], [0.0, 1e-8, 1.0, 1e8])),
 )
 def test_matches_dense_explicit_inverse(dense, m, noise_var):
     rng = np.random.default_rng(m * 7 + int(dense))
