@@ -37,7 +37,7 @@ from torch.distributions import Distribution, constraints
 from pcml.constraints._checks import as_tensor
 from pcml.constraints._covariance import Dense, Diagonal, PriorCovariance
 
-__all__ = ["ConservedPosterior", "rowdot", "tri_solve"]
+__all__ = ["ConservedPosterior", "colsub", "rowdot", "tri_solve"]
 
 _F64 = torch.float64
 _LOG_2PI = math.log(2 * math.pi)
@@ -72,7 +72,8 @@ class ConservedPosterior(Distribution):
         scale: Tensor,
         G: Tensor,
         b: Tensor,
-        Gs: Tensor,
+        G1: Tensor,
+        j: Tensor,
         bs: Tensor,
         noise_factor: Tensor | None,
         noise_logdet: Tensor | None,
@@ -82,7 +83,7 @@ class ConservedPosterior(Distribution):
         dtype: torch.dtype,
     ) -> None:
         self.prior_mean, self._cov, self._scale = prior_mean, cov, scale
-        self.G, self.b, self._Gs, self._bs = G, b, Gs, bs
+        self.G, self.b, self._G1, self._j, self._bs = G, b, G1, j, bs
         self.noise_factor, self._noise_logdet = noise_factor, noise_logdet
         self.L, self.W, self.mean64, self.dtype = L, W, mean64, dtype
         super().__init__(
@@ -140,8 +141,13 @@ class ConservedPosterior(Distribution):
     @property
     def variance(self) -> Tensor:
         """diag Σ̃ = s (diag Σ' − Σ_k W_k²): (..., n), clamped at 0 against round-off; O(n·m)."""
-        v = (self._cov.diagonal() - self.W.square().sum(-2)) * self._scale.unsqueeze(-1)
-        return v.clamp(min=0.0).to(self.dtype)
+        diag = self._cov.diagonal()
+        if self.m == 1:
+            w = self.W.squeeze(-2)
+            v = torch.addcmul(diag, w, w, value=-1.0)
+        else:
+            v = diag - self.W.square().sum(-2)
+        return v.mul_(self._scale.unsqueeze(-1)).clamp_(min=0.0).to(self.dtype)
 
     @property
     def covariance_matrix(self) -> Tensor:
@@ -164,11 +170,10 @@ class ConservedPosterior(Distribution):
 
     # -- samples --------------------------------------------------------------------------
     def _condition(self, u: Tensor, scaled_noise: Tensor | None) -> Tensor:
-        r = rowdot(self._Gs, u.unsqueeze(-2)) - self._bs.unsqueeze(-1)  # (*s, ..., m, 1)
+        r = rowdot(self._G1, u.unsqueeze(-2)) * self._j.unsqueeze(-1) - self._bs.unsqueeze(-1)
         if scaled_noise is not None:
             r = r + scaled_noise.unsqueeze(-1)
-        q = tri_solve(self.L, r)
-        return u - (self.W * q).sum(-2)
+        return colsub(u, self.W, tri_solve(self.L, r))
 
     def condition_samples(self, prior_samples: Any, noise_samples: Any = None) -> Tensor:
         """y = u − Σ Gᵀ S⁻¹ (G u + ε − b) for prior draws u ~ N(μ, Σ), ε ~ N(0, R).
@@ -191,7 +196,7 @@ class ConservedPosterior(Distribution):
                     f"got {tuple(eps.shape)}"
                 )
             r = self.G.abs().amax(-1)
-            e = eps / r * (self._Gs.abs().amax(-1))  # the row scaling applied to G and b
+            e = eps / r * self._j  # the row scaling applied to G and b
         return self._condition(u, e).to(self.dtype)
 
     def rsample(
@@ -226,6 +231,11 @@ class ConservedPosterior(Distribution):
             return self.rsample(sample_shape, generator=generator)
 
     # -- densities ------------------------------------------------------------------------
+    @property
+    def _Gs(self) -> Tensor:
+        """The scaled rows G' = diag(j) G / ‖G_k‖_∞ (..., m, n), with diag(G'Σ'G'ᵀ + R') = 1."""
+        return self._G1 * self._j.unsqueeze(-1)
+
     def _logdet_S(self) -> Tensor:
         return 2.0 * torch.diagonal(self.L, dim1=-2, dim2=-1).log().sum(-1)
 
@@ -292,7 +302,8 @@ class ConservedPosterior(Distribution):
             scale=fn(self._scale, 0),
             G=fn(self.G, 2),
             b=fn(self.b, 1),
-            Gs=fn(self._Gs, 2),
+            G1=fn(self._G1, 2),
+            j=fn(self._j, 1),
             bs=fn(self._bs, 1),
             noise_factor=opt(self.noise_factor, 2),
             noise_logdet=opt(self._noise_logdet, 0),
@@ -319,6 +330,13 @@ def rowdot(A: Tensor, B: Tensor) -> Tensor:
     if A.shape[-2] * B.shape[-2] <= 16:
         return (A.unsqueeze(-2) * B.unsqueeze(-3)).sum(dim=-1)
     return A @ B.mT
+
+
+def colsub(u: Tensor, W: Tensor, q: Tensor) -> Tensor:
+    """u − Σ_k W_k q_k for u (..., n), W (..., m, n), q (..., m, 1): one pass when m = 1."""
+    if W.shape[-2] == 1:
+        return torch.addcmul(u, W.squeeze(-2), q.squeeze(-2), value=-1.0)
+    return u - (W * q).sum(-2)
 
 
 def tri_solve(L: Tensor, B: Tensor) -> Tensor:

@@ -45,7 +45,7 @@ from pcml.constraints._checks import (
     output_dtype,
     psd_factor,
 )
-from pcml.constraints._posterior import ConservedPosterior, rowdot, tri_solve
+from pcml.constraints._posterior import ConservedPosterior, colsub, rowdot, tri_solve
 from pcml.constraints._priors import Validate, read_prior
 
 __all__ = ["ConservedPosterior", "conserve"]
@@ -129,8 +129,6 @@ def conserve(
             )
         log_j = -0.5 * log_skk  # Jacobi scale: diag S' = 1
     j = log_j.exp()
-    Gs = G1 * j.unsqueeze(-1)
-    vt = vt1 * j.unsqueeze(-1)
     S = A * j.unsqueeze(-1) * j.unsqueeze(-2)
     noise_factor: Tensor | None = None
     noise_logdet: Tensor | None = None
@@ -150,10 +148,15 @@ def conserve(
     bs = b64 / r * j
     check_finite("b (divided by the row norms of G)", bs)
     L = _cholesky(S.expand(*batch, m, m))
-    W = tri_solve(L, vt.expand(*batch, m, n))
-    res = rowdot(Gs, mu.unsqueeze(-2)) - bs.unsqueeze(-1)  # (..., m, 1)
+    # W = L⁻¹ diag(j) G1Σ' in one pass over n
+    if m == 1:
+        W = vt1 * (j.unsqueeze(-1) / L)
+    else:
+        W = tri_solve(L, torch.diag_embed(j).expand(*batch, m, m)) @ vt1
+    W = W.expand(*batch, m, n)
+    res = rowdot(G1, mu.unsqueeze(-2)) * j.unsqueeze(-1) - bs.unsqueeze(-1)  # (..., m, 1)
     q = tri_solve(L, res.expand(*batch, m, 1))
-    mean64 = mu - (W * q).sum(dim=-2)
+    mean64 = colsub(mu, W, q)
     if not bool(torch.isfinite(mean64.detach().sum())):
         raise ValueError(
             "mean: the conditioned mean overflows float64 (|G μ − b| too large for the "
@@ -165,7 +168,8 @@ def conserve(
         scale=s,
         G=g64,
         b=b64,
-        Gs=Gs,
+        G1=G1,
+        j=j,
         bs=bs,
         noise_factor=noise_factor,
         noise_logdet=noise_logdet,
