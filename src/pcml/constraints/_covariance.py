@@ -126,49 +126,60 @@ class Diagonal(PriorCovariance):
 
 
 class Dense(PriorCovariance):
-    """Σ given densely (``cov``), by a factor F with F Fᵀ = Σ (``factor``), or both."""
+    """Σ = c · C with C given densely (``cov``), by a factor F with F Fᵀ = C (``factor``, e.g. a
+    prior's own ``scale_tril``), or both; c (...) a constant kept apart (no n×n copy)."""
 
     def __init__(
-        self, cov: Tensor | None, factor: Tensor | None = None, name: str = "covariance"
+        self,
+        cov: Tensor | None,
+        factor: Tensor | None = None,
+        name: str = "covariance",
+        c: Tensor | None = None,
     ) -> None:
         if cov is None and factor is None:
             raise AssertionError("Dense: cov or factor")
         self.cov, self.name = cov, name
+        t = cov if cov is not None else factor
+        assert t is not None
+        self.c = torch.ones(t.shape[:-2], dtype=_F64, device=t.device) if c is None else c
         if factor is not None:
             self.__dict__["factor"] = factor  # the prior's own factor: no Cholesky needed
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
         t = self.cov if self.cov is not None else self.factor
-        return tuple(t.shape[:-2])
+        return tuple(torch.broadcast_shapes(t.shape[:-2], self.c.shape))
 
     @cached_property
     def factor(self) -> Tensor:
+        """F with F Fᵀ = C (one Cholesky, eigh only for a singular PSD C)."""
         assert self.cov is not None
         return psd_factor(self.name, self.cov, dtype=_F64)
 
     def diagonal(self) -> Tensor:
         if self.cov is not None:
-            return torch.diagonal(self.cov, dim1=-2, dim2=-1)
-        return self.factor.square().sum(-1)
+            diag = torch.diagonal(self.cov, dim1=-2, dim2=-1)
+        else:
+            diag = self.factor.square().sum(-1)
+        return diag * self.c.unsqueeze(-1)
 
     def left_matmul(self, A: Tensor) -> Tensor:
         if self.cov is not None:
-            return A @ self.cov
-        return (A @ self.factor) @ self.factor.mT
+            out = A @ self.cov
+        else:
+            out = (A @ self.factor) @ self.factor.mT
+        return out * self.c[..., None, None]
 
     def scaled(self, c: Tensor) -> Dense:
-        cc = c[..., None, None]
-        cov = None if self.cov is None else self.cov * cc
         fac = self.__dict__.get("factor")
-        return Dense(cov, None if fac is None else fac * cc.sqrt(), self.name)
+        return Dense(self.cov, fac, self.name, self.c * c)
 
     @property
     def base_size(self) -> int:
         return int(self.factor.shape[-1])
 
     def root_matmul(self, z: Tensor) -> Tensor:
-        return (self.factor @ z.unsqueeze(-1)).squeeze(-1)
+        return (self.factor @ z.unsqueeze(-1)).squeeze(-1) * self.c.sqrt().unsqueeze(-1)
 
     @cached_property
     def _chol(self) -> Tensor:
@@ -183,21 +194,31 @@ class Dense(PriorCovariance):
         diag = torch.diagonal(self._chol, dim1=-2, dim2=-1)
         if bool((diag.detach() <= 0).any()):
             raise _singular(self.name, "its factor has a zero pivot")
-        return 2.0 * diag.log().sum(-1)
+        return 2.0 * diag.log().sum(-1) + diag.shape[-1] * self.c.log()
 
     def inv_quad(self, delta: Tensor) -> Tensor:
-        L = self._chol.expand(*delta.shape[:-1], *self._chol.shape[-2:])
-        w = torch.linalg.solve_triangular(L, delta.unsqueeze(-1), upper=False)
-        return w.squeeze(-1).square().sum(-1)
+        L = self._chol
+        bshape = tuple(L.shape[:-2])
+        shape = delta.shape
+        lead = shape[: len(shape) - 1 - len(bshape)]
+        if tuple(shape[len(lead) : -1]) != bshape:  # batch beyond the factor's: broadcast it
+            L = L.expand(*shape[:-1], *L.shape[-2:])
+            w = torch.linalg.solve_triangular(L, delta.unsqueeze(-1), upper=False).squeeze(-1)
+            return w.square().sum(-1) / self.c
+        rhs = delta.reshape(-1, *bshape, shape[-1]).movedim(0, -1)  # (*bshape, n, S)
+        w = torch.linalg.solve_triangular(L, rhs, upper=False)
+        q = w.square().sum(-2).movedim(-1, 0).reshape(tuple(lead) + bshape)
+        return q / self.c
 
     def to_dense(self) -> Tensor:
-        return self.cov if self.cov is not None else self.factor @ self.factor.mT
+        C = self.cov if self.cov is not None else self.factor @ self.factor.mT
+        return C * self.c[..., None, None]
 
     def dense_factor(self) -> Tensor:
-        return self.factor
+        return self.factor * self.c.sqrt()[..., None, None]
 
     def map(self, fn: Mapper) -> Dense:
-        return Dense(None, fn(self.factor, 2), self.name)
+        return Dense(None, fn(self.factor, 2), self.name, fn(self.c.expand(self.batch_shape), 0))
 
 
 class LowRank(PriorCovariance):

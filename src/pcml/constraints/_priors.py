@@ -82,7 +82,7 @@ def _check_cov(cov: PriorCovariance, validate: Validate) -> PriorCovariance:
     check_nonnegative(f"{cov.name} (diagonal)", diag)
     if validate == "full":
         factor = psd_factor(cov.name, 0.5 * (cov.to_dense() + cov.to_dense().mT), dtype=_F64)
-        if isinstance(cov, Dense):
+        if isinstance(cov, Dense) and cov.cov is not None:
             return Dense(cov.cov, factor, cov.name)
     return cov
 
@@ -95,8 +95,7 @@ def _dense_covariance(value: Any, like: Tensor, n: int) -> PriorCovariance:
         )
     check_finite("covariance", mat)
     check_symmetric("covariance", mat, dtype=output_dtype(mat))
-    m64 = mat.to(_F64)
-    return Dense(0.5 * (m64 + m64.mT))
+    return Dense(mat.to(_F64))  # symmetric to 100 ulp; Cholesky reads one triangle
 
 
 def _unpack(prior: Any) -> tuple[Tensor, PriorCovariance | None, Any]:
@@ -107,6 +106,9 @@ def _unpack(prior: Any) -> tuple[Tensor, PriorCovariance | None, Any]:
                 "mean: a non-interleaved MultitaskMultivariateNormal is not supported; build it "
                 "with interleaved=True (the default) so that G acts on mean.reshape(..., -1)"
             )
+        if not getattr(prior, "islazy", True):
+            # built from a dense tensor: torch has already computed its Cholesky factor
+            return prior.loc, Dense(None, prior.scale_tril.to(_F64)), None
         return prior.loc, None, prior.lazy_covariance_matrix
     if isinstance(prior, Independent) and isinstance(prior.base_dist, Normal):
         prior = prior.base_dist
