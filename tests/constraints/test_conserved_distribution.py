@@ -263,3 +263,11 @@ def test_log_prob_needs_a_nonsingular_prior():
     assert isinstance(post, ConservedPosterior)
     with pytest.raises(ValueError, match="non-singular"):
         post.log_prob(post.mean)
+
+
+def test_covariance_matrix_at_n_1e6_is_a_clear_error_not_an_allocation_failure():
+    n = 10**6
+    post = conserve(torch.zeros(n, dtype=F64), torch.ones(n, dtype=F64), G=torch.ones(n), b=1.0)
+    assert post.variance.shape == (n,)  # everything else works in O(n)
+    with pytest.raises(ValueError, match=r"covariance_matrix: .* needs 7.45e\+03 GiB"):
+        _ = post.covariance_matrix

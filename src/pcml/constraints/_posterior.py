@@ -41,6 +41,8 @@ __all__ = ["ConservedPosterior", "colsub", "rowdot", "tri_solve"]
 
 _F64 = torch.float64
 _LOG_2PI = math.log(2 * math.pi)
+#: Largest dense covariance_matrix that is built (bytes, float64).
+DENSE_LIMIT_BYTES = 16 * 2**30
 
 
 class ConservedPosterior(Distribution):
@@ -151,7 +153,17 @@ class ConservedPosterior(Distribution):
 
     @property
     def covariance_matrix(self) -> Tensor:
-        """Σ̃ = s (Σ' − WᵀW) as a dense (..., n, n) matrix (O(n²) memory: on request only)."""
+        """Σ̃ = s (Σ' − WᵀW) as a dense (..., n, n) matrix (O(n²) memory: on request only).
+
+        Refused with a ValueError above ``DENSE_LIMIT_BYTES`` (16 GiB) instead of a raw
+        allocation error; ``variance``, ``rsample`` and ``log_prob`` never build it."""
+        need = math.prod(self.batch_shape) * self.n * self.n * 8
+        if need > DENSE_LIMIT_BYTES:
+            raise ValueError(
+                f"covariance_matrix: the dense {(*self.batch_shape, self.n, self.n)} float64 "
+                f"matrix needs {need / 2**30:.3g} GiB (limit {DENSE_LIMIT_BYTES / 2**30:.0f} "
+                "GiB); use variance, rsample, log_prob or condition_samples, which never build it"
+            )
         cov = (self._cov.to_dense() - self.W.mT @ self.W) * self._scale[..., None, None]
         return cov.to(self.dtype)
 
