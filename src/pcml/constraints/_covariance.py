@@ -282,7 +282,7 @@ class Operator(PriorCovariance):
 
     def __init__(self, op: Any, c: Tensor | None = None, name: str = "covariance") -> None:
         self.op, self.name = op, name
-        self.c = torch.ones(op.shape[:-2], dtype=_F64) if c is None else c
+        self.c = torch.ones(op.shape[:-2], dtype=_F64, device=op.device) if c is None else c
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
