@@ -271,3 +271,41 @@ def test_covariance_matrix_at_n_1e6_is_a_clear_error_not_an_allocation_failure()
     assert post.variance.shape == (n,)  # everything else works in O(n)
     with pytest.raises(ValueError, match=r"covariance_matrix: .* needs 7.45e\+03 GiB"):
         _ = post.covariance_matrix
+
+
+@pytest.mark.parametrize("kind", ["diag", "torch_lowrank", "gp_generic"])
+def test_general_noise_covariance_log_prob_entropy_and_samples(kind):
+    rng = np.random.default_rng(7)
+    n, m = 10, 3
+    mu, d, U, G, b = _problem(rng, n, m)
+    B = rng.normal(size=(m, m))
+    R = B @ B.T + 0.2 * np.eye(m)
+    args, Sigma = _prior(kind, mu, d, U)
+    post = conserve(*args, G=G, b=b, noise_cov=R)
+    S = R + G @ Sigma @ G.T
+    K = Sigma @ G.T @ np.linalg.inv(S)
+    mean, cov = mu - K @ (G @ mu - b), Sigma - K @ G @ Sigma
+    ref = multivariate_normal(mean, cov)
+    pts = rng.normal(size=(4, n))
+    np.testing.assert_allclose(
+        post.log_prob(torch.from_numpy(pts)).numpy(), ref.logpdf(pts), rtol=1e-11
+    )
+    np.testing.assert_allclose(float(post.entropy()), ref.entropy(), rtol=1e-11)
+    u = rng.multivariate_normal(mu, Sigma, size=3)
+    eps = rng.multivariate_normal(np.zeros(m), R, size=3)
+    y_ref = u - (K @ (G @ u.T + eps.T - b[:, None])).T
+    y = post.condition_samples(torch.from_numpy(u), torch.from_numpy(eps)).numpy()
+    np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-11)
+
+
+def test_log_prob_refuses_a_batch_mixing_hard_and_soft_constraints():
+    post = conserve(
+        torch.zeros(2, 4, dtype=F64),
+        torch.ones(4, dtype=F64),
+        G=torch.ones(4),
+        b=1.0,
+        noise_var=torch.tensor([0.0, 1.0], dtype=F64),
+    )
+    assert post.mean.shape == (2, 4) and abs(float(post.mean[0].sum()) - 1.0) <= 1e-15
+    with pytest.raises(ValueError, match="noise_var / noise_cov"):
+        post.entropy()

@@ -135,6 +135,7 @@ class Dense(PriorCovariance):
         factor: Tensor | None = None,
         name: str = "covariance",
         c: Tensor | None = None,
+        tril: bool = True,
     ) -> None:
         if cov is None and factor is None:
             raise AssertionError("Dense: cov or factor")
@@ -142,6 +143,7 @@ class Dense(PriorCovariance):
         t = cov if cov is not None else factor
         assert t is not None
         self.c = torch.ones(t.shape[:-2], dtype=_F64, device=t.device) if c is None else c
+        self._tril = tril  # whether a given factor is lower triangular (a Cholesky factor)
         if factor is not None:
             self.__dict__["factor"] = factor  # the prior's own factor: no Cholesky needed
 
@@ -151,10 +153,18 @@ class Dense(PriorCovariance):
         return tuple(torch.broadcast_shapes(t.shape[:-2], self.c.shape))
 
     @cached_property
-    def factor(self) -> Tensor:
-        """F with F Fᵀ = C (one Cholesky, eigh only for a singular PSD C)."""
+    def _cholesky_ex(self) -> tuple[Tensor, Tensor]:
         assert self.cov is not None
-        return psd_factor(self.name, self.cov, dtype=_F64)
+        return torch.linalg.cholesky_ex(self.cov)
+
+    @cached_property
+    def factor(self) -> Tensor:
+        """F with F Fᵀ = C: the one Cholesky factor; eigh only for a singular PSD C."""
+        L, info = self._cholesky_ex
+        if not bool((info != 0).any()):
+            return L
+        self._tril = False
+        return psd_factor(self.name, self.cov, dtype=_F64)  # type: ignore[arg-type]
 
     def diagonal(self) -> Tensor:
         if self.cov is not None:
@@ -172,7 +182,7 @@ class Dense(PriorCovariance):
 
     def scaled(self, c: Tensor) -> Dense:
         fac = self.__dict__.get("factor")
-        return Dense(self.cov, fac, self.name, self.c * c)
+        return Dense(self.cov, fac, self.name, self.c * c, self._tril)
 
     @property
     def base_size(self) -> int:
@@ -184,8 +194,10 @@ class Dense(PriorCovariance):
     @cached_property
     def _chol(self) -> Tensor:
         if self.cov is None:
+            if not self._tril:
+                return torch.linalg.cholesky(self.factor @ self.factor.mT)
             return self.factor  # torch's scale_tril: lower triangular
-        L, info = torch.linalg.cholesky_ex(self.cov)
+        L, info = self._cholesky_ex
         if bool((info != 0).any()):
             raise _singular(self.name, "its Cholesky factorisation failed")
         return L
@@ -218,7 +230,8 @@ class Dense(PriorCovariance):
         return self.factor * self.c.sqrt()[..., None, None]
 
     def map(self, fn: Mapper) -> Dense:
-        return Dense(None, fn(self.factor, 2), self.name, fn(self.c.expand(self.batch_shape), 0))
+        fac = fn(self.factor, 2)
+        return Dense(None, fac, self.name, fn(self.c.expand(self.batch_shape), 0), self._tril)
 
 
 class LowRank(PriorCovariance):

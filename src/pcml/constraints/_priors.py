@@ -83,7 +83,8 @@ def _check_cov(cov: PriorCovariance, validate: Validate) -> PriorCovariance:
     if validate == "full":
         factor = psd_factor(cov.name, 0.5 * (cov.to_dense() + cov.to_dense().mT), dtype=_F64)
         if isinstance(cov, Dense) and cov.cov is not None:
-            return Dense(cov.cov, factor, cov.name)
+            tril = bool(torch.equal(factor, factor.tril()))
+            return Dense(cov.cov, factor, cov.name, tril=tril)
     return cov
 
 
