@@ -152,3 +152,26 @@ def test_rowdot_matmul_branch_for_five_or_more_rows_is_exact():
         A, B = rng.normal(size=(2, i, 30)), rng.normal(size=(2, j, 30))
         out = rowdot(torch.from_numpy(A), torch.from_numpy(B)).numpy()
         np.testing.assert_allclose(out, A @ np.swapaxes(B, -1, -2), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("noise_var", [0.0, 1e-300, 1e-10, 1.0, 1e10, 1e300])
+@pytest.mark.parametrize("var_scale", [1e-300, 1.0, 1e300])
+@pytest.mark.parametrize("g_scale", [1e-160, 1.0, 1e160])
+def test_extreme_scales_with_noise_never_give_nan(noise_var, var_scale, g_scale):
+    """Every output is finite, or log_prob/entropy refuse by name (noise negligible next to
+    GΣGᵀ beyond float64: the posterior is numerically the hard constraint)."""
+    n = 30
+    x = torch.linspace(0, 1, n, dtype=F64)
+    g = torch.full((n,), 1.0 / n, dtype=F64)
+    G = torch.stack([g, g * x]) * g_scale
+    b = torch.tensor([0.3, 0.1], dtype=F64) * g_scale
+    post = conserve(1.0 - x, var_scale * (1.0 + x), G=G, b=b, noise_var=noise_var)
+    y = post.sample((3,), generator=torch.Generator().manual_seed(0))
+    for v in (post.mean, post.variance, y):
+        assert bool(torch.isfinite(v).all())
+    try:
+        dens = (post.log_prob(y), post.entropy())
+    except ValueError as err:
+        assert "negligible" in str(err) and noise_var > 0
+        return
+    assert all(bool(torch.isfinite(v).all()) for v in dens)

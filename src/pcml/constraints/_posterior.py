@@ -267,7 +267,8 @@ class ConservedPosterior(Distribution):
         if not bool(torch.isfinite(ld_r.detach()).all()):
             raise ValueError(
                 "noise_var / noise_cov: log_prob and entropy need R = 0 everywhere or R "
-                "positive definite everywhere (found a singular R in part of the batch)"
+                "positive definite everywhere; found R singular, or negligible next to G Σ Gᵀ "
+                "(their ratio underflows float64), in part of the batch: use noise_var=0 there"
             )
         return base + ld_r + self.n * log_s
 
@@ -283,8 +284,9 @@ class ConservedPosterior(Distribution):
         if y_in.shape[-1:] != (self.n,):
             raise ValueError(f"value: expected shape (..., {self.n}), got {tuple(y_in.shape)}")
         y = y_in.to(_F64)
-        delta = y - self.mean64
-        quad = self._cov.inv_quad(delta) / self._scale
+        # δ/√s: the quadratic forms of the scaled Σ' and R' without overflow
+        delta = (y - self.mean64) / self._scale.sqrt().unsqueeze(-1)
+        quad = self._cov.inv_quad(delta)
         if self.noise_factor is None:
             res = torch.einsum("...kn,...n->...k", self._Gs, y) - self._bs
             scale = torch.einsum("...kn,...n->...k", self._Gs.abs(), y.abs()) + self._bs.abs()
@@ -296,7 +298,7 @@ class ConservedPosterior(Distribution):
             gd = torch.einsum("...kn,...n->...k", self._Gs, delta).unsqueeze(-1)
             nf = self.noise_factor.expand(*gd.shape[:-2], self.m, self.m)
             w = torch.linalg.solve_triangular(nf, gd, upper=False).squeeze(-1)
-            quad = quad + w.square().sum(-1) / self._scale
+            quad = quad + w.square().sum(-1)
             lp = -0.5 * (self.n * _LOG_2PI + self._log_pdet() + quad)
         return lp.to(self.dtype)
 
