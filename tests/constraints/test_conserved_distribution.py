@@ -223,24 +223,34 @@ def test_lazy_gpytorch_matches_dense_reference_at_moderate_n():
     )
 
 
-def test_multitask_flattening_is_data_major_and_non_interleaved_is_refused():
+@pytest.mark.parametrize("interleaved", [True, False])
+def test_multitask_event_is_flattened_in_gpytorch_covariance_order(interleaved):
     rng = np.random.default_rng(4)
     n_data, n_tasks = 5, 2
     mean = torch.from_numpy(rng.normal(size=(n_data, n_tasks)))
     A = rng.normal(size=(10, 10))
     cov = torch.from_numpy(A @ A.T + np.eye(10))
-    mt = gpytorch.distributions.MultitaskMultivariateNormal(mean, cov)
+    mt = gpytorch.distributions.MultitaskMultivariateNormal(mean, cov, interleaved=interleaved)
+    # the flat event is mvn.loc: data-major when interleaved, task-major otherwise
+    flat_mean = mean.reshape(-1) if interleaved else mean.mT.reshape(-1)
+    torch.testing.assert_close(mt.loc, flat_mean)
     G = torch.zeros(n_tasks, n_data * n_tasks, dtype=F64)
-    G[0, 0::2] = 1.0  # mass of task 0
-    G[1, 1::2] = 1.0  # mass of task 1
-    post = conserve(mt, G=G, b=torch.tensor([1.0, -1.0], dtype=F64))
-    masses = post.mean.reshape(n_data, n_tasks).sum(0)
-    torch.testing.assert_close(masses, torch.tensor([1.0, -1.0], dtype=F64), rtol=0, atol=1e-13)
-    flat = conserve(mean.reshape(-1), covariance=cov, G=G, b=torch.tensor([1.0, -1.0], dtype=F64))
-    torch.testing.assert_close(post.mean, flat.mean, rtol=1e-13, atol=1e-13)
-    nonint = gpytorch.distributions.MultitaskMultivariateNormal(mean, cov, interleaved=False)
-    with pytest.raises(ValueError, match="interleaved"):
-        conserve(nonint, G=G, b=torch.zeros(2, dtype=F64))
+    for task in range(n_tasks):  # the mass of each task
+        if interleaved:
+            G[task, task::n_tasks] = 1.0
+        else:
+            G[task, task * n_data : (task + 1) * n_data] = 1.0
+    target = torch.tensor([1.0, -1.0], dtype=F64)
+    post = conserve(mt, G=G, b=target)
+    per_task = (
+        post.mean.reshape(n_data, n_tasks) if interleaved else post.mean.reshape(n_tasks, n_data).mT
+    )
+    torch.testing.assert_close(per_task.sum(0), target, rtol=0, atol=1e-13)
+    ref = conserve(flat_mean, covariance=cov, G=G, b=target)
+    torch.testing.assert_close(post.mean, ref.mean, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(
+        post.covariance_matrix, ref.covariance_matrix, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_validate_full_checks_psd_cheap_does_not_cost_a_factorisation():

@@ -3,9 +3,11 @@
 Accepted: tensors / numpy arrays (μ (..., n) with a variance d (..., n) or a covariance
 Σ (..., n, n) or a ``linear_operator.LinearOperator``); ``torch.distributions`` ``Normal``,
 ``Independent(Normal)``, ``MultivariateNormal`` (its ``scale_tril`` is used as the factor),
-``LowRankMultivariateNormal`` (diag + U Uᵀ); GPyTorch ``MultivariateNormal`` and interleaved
-``MultitaskMultivariateNormal`` through their ``lazy_covariance_matrix``
-(event flattened to n = n_data · n_tasks, ``mvn.mean.reshape(..., -1)`` order).
+``LowRankMultivariateNormal`` (diag + U Uᵀ); GPyTorch ``MultivariateNormal`` and
+``MultitaskMultivariateNormal`` through their ``lazy_covariance_matrix``. A multitask event is
+flattened to n = n_data · n_tasks in GPyTorch's covariance order ``mvn.loc``:
+``mvn.mean.reshape(..., -1)`` (data-major) when interleaved (the default), else
+``mvn.mean.mT.reshape(..., -1)`` (task-major).
 
 Default validation is O(size of what was passed densely) + O(n): shapes, finiteness, a
 non-negative diagonal and, for a dense Σ, symmetry. ``validate="full"`` adds the O(n³)
@@ -102,11 +104,6 @@ def _dense_covariance(value: Any, like: Tensor, n: int) -> PriorCovariance:
 def _unpack(prior: Any) -> tuple[Tensor, PriorCovariance | None, Any]:
     """(μ, structure or None, raw covariance or None) of a distribution."""
     if hasattr(type(prior), "lazy_covariance_matrix"):  # GPyTorch (multitask) MVN
-        if getattr(prior, "_interleaved", True) is False:
-            raise ValueError(
-                "mean: a non-interleaved MultitaskMultivariateNormal is not supported; build it "
-                "with interleaved=True (the default) so that G acts on mean.reshape(..., -1)"
-            )
         if not getattr(prior, "islazy", True):
             # built from a dense tensor: torch has already computed its Cholesky factor
             return prior.loc, Dense(None, prior.scale_tril.to(_F64)), None

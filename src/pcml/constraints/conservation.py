@@ -70,8 +70,9 @@ def conserve(
 
     mean: μ (..., n) (tensor or numpy array), or a prior distribution: torch ``Normal``,
     ``Independent(Normal)``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, GPyTorch
-    ``MultivariateNormal`` / interleaved ``MultitaskMultivariateNormal`` (lazy covariances stay
-    lazy; a multitask event is flattened as ``mvn.mean.reshape(..., -1)``).
+    ``MultivariateNormal`` / ``MultitaskMultivariateNormal`` (lazy covariances stay lazy; a
+    multitask event is flattened in the order of ``mvn.loc``: ``mvn.mean.reshape(..., -1)`` when
+    interleaved, the default, else task-major ``mvn.mean.mT.reshape(..., -1)``).
     variance: d (..., n) ≥ 0 for Σ = diag(d); or covariance: Σ (..., n, n) symmetric PSD, a
     tensor or a ``linear_operator.LinearOperator``.
     G: (n,) (one constraint, then b is (...)) or (..., m, n) (then b is (..., m)). Per-slice
