@@ -99,7 +99,7 @@ def test_run_directories_are_complete(demo_run: tuple[Path, str]) -> None:
     for part, models in (("stefan", ("anp",)), ("heat", ("fno", "boon"))):
         ckpts = {p.name for p in (out / part / "checkpoints").glob("*-last.pt")}
         assert ckpts == {f"{m}-last.pt" for m in models}
-    assert len(list((out / "figures").glob("*.png"))) == 6
+    assert len(list((out / "figures").glob("*.png"))) == 8  # 6 copied + 2 training curves
 
     # config.toml is the resolved config: it loads back to the demo's config
     cfg = demo_config("tiny", 0)
@@ -149,7 +149,7 @@ def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_pat
     shot = tmp_path / "demo.png"
     dom = _open(out / "report.html", tmp_path, screenshot=shot)
     summary, per_image = _loaded(dom)
-    assert summary == "6/6" and per_image == ["true"] * 6
+    assert summary == "8/8" and per_image == ["true"] * 8
     for text in ("ProbConserv-ANP", "flux error at x = 0", "pcml demo --out"):
         assert text in dom, text
     import matplotlib.image as mpimg

@@ -57,8 +57,9 @@ from typing import Any
 from .boon_config import BoonConfig
 from .boon_config import make_config as boon_make_config
 from .config import config_hash, to_toml
+from .demo_story import demo_story
 from .demo_summary import STEFAN_VALUE, SummaryRow, format_summary, summary_metrics, summary_rows
-from .probconserv_config import ProbConservConfig
+from .probconserv_config import ALL_METHODS, ProbConservConfig
 from .probconserv_config import make_config as pc_make_config
 from .rundir import RunDir, write_json_atomic, write_text_atomic
 
@@ -90,10 +91,16 @@ PARTS = ("stefan", "heat")
 # is sized for its 3,000 steps), so the demo does not drift with the runners' profiles; the method
 # options (ANP input scaling, BOON's Tikhonov eps, target scale, Neumann stencil orders) are the
 # runners' quick defaults.
+# The bounded ProbConserv method (mass + u(0, t*) = 1 as constraint rows, 0 <= u <= 1; issue 15)
+# joins the default demo as soon as the probconserv runner has it; the tiny size keeps the two
+# base methods, so the test suite's summary rows do not depend on it.
+BOUNDED = "probconserv_anp_bounded"
+_DEFAULT_METHODS = ["anp", "probconserv_anp"] + ([BOUNDED] if BOUNDED in ALL_METHODS else [])
+
 _SIZES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "default": (
         (
-            'methods=["anp", "probconserv_anp"]',
+            "methods=" + json.dumps(_DEFAULT_METHODS),
             "data.n_train=1000",
             "data.n_valid=50",
             "data.n_test_per_value=20",
@@ -237,15 +244,17 @@ class DemoResult:
     report: Path
 
 
-# Figures copied to the top level, in reading order: (part, stem in the part, new stem).
+# Figures copied to the top level, in reading order: (part, stem in the part, new stem); the
+# training curves (TRAINING_FIGURES) are drawn by the demo from the parts' logs.
 _FIGURES = (
     ("stefan", "fig_profile", "1_stefan_profile"),
     ("stefan", "fig_shock", "2_stefan_shock_position"),
     ("stefan", "fig_mass", "3_stefan_mass"),
     ("stefan", "fig_mse_time", "4_stefan_mse_over_time"),
-    ("heat", "heat_boundary_flux", "5_heat_boundary_flux"),
-    ("heat", "prediction", "6_heat_prediction"),
+    ("heat", "heat_boundary_flux", "6_heat_boundary_flux"),
+    ("heat", "prediction", "7_heat_prediction"),
 )
+TRAINING_FIGURES = {"stefan": "5_stefan_training", "heat": "8_heat_training"}
 _PART_TITLES = {
     "stefan": "Stefan problem (ProbConserv)",
     "heat": "Heat with an insulator (BOON)",
@@ -330,16 +339,50 @@ def _threads(shared: bool) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _copy_figures(rd: RunDir) -> None:
-    captions = {}
+def _copy_figures(rd: RunDir) -> dict[str, list[str]]:
+    """Copy the parts' figures (captions as the parts wrote them: the report groups them under
+    the part's heading, no prefix) and draw the training curves; returns {part: stems}."""
+    from .plots_training import Panel, plot_training
+
+    for old in rd.figures.glob("*.png"):  # figures of an older demo layout
+        old.unlink()
+    captions: dict[str, str] = {}
+    stems: dict[str, list[str]] = {part: [] for part in PARTS}
     for part, stem, new in _FIGURES:
         src = rd.path / part / "figures" / f"{stem}.png"
         if not src.is_file():
             continue
         shutil.copyfile(src, rd.figures / f"{new}.png")
         part_caps = RunDir(rd.path / part, create=False).captions()
-        captions[new] = f"{_PART_TITLES[part]}: {part_caps.get(stem, stem.replace('_', ' '))}"
+        captions[new] = part_caps.get(stem, stem.replace("_", " "))
+        stems[part].append(new)
     write_json_atomic(rd.captions_path, captions)
+    logs = {part: rd.path / part / "logs" for part in PARTS}
+    panels = {
+        "stefan": Panel(
+            "ANP (the backbone of every Stefan method)",
+            "loss: −ELBO per batch (symlog)",
+            {"anp": logs["stefan"] / "anp.jsonl"},
+            "symlog",
+        ),
+        "heat": Panel(
+            "FNO and BOON",
+            "loss: relative L2 error",
+            {m: logs["heat"] / f"{m}.jsonl" for m in ("fno", "boon")},
+        ),
+    }
+    intros = {
+        "stefan": "Training curves: the ANP's loss (negative evidence lower bound, NLL + KL, "
+        "on the training and the validation functions; star: the best validation epoch, whose "
+        "weights are kept).",
+        "heat": "Training curves: relative L2 loss on the training split per epoch (the BOON "
+        "runner has no validation split; the test split is used only at the end).",
+    }
+    for part, panel in panels.items():
+        if all(p.is_file() for p in panel.logs.values()):
+            plot_training(rd, TRAINING_FIGURES[part], [panel], intros[part])
+            stems[part].append(TRAINING_FIGURES[part])
+    return stems
 
 
 def _table_md(cfg: DemoConfig, rows: Sequence[SummaryRow], run_dir: Path) -> str:
@@ -465,8 +508,15 @@ def run_demo(
     rows = summary_rows(metrics)
     rd.write_metrics(metrics)
     rd.write_table(_table_md(cfg, rows, rd.path))
-    _copy_figures(rd)
-    report = build_report(rd.path, title="pcml demo: ProbConserv (Stefan) and BOON (heat)")
+    stems = _copy_figures(rd)
+    commands = [
+        ("Rerun the whole demo (reuses finished parts)", command),
+        *((f"Rerun the {part} part alone", part_command(part, rd.path)) for part in PARTS),
+        ("Rebuild this page from the run directory", shlex.join(["pcml", "report", str(rd.path)])),
+    ]
+    story = demo_story(cfg, part_metrics["stefan"], part_metrics["heat"], stems, commands)
+    write_json_atomic(rd.path / "story.json", story)
+    report = build_report(rd.path)
     timings["total_s"] = time.perf_counter() - t_start
     write_json_atomic(rd.path / "timings.json", {**timings, "reused": reused})
     return DemoResult(rd.path, metrics, rows, timings, reused, report)

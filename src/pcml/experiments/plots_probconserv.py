@@ -2,47 +2,51 @@
 
 From ``curves.json``, ``profiles.json`` and ``shocks.json`` of a run directory:
 
-- ``fig_mass.png``: total mass ∫u dx of every method's mean over time, with the true b(t);
-- ``fig_profile.png``: the solution profile at t* with ±3σ bands, one panel per method;
+- ``fig_profile.png``: the solution u(x, t*) with each method's mean ± 3σ, one row per test value
+  and one column per method, for the same test function as the shock figure;
 - ``fig_shock.png``: histograms of the shock-position posterior with the true front (problems
   with a front only);
+- ``fig_mass.png``: total mass ∫u dx of every method's mean over time, with the exact b(t);
 - ``fig_mse_time.png``: MSE of the mean over time.
 
-One row per test-parameter value.
+Every caption is computed from the plotted data: it states what the figure shows for the method
+and, with the measured number, what it shows against it (e.g. where ProbConserv's MSE is higher
+than its backbone's). Style: :mod:`pcml.experiments._style`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pcml.experiments._style import (
+    DPI,
+    MAX_WIDTH_IN,
+    display_name,
+    figure_style,
+    line_style,
+    param_label,
+)
 from pcml.experiments.rundir import RunDir
 
-__all__ = ["plot_all"]
+__all__ = ["PROFILE_METHODS", "baseline_of", "plot_all", "profile_methods"]
 
-_STYLE = {
-    "anp": ("tab:blue", "-"),
-    "softc_anp": ("tab:orange", "-"),
-    "hardc_anp": ("tab:green", "--"),
-    "probconserv_anp": ("tab:red", "-"),
-    "probconserv_anp_noisy": ("tab:pink", ":"),
-    "ensemble": ("tab:purple", "-"),
-    "probconserv_ensemble": ("tab:brown", "--"),
-    "gp": ("tab:gray", "-"),
-    "probconserv_gp": ("tab:olive", "--"),
-}
+#: Methods shown in the profile figure, in order; the bounded ProbConserv variant replaces the
+#: mass-only one where a run has it (fallback: ``probconserv_anp``).
+PROFILE_METHODS = ("anp", "probconserv_anp", "probconserv_anp_bounded")
+
+# Physical bounds of u per problem (drawn as dotted lines). TODO: read them from the problem
+# registry once problems declare their bounds (issue 15).
+_BOUNDS = {"stefan": (0.0, 1.0), "pme": (0.0, None)}
+# Dirichlet values u(x0, t) = value shown as a star: {problem: (x0, value)}.
+_DIRICHLET = {"stefan": (0.0, 1.0)}
 
 
-_CAPTIONS = {
-    "fig_mass.png": "{problem}: total mass of each method's mean over time (black: exact b(t)); "
-    "curves over the first test functions of each value on the coarse time grid",
-    "fig_mse_time.png": "{problem}: MSE of each method's mean over time",
-    "fig_profile.png": "{problem}: solution at t* (black) and each method's mean ± 3σ, "
-    "test function 1 of each value",
-    "fig_shock.png": "{problem}: shock-position posterior at t* from exact samples of each "
-    "method's predictive distribution (true variances), test function 1; black: true front",
-}
+_NOT_METHODS = frozenset({"x", "t", "truth", "true_mass", "front", "function"})
 
 
 def _load(out: Path, name: str) -> dict[str, Any]:
@@ -51,10 +55,183 @@ def _load(out: Path, name: str) -> dict[str, Any]:
 
 
 def _methods(block: dict[str, Any]) -> list[str]:
-    return [k for k in block if k in _STYLE]
+    """The method keys of one value's block (the other keys are the grid, truth and labels)."""
+    return [k for k in block if k not in _NOT_METHODS]
 
 
-def plot_all(out: str | Path, problem: str, param_name: str | None = None) -> list[Path]:
+def baseline_of(method: str) -> str | None:
+    """The backbone a ProbConserv method corrects: ``probconserv_anp_bounded`` → ``anp``."""
+    if not method.startswith("probconserv_"):
+        return None
+    base = method.removeprefix("probconserv_")
+    for suffix in ("_bounded", "_noisy"):
+        base = base.removesuffix(suffix)
+    return base
+
+
+def profile_methods(available: Sequence[str]) -> list[str]:
+    """The columns of the profile figure: every method, except that the mass-only
+    ProbConserv-ANP is dropped when the bounded variant is there (the bounded one is the
+    method to show; the mass-only one stays in the other figures and tables)."""
+    keep = list(available)
+    if "probconserv_anp_bounded" in keep and "probconserv_anp" in keep:
+        keep.remove("probconserv_anp")
+    return keep
+
+
+def _t_star(out: Path, problem: str) -> float | None:
+    """t* of the run: ``[problem] t_star`` of its config.toml if set, else the registry's."""
+    import tomllib
+
+    try:
+        saved = tomllib.loads((out / "config.toml").read_text(encoding="utf-8"))
+        section = saved.get("problem")
+        if isinstance(section, dict) and isinstance(section.get("t_star"), int | float):
+            return float(section["t_star"])
+    except (OSError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        from pcml.pdes.gpme import get_problem
+
+        return float(get_problem(problem).t_star)
+    except (KeyError, ValueError):
+        return None
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+
+
+def _profile_caption(
+    problem: str, name: str, label: str, profiles: dict[str, Any], methods: list[str]
+) -> str:
+    values = list(profiles)
+    v = values[-1]
+    p = profiles[v]
+    x = np.asarray(p["x"])
+    parts = [
+        f"{name}: the solution u(x, t*) (black) and each method's mean ± 3σ (shaded) at t*, for "
+        f"test function {p['function']} ({label} = {v})"
+        + (
+            f" and test function {profiles[values[0]]['function']} ({label} = {values[0]})"
+            if len(values) > 1
+            else ""
+        )
+        + " (the same functions as the shock figure)."
+    ]
+    lo, hi = _BOUNDS.get(problem, (None, None))
+    for m in methods:
+        mean = np.asarray(p[m]["mean"])
+        facts = [f"u(0, t*) = {_fmt(mean[0])}", f"{_fmt(mean.min())} ≤ u ≤ {_fmt(mean.max())}"]
+        broken = []
+        if problem in _DIRICHLET and abs(mean[0] - _DIRICHLET[problem][1]) > 1e-5:
+            broken.append(f"the boundary condition u(0, t) = {_DIRICHLET[problem][1]:g}")
+        if hi is not None and mean.max() > hi + 1e-5:
+            broken.append(f"the bound u ≤ {hi:g}")
+        if lo is not None and mean.min() < lo - 1e-5:
+            broken.append(f"the bound u ≥ {lo:g}")
+        text = f"{display_name(m)} ({label} = {v}): " + ", ".join(facts)
+        text += f" — breaks {' and '.join(broken)}" if broken else " — within the physical limits"
+        base = baseline_of(m)
+        if base is not None and base in p:
+            delta = mean - np.asarray(p[base]["mean"])
+            sd = np.asarray(p[base]["std"])
+            added = float(np.trapezoid(delta, x))
+            ad = np.abs(delta)
+            cum = np.concatenate([[0.0], np.cumsum(0.5 * (ad[1:] + ad[:-1]) * np.diff(x))])
+            half = float(x[np.searchsorted(cum, 0.5 * cum[-1])]) if cum[-1] > 0 else float("nan")
+            text += (
+                f"; it adds {_fmt(added)} of mass to the {display_name(base)} mean, half of the "
+                f"change |Δu| in x < {half:.2f}, where the {display_name(base)}'s σ is large "
+                f"(largest at x = {float(x[int(np.argmax(sd))]):.2f}): the conditioning moves mass "
+                "in proportion to the prior variance"
+            )
+            if m.endswith("_bounded"):
+                text += ", except where the boundary row or a bound pins u"
+        parts.append(text + ".")
+    hidden = [m for m in _methods(p) if m not in methods and m in PROFILE_METHODS]
+    for m in hidden:
+        mean = np.asarray(p[m]["mean"])
+        parts.append(
+            f"Not shown: {display_name(m)} (mass row only) has u(0, t*) = {_fmt(mean[0])} and "
+            f"{_fmt(mean.min())} ≤ u ≤ {_fmt(mean.max())}."
+        )
+    return " ".join(parts)
+
+
+def _shock_caption(problem: str, label: str, shocks: dict[str, Any]) -> str:
+    out = [
+        f"{problem}: the shock-position posterior at t* from exact samples of each method's "
+        "predictive distribution (same test functions as the profile figure); black: the true "
+        "front."
+    ]
+    for v, s in shocks.items():
+        front = float(s["front"])
+        stats = {m: (float(np.mean(s[m])), float(np.std(s[m]))) for m in _methods(s)}
+        text = ", ".join(f"{display_name(m)} {mu:.3f} ± {sd:.3f}" for m, (mu, sd) in stats.items())
+        out.append(f"{label} = {v}: true front {front:.3f}; {text}.")
+        for m, (mu, sd) in stats.items():
+            base = baseline_of(m)
+            if base in stats:
+                bmu, bsd = stats[base]
+                closer = abs(mu - front) < abs(bmu - front)
+                out.append(
+                    f"{display_name(m)}'s mean is {'closer to' if closer else 'further from'} "
+                    f"the front than the {display_name(base)}'s ({abs(mu - front):.3f} vs "
+                    f"{abs(bmu - front):.3f}) and its spread is "
+                    f"{'smaller' if sd < bsd else 'larger'}."
+                )
+    return " ".join(out)
+
+
+def _mass_caption(problem: str, label: str, curves: dict[str, Any]) -> str:
+    out = [
+        f"{problem}: total mass ∫u dx of each method's mean over time, mean over the first test "
+        "functions of each value on the coarse time grid; black dashed (drawn on top): the exact "
+        "mass b(t)."
+    ]
+    for v, c in curves.items():
+        true = np.asarray(c["true_mass"])
+        errs = {m: float(np.max(np.abs(np.asarray(c[m]["mass"]) - true))) for m in _methods(c)}
+        out.append(
+            f"Largest |mass − b(t)| ({label} = {v}): "
+            + ", ".join(f"{display_name(m)} {_fmt(e)}" for m, e in errs.items())
+            + "."
+        )
+    return " ".join(out)
+
+
+def _mse_caption(problem: str, label: str, curves: dict[str, Any], t_star: float | None) -> str:
+    out = [f"{problem}: MSE of each method's mean over time (same functions as the mass figure)."]
+    for v, c in curves.items():
+        t = np.asarray(c["t"])
+        for m in _methods(c):
+            base = baseline_of(m)
+            if base is None or base not in c:
+                continue
+            a, b = np.asarray(c[m]["mse"]), np.asarray(c[base]["mse"])
+            worse = t[a > b]
+            name, bname = display_name(m), display_name(base)
+            if worse.size == 0:
+                out.append(f"{label} = {v}: {name} is below the {bname} at every time.")
+                continue
+            k = int(np.argmax(a - b))
+            out.append(
+                f"{label} = {v}: {name} is above the {bname} at {worse.size} of {t.size} times "
+                f"(from t = {worse.min():.3g}; at t = {t[k]:.3g}: {_fmt(a[k])} vs {_fmt(b[k])}) — "
+                "the exact mass does not make the shape right: the correction goes where the "
+                f"{bname}'s variance is large (profile figure), not to the front."
+            )
+    if t_star is not None:
+        out.append(f"Dotted line: t* = {t_star:g}, the time of the other figures.")
+    return " ".join(out)
+
+
+def plot_all(
+    out: str | Path, problem: str, param_name: str | None = None, t_star: float | None = None
+) -> list[Path]:
     """Write the figures into the run directory ``out``; returns their paths."""
     import matplotlib
 
@@ -62,78 +239,104 @@ def plot_all(out: str | Path, problem: str, param_name: str | None = None) -> li
     import matplotlib.pyplot as plt
 
     out = Path(out)
+    if t_star is None:
+        t_star = _t_star(out, problem)
     curves, profiles, shocks = _load(out, "curves"), _load(out, "profiles"), _load(out, "shocks")
-    label = param_name or "θ"
+    label = param_label(param_name or "θ")
+    name = problem.capitalize() if problem == "stefan" else problem
     values = list(curves)
     written: list[Path] = []
-
     rd = RunDir(out)
 
-    def save(fig: Any, name: str) -> None:
-        written.append(rd.save_figure(fig, name, _CAPTIONS[name].format(problem=problem), dpi=90))
+    def save(fig: Any, stem: str, caption: str) -> None:
+        written.append(rd.save_figure(fig, stem, caption, dpi=DPI))
         plt.close(fig)
 
-    for name, ylabel, key in (
-        ("fig_mass.png", "total mass of the mean", "mass"),
-        ("fig_mse_time.png", "MSE over x", "mse"),
-    ):
-        fig, axes = plt.subplots(1, len(values), figsize=(5 * len(values), 3.6), squeeze=False)
-        for ax, v in zip(axes[0], values, strict=True):
-            c = curves[v]
-            if key == "mass":
-                ax.plot(c["t"], c["true_mass"], "k-", lw=3, alpha=0.4, label="truth b(t)")
-            for m in _methods(c):
-                color, ls = _STYLE[m]
-                ax.plot(c["t"], c[m][key], color=color, ls=ls, label=m)
-            if key == "mse":
-                ax.set_yscale("log")
-            ax.set_title(f"{problem}, {label} = {v}")
-            ax.set_xlabel("t")
-            ax.set_ylabel(ylabel)
-        axes[0][-1].legend(fontsize=7)
-        save(fig, name)
+    with figure_style():
+        width = min(MAX_WIDTH_IN, 4.6 * len(values))
+        for stem, ylabel, key in (
+            ("fig_mass.png", "total mass ∫u dx", "mass"),
+            ("fig_mse_time.png", "MSE over x", "mse"),
+        ):
+            fig, axes = plt.subplots(1, len(values), figsize=(width, 3.8), squeeze=False)
+            for ax, v in zip(axes[0], values, strict=True):
+                c = curves[v]
+                for m in _methods(c):
+                    ax.plot(c["t"], c[m][key], **line_style(m))
+                if key == "mass":
+                    ax.plot(c["t"], c["true_mass"], "k--", lw=1.4, zorder=5, label="exact b(t)")
+                else:
+                    ax.set_yscale("log")
+                    if t_star is not None:
+                        ax.axvline(t_star, color="k", ls=":", lw=1)
+                ax.set(title=f"{label} = {v}", xlabel="time t", ylabel=ylabel)
+            axes[0][-1].legend()
+            fig.tight_layout()
+            caption = (
+                _mass_caption(name, label, curves)
+                if key == "mass"
+                else _mse_caption(name, label, curves, t_star)
+            )
+            save(fig, stem, caption)
 
-    methods = _methods(profiles[values[0]])
-    fig, axes = plt.subplots(
-        len(values), len(methods), figsize=(2.8 * len(methods), 2.6 * len(values)), squeeze=False
-    )
-    for r, v in enumerate(values):
-        p = profiles[v]
-        for c, m in enumerate(methods):
-            ax = axes[r][c]
-            color, _ = _STYLE[m]
-            mean, std = p[m]["mean"], p[m]["std"]
-            lo = [a - 3 * s for a, s in zip(mean, std, strict=True)]
-            hi = [a + 3 * s for a, s in zip(mean, std, strict=True)]
-            ax.fill_between(p["x"], lo, hi, color=color, alpha=0.25, lw=0)
-            ax.plot(p["x"], p["truth"], "k-", lw=1)
-            ax.plot(p["x"], mean, color=color, lw=1.2)
-            ax.set_title(f"{m}\n{label} = {v}", fontsize=8)
-            ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    save(fig, "fig_profile.png")
-
-    if any(len(s) > 2 for s in shocks.values()):
-        fig, axes = plt.subplots(1, len(values), figsize=(5 * len(values), 3.6), squeeze=False)
-        for ax, v in zip(axes[0], values, strict=True):
-            s = shocks[v]
-            for m in _methods(s):
-                color, _ = _STYLE[m]
-                lo, hi = profiles[v]["x"][0], profiles[v]["x"][-1]
-                weights = [1.0 / len(s[m])] * len(s[m])
-                ax.hist(
-                    s[m],
-                    bins=100,
-                    range=(lo, hi),
-                    weights=weights,
-                    histtype="step",
-                    color=color,
-                    label=m,
+        methods = profile_methods(_methods(profiles[values[0]]))
+        lo, hi = _BOUNDS.get(problem, (None, None))
+        fig, axes = plt.subplots(
+            len(values),
+            len(methods),
+            figsize=(min(MAX_WIDTH_IN, 3.5 * len(methods)), 3.0 * len(values)),
+            squeeze=False,
+            sharex=True,
+            sharey=True,
+        )
+        for r, v in enumerate(values):
+            p = profiles[v]
+            for c, m in enumerate(methods):
+                ax = axes[r][c]
+                style = line_style(m)
+                mean, std = np.asarray(p[m]["mean"]), np.asarray(p[m]["std"])
+                ax.fill_between(
+                    p["x"], mean - 3 * std, mean + 3 * std, color=style["color"], alpha=0.25, lw=0
                 )
-            ax.axvline(s["front"], color="k", lw=2, label="true front")
-            ax.set_title(f"shock position at t*, {label} = {v}")
-            ax.set_xlabel("x")
-            ax.set_ylabel("fraction of samples")
-        axes[0][-1].legend(fontsize=7)
-        save(fig, "fig_shock.png")
+                ax.plot(p["x"], p["truth"], "k-", lw=1.2, label="truth")
+                ax.plot(p["x"], mean, color=style["color"], label=f"{style['label']} mean")
+                for bound in (lo, hi):
+                    if bound is not None:
+                        ax.axhline(bound, color="k", ls=":", lw=0.8)
+                if problem in _DIRICHLET:
+                    x0, u0 = _DIRICHLET[problem]
+                    ax.plot([x0], [u0], "k*", ms=10, clip_on=False, label=f"u({x0:g}, t) = {u0:g}")
+                ax.set_title(f"{style['label']}, {label} = {v}")
+                if r == len(values) - 1:
+                    ax.set_xlabel("x")
+                if c == 0:
+                    ax.set_ylabel("u(x, t*)")
+                if r == 0:
+                    ax.legend(loc="upper right", fontsize=9)
+        fig.tight_layout()
+        save(fig, "fig_profile.png", _profile_caption(problem, name, label, profiles, methods))
+
+        if any(len(s) > 2 for s in shocks.values()):
+            fig, axes = plt.subplots(1, len(values), figsize=(width, 3.8), squeeze=False)
+            for ax, v in zip(axes[0], values, strict=True):
+                s = shocks[v]
+                top = max(max(s[m]) for m in _methods(s))
+                hi_x = min(float(profiles[v]["x"][-1]), max(0.5, top + 0.05))
+                for m in _methods(s):
+                    ax.hist(
+                        s[m],
+                        bins=40,
+                        range=(float(profiles[v]["x"][0]), hi_x),
+                        weights=[1.0 / len(s[m])] * len(s[m]),
+                        histtype="step",
+                        lw=1.8,
+                        **line_style(m),
+                    )
+                ax.axvline(s["front"], color="k", lw=2, label="true front")
+                ax.set(
+                    title=f"{label} = {v}", xlabel="shock position x", ylabel="fraction of samples"
+                )
+            axes[0][-1].legend()
+            fig.tight_layout()
+            save(fig, "fig_shock.png", _shock_caption(name, label, shocks))
     return written
