@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -24,6 +25,7 @@ from pcml.experiments.demo import (
     summary_rows,
 )
 from pcml.experiments.probconserv_config import make_config as pc_make_config
+from pcml.experiments.report import format_number
 from pcml.pdes.gpme import get_problem
 
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -141,22 +143,87 @@ def test_rerun_reuses_finished_parts(demo_run: tuple[Path, str]) -> None:
     assert "different config" in res.output and "--out" in res.output
 
 
+#: Screenshot window: the width a reviewer reads at; tall enough for the story, the summary
+#: tables and the first figure (checked below from the page's own layout).
+SHOT_SIZE = (1400, 2600)
+
+
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_path: Path) -> None:
-    from test_report_browser import _loaded, _open  # the report test's Chromium helpers
+    """The report in a real browser at 1400 px: every figure loads and is described, and the
+    screenshot stored as ``DIR/report.png`` holds the story, the first table and the first
+    figure. ``PCML_DEMO_RUN=runs/demo`` renders that (default-size) demo instead of the tiny
+    one, so a reviewer gets ``runs/demo/report.png``."""
+    from test_report_browser import _loaded, _open, check_figures_described
 
-    out, _ = demo_run
-    shot = tmp_path / "demo.png"
-    dom = _open(out / "report.html", tmp_path, screenshot=shot)
+    out = Path(os.environ.get("PCML_DEMO_RUN") or demo_run[0])
+    shot = out / "report.png"
+    dom = _open(out / "report.html", tmp_path, screenshot=shot, size=SHOT_SIZE)
     summary, per_image = _loaded(dom)
-    assert summary == "8/8" and per_image == ["true"] * 8
-    for text in ("ProbConserv-ANP", "flux error at x = 0", "pcml demo --out"):
+    n = len(list((out / "figures").glob("*.png")))
+    assert summary == f"{n}/{n}" and per_image == ["true"] * n
+    assert check_figures_described(dom) == n
+    for text in ("ProbConserv-ANP", "flux error at x = 0", "pcml demo --out", "Key result."):
         assert text in dom, text
+    # the page's load script records where the first story paragraph, table and figure end
+    marks = {
+        k: int(re.search(rf'data-first-{k}-bottom="(\d+)"', dom).group(1))  # type: ignore[union-attr]
+        for k in ("story", "table", "figure")
+    }
+    assert marks["story"] < marks["table"] < marks["figure"] <= SHOT_SIZE[1], marks
     import matplotlib.image as mpimg
 
     pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (SHOT_SIZE[1], SHOT_SIZE[0])
     assert pixels[..., :3].mean(axis=-1).std() > 0.02  # not a blank page
     assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 50
+
+
+def test_pcml_report_reproduces_the_demo_report(demo_run: tuple[Path, str]) -> None:
+    """``pcml report DIR`` rebuilds the demo's page byte for byte (same title, no path, no
+    time in it), and the page reads top-down: story, key result, table, figures, folded
+    configuration, commands; every metric once."""
+    out, _ = demo_run
+    page = (out / "report.html").read_bytes()
+    (out / "report.html").unlink()
+    res = CliRunner().invoke(main, ["report", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert (out / "report.html").read_bytes() == page
+    text = page.decode("utf-8")
+    assert "<title>pcml demo: exact conservation" in text and "pcml run:" not in text
+    assert str(out) not in text.split("<h2>Reproduce</h2>")[0]  # no path above the commands
+    order = [
+        "The one-phase Stefan problem",
+        "Key result.",
+        "<caption>Stefan problem",
+        "Heat flows in a rod",
+        "<caption>Heat with an insulator",
+        "<h2>Figures</h2>",
+        "<figure",
+        "<details><summary>config.toml",
+        "<h2>Reproduce</h2>",
+    ]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions), dict(zip(order, positions, strict=True))
+    assert text.count("Figure 1.") == 1 and "Figure 8." in text
+    # every number of the story's key results is the metrics' (computed, not typed)
+    story = json.loads((out / "story.json").read_text())
+    parts = {p: json.loads((out / p / "metrics.json").read_text()) for p in ("stefan", "heat")}
+    stefan_key, heat_key = (sec["key_result"] for sec in story["sections"])
+    for value, rows in parts["stefan"].items():
+        for method in ("anp", "probconserv_anp"):
+            for metric in ("ce", "mse"):
+                assert format_number(rows[method][metric]) in stefan_key, (value, method, metric)
+    for model in ("fno", "boon"):
+        for metric in ("boundary_error_x_lower", "rel_l2"):
+            assert format_number(parts["heat"][model][metric]) in heat_key, (model, metric)
+    # metrics once: each MSE of the Stefan part appears exactly once on the page
+    for rows in parts["stefan"].values():
+        for m in rows.values():
+            cell = f">{format_number(m['mse'])} ± {format_number(m['mse_se'])}<"
+            assert text.count(cell) == 1, cell
+    # no code names in the page's tables and figure titles
+    assert "probconserv_anp<" not in text and "u_star" not in text.split("<details>")[0]
 
 
 def test_bad_input_is_refused() -> None:

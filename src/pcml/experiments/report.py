@@ -206,7 +206,8 @@ summary{cursor:pointer;color:#2b6cb0}
 .meta{color:#718096;font-size:.85em}
 """
 
-# Records, after load, whether every image decoded (used by the headless-browser test).
+# Records, after load, whether every image decoded and where the first story paragraph, table
+# and figure end (used by the headless-browser tests).
 _SCRIPT = """
 window.addEventListener("load", function () {
   var imgs = document.images, ok = 0;
@@ -216,6 +217,15 @@ window.addEventListener("load", function () {
     if (good) { ok++; }
   }
   document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+  // where the first story paragraph, table and figure end (CSS px from the top of the page)
+  var marks = {"story": "p.story", "table": "table", "figure": "figure"};
+  for (var k in marks) {
+    var el = document.querySelector(marks[k]);
+    if (el) {
+      var bottom = Math.ceil(el.getBoundingClientRect().bottom + window.scrollY);
+      document.body.setAttribute("data-first-" + k + "-bottom", bottom);
+    }
+  }
 });
 """
 
