@@ -149,14 +149,17 @@ SHOT_SIZE = (1400, 2600)
 
 
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(demo_run: tuple[Path, str], tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """The report in a real browser at 1400 px: every figure loads and is described, and the
     screenshot stored as ``DIR/report.png`` holds the story, the first table and the first
     figure. ``PCML_DEMO_RUN=runs/demo`` renders that (default-size) demo instead of the tiny
     one, so a reviewer gets ``runs/demo/report.png``."""
     from test_report_browser import _loaded, _open, check_figures_described
 
-    out = Path(os.environ.get("PCML_DEMO_RUN") or demo_run[0])
+    given = os.environ.get("PCML_DEMO_RUN")
+    out = Path(given) if given else request.getfixturevalue("demo_run")[0]
     shot = out / "report.png"
     dom = _open(out / "report.html", tmp_path, screenshot=shot, size=SHOT_SIZE)
     summary, per_image = _loaded(dom)

@@ -7,7 +7,9 @@ directories, so every number can be reproduced and inspected:
    u_t = ∂_x(k(u) u_x), k(u) = 1[u ≥ u*], on [0, 1] with the conservation law
    ∫₀¹ u(t, x) dx = b(t) = 2 c₁ √(t/π). One attentive neural process (ANP) is trained; at test
    time its Gaussian prediction at t* = 0.05 is used as is (``anp``) or conditioned on
-   gᵀu = b(t*) with g the trapezoid weights (``probconserv_anp``). Reported: the conservation
+   gᵀu = b(t*) with g the trapezoid weights (``probconserv_anp``); at the default size also
+   ``probconserv_anp_bounded`` (mass + u(0, t*) = 1 as constraint rows, 0 ≤ u ≤ 1) once the
+   probconserv runner provides it (``BOUNDED``). Reported: the conservation
    error CE = gᵀμ − b (≈ 0 only for ProbConserv), the MSE of the mean, and the posterior mean
    ± sd of the shock (front) position next to the true front x*(t*) = α√t*.
 2. **Heat with an insulator** (BOON, :mod:`pcml.experiments.boon`): u_t = k u_xx, k = 0.01,
@@ -19,7 +21,9 @@ directories, so every number can be reproduced and inspected:
 Layout of the demo directory ``DIR`` (default ``runs/demo``)::
 
     DIR/config.toml, command.txt, metrics.json (the summary), table.md, timings.json,
-        figures/*.png (copies of both parts' figures), report.html (self-contained), parts.json
+        figures/*.png (copies of both parts' figures + training curves from their logs),
+        story.json (the report's text and tables, :mod:`.demo_story`), report.html
+        (self-contained; ``pcml report DIR`` rebuilds it byte for byte), parts.json
     DIR/stefan/   a complete ``pcml probconserv run`` directory (checkpoints/, logs/, data/, ...)
     DIR/heat/     a complete ``pcml boon run`` directory
 
@@ -30,10 +34,12 @@ its last checkpoints (pcml.train). A part directory that holds a run of a *diffe
 refused with a clear error instead of being mixed with it.
 
 Sizes: ``default`` and ``tiny`` (seconds; the test suite). ``default`` is large enough that the
-unconstrained models' errors are clearly non-zero, ProbConserv halves the ANP's MSE and places
-the front (measured, seed 0: MSE 0.0152 → 0.0097, front 0.232 ± 0.086 vs 0.2351; BOON rel. L2
-0.0073 vs FNO 0.0220) and small enough for a 2-core CPU: 177 s of CPU time in total (Stefan about
-120 s, heat about 45 s, one thread each), and the two parts run in parallel (``run_demo``).
+unconstrained models' errors are clearly non-zero and small enough for a 2-core CPU (30 s wall
+on a quiet 2-core machine, up to ~5 min under load; one thread per part, the two parts in
+parallel, ``run_demo``). Measured over seeds 0-4 (README): ProbConserv's |CE| ≤ 1e-17 on every
+seed, but its MSE is below the ANP's on 2 of 5 seeds only (ANP 0.0148 ± 0.0038, ProbConserv
+0.0124 ± 0.0028); BOON's flux errors ≤ 4e-15 and its relative L2 0.0072 ± 0.0014 against the
+FNO's 0.0215 ± 0.0017, lower on 5 of 5 seeds.
 Both start from the runners' ``quick`` profiles with every size pinned below, so each part's
 config.toml says ``profile = "quick"`` and its ``--config`` reproduces it exactly.
 """
@@ -326,13 +332,16 @@ def _finish_background(background: tuple[Any, Any, float], sub: Path) -> float:
 
 
 @contextlib.contextmanager
-def _threads(shared: bool) -> Iterator[None]:
-    """One torch thread fewer while a background part uses a core (at least one)."""
+def _threads() -> Iterator[None]:
+    """One torch thread for a part trained in this process (the background part gets
+    OMP_NUM_THREADS=1): float reductions then do not depend on the machine's core count, so
+    the demo's numbers are bit-identical on one CPU type and torch build whatever the number
+    of cores (measured: two seed-0 runs on this machine gave identical metrics.json files);
+    across CPU types the float32 kernels still differ (README: the seed spread)."""
     import torch
 
     before = torch.get_num_threads()
-    if shared:
-        torch.set_num_threads(max(1, before - 1))
+    torch.set_num_threads(1)
     try:
         yield
     finally:
@@ -476,7 +485,7 @@ def run_demo(
                 continue
             log(f"[{i}/2] {_PART_TITLES[part]} -> {rd.path / part}")
             t0 = time.perf_counter()
-            with _threads(background is not None):
+            with _threads():
                 _run_part(part, cfg, rd.path, progress, log)
             timings[f"{part}_s"] = time.perf_counter() - t0
             state[part] = config_hash(dict(_parts(cfg))[part])

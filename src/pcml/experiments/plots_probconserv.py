@@ -197,7 +197,10 @@ def _mass_caption(problem: str, label: str, curves: dict[str, Any]) -> str:
         errs = {m: float(np.max(np.abs(np.asarray(c[m]["mass"]) - true))) for m in _methods(c)}
         out.append(
             f"Largest |mass − b(t)| ({label} = {v}): "
-            + ", ".join(f"{display_name(m)} {_fmt(e)}" for m, e in errs.items())
+            + ", ".join(
+                f"{display_name(m)} " + (_fmt(e) if e >= 1e-7 else "0 to the 8 digits stored")
+                for m, e in errs.items()
+            )
             + "."
         )
     return " ".join(out)

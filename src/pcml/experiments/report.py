@@ -192,7 +192,7 @@ pre{background:#f4f6fa;border:1px solid #dde3ec;padding:.7em;overflow-x:auto;fon
 table{border-collapse:collapse;margin:.4em 0 1.2em;font-size:.92em}
 th,td{border:1px solid #d3d9e3;padding:.25em .7em}
 td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td:first-child,tbody th{text-align:left}
+td:first-child,tbody th{text-align:left;white-space:nowrap}
 thead th{background:#eef2f8}
 figure{margin:1.2em 0;text-align:center}
 figure img{max-width:100%;height:auto;border:1px solid #e2e6ee}
@@ -330,6 +330,8 @@ def _story_body(run: RunDir, story: Mapping[str, Any], title: str) -> list[str]:
         body.append(
             f"<p>{html.escape(str(what))}:</p><pre><code>{html.escape(str(cmd))}</code></pre>"
         )
+    if story.get("reproducibility"):
+        body.append(f'<p class="note">{html.escape(str(story["reproducibility"]))}</p>')
     links = story.get("links", ())
     if links:
         items = "".join(
