@@ -39,9 +39,9 @@ __all__ = ["PROFILE_METHODS", "baseline_of", "plot_all", "profile_methods"]
 #: mass-only one where a run has it (fallback: ``probconserv_anp``).
 PROFILE_METHODS = ("anp", "probconserv_anp", "probconserv_anp_bounded")
 
-# Physical bounds of u per problem (drawn as dotted lines). TODO: read them from the problem
-# registry once problems declare their bounds (issue 15).
-_BOUNDS = {"stefan": (0.0, 1.0), "pme": (0.0, None)}
+# Physical bounds of u per problem (dotted lines), used where the problem registry does not
+# declare ``bounds`` (issue 15 adds them there; :func:`_bounds` prefers the registry's).
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {"stefan": (0.0, 1.0), "pme": (0.0, None)}
 # Dirichlet values u(x0, t) = value shown as a star: {problem: (x0, value)}.
 _DIRICHLET = {"stefan": (0.0, 1.0)}
 
@@ -77,6 +77,20 @@ def profile_methods(available: Sequence[str]) -> list[str]:
     if "probconserv_anp_bounded" in keep and "probconserv_anp" in keep:
         keep.remove("probconserv_anp")
     return keep
+
+
+def _bounds(problem: str) -> tuple[float | None, float | None]:
+    """(lower, upper) physical bounds of u: the registry's ``bounds`` if declared, else
+    ``_BOUNDS``; (None, None) when unknown."""
+    try:
+        from pcml.pdes.gpme import get_problem
+
+        declared = getattr(get_problem(problem), "bounds", None)
+    except (KeyError, ValueError):
+        declared = None
+    if declared is not None and hasattr(declared, "lower"):
+        return declared.lower, declared.upper
+    return _BOUNDS.get(problem, (None, None))
 
 
 def _t_star(out: Path, problem: str) -> float | None:
@@ -121,7 +135,7 @@ def _profile_caption(
         )
         + " (the same functions as the shock figure)."
     ]
-    lo, hi = _BOUNDS.get(problem, (None, None))
+    lo, hi = _bounds(problem)
     for m in methods:
         mean = np.asarray(p[m]["mean"])
         facts = [f"u(0, t*) = {_fmt(mean[0])}", f"{_fmt(mean.min())} ≤ u ≤ {_fmt(mean.max())}"]
@@ -283,7 +297,7 @@ def plot_all(
             save(fig, stem, caption)
 
         methods = profile_methods(_methods(profiles[values[0]]))
-        lo, hi = _BOUNDS.get(problem, (None, None))
+        lo, hi = _bounds(problem)
         fig, axes = plt.subplots(
             len(values),
             len(methods),
