@@ -245,3 +245,35 @@ def test_format_summary_aligns_values() -> None:
     lines = format_summary(rows).splitlines()
     assert len({len(line) for line in lines}) == 1  # a rectangular table
     assert lines[2].endswith("1.50e-17 |") and lines[3].endswith("0.2000 ± 0.0100 |")
+
+
+def test_story_reports_the_bounded_method_when_the_run_has_it() -> None:
+    """The story's key result and table take the bounded ProbConserv method from the metrics
+    when the run has it (issue 15's method), with every number read from the metrics."""
+    from pcml.experiments.demo_story import demo_story
+
+    def row(ce: float, mse: float) -> dict[str, float | None]:
+        return {"ce": ce, "ce_se": 1e-3, "mse": mse, "mse_se": 1e-4, "ll": 1.2, "ll_se": 0.01,
+                "crps": 0.05, "crps_se": 1e-3, "shock_mean": 0.25, "shock_std": 0.05}  # fmt: skip
+
+    stefan = {
+        v: {
+            "anp": row(-0.0571, 0.0169),
+            "probconserv_anp": row(8.3e-18, 0.0115),
+            "probconserv_anp_bounded": row(9.7e-18, 0.00898),
+        }
+        for v in ("0.5", "0.6")
+    }
+    heat_row = {"boundary_error_x_lower": 5.8, "boundary_error_x_upper": 6.9, "rel_l2": 0.0232}
+    heat = {"fno": heat_row, "boon": {**heat_row, "boundary_error_x_lower": 3.7e-15}}
+    story = demo_story(demo_config("tiny"), stefan, heat, {"stefan": ["1_stefan_profile"]}, [])
+    stefan_sec, heat_sec = story["sections"]
+    key = stefan_sec["key_result"]
+    assert "the bounded variant (u(0, t*) = 1 and 0 ≤ u ≤ 1 enforced as well)" in key
+    assert key.count("enforced as well") == 1  # explained once, not per test value
+    assert "MSE 0.00898 (-47 %)" in key and "9.70e-18" in key
+    methods = [r[1] for r in stefan_sec["table"]["rows"]]
+    assert methods == ["ANP", "ProbConserv-ANP", "Bounded ProbConserv-ANP"] * 2
+    assert "3.70e-15 (round-off) against the FNO's 5.80" in heat_sec["key_result"]
+    assert stefan_sec["figures"] == ["1_stefan_profile"] and heat_sec["figures"] == []
+    json.dumps(story)  # story.json is plain JSON

@@ -96,7 +96,7 @@ def test_figures_and_measured_captions(tmp_path: Path, bounded: bool) -> None:
     assert "u_star" not in " ".join(caps.values()) and "u* = 0.6" in profile
     if bounded:
         # the bounded mean is within the limits; the mass-only one is not shown but reported
-        assert "ProbConserv-ANP, bounded (u* = 0.6): u(0, t*) = 1," in profile
+        assert "Bounded ProbConserv-ANP (u* = 0.6): u(0, t*) = 1," in profile
         assert "within the physical limits" in profile
         assert f"Not shown: ProbConserv-ANP (mass row only) has u(0, t*) = {pc[0]:.3g}" in profile
     else:

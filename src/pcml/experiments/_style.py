@@ -54,7 +54,7 @@ _NAMES = {
     "softc_anp": "SoftC-ANP",
     "hardc_anp": "HardC-ANP",
     "probconserv_anp": "ProbConserv-ANP",
-    "probconserv_anp_bounded": "ProbConserv-ANP, bounded",
+    "probconserv_anp_bounded": "Bounded ProbConserv-ANP",
     "probconserv_anp_noisy": "ProbConserv-ANP (σ_G > 0)",
     "ensemble": "Ensemble",
     "probconserv_ensemble": "ProbConserv-Ensemble",

@@ -39,6 +39,7 @@ def _change(new: float, old: float) -> str:
 
 def _stefan_key(stefan: Mapping[str, Any], t_star: float) -> str:
     sentences = []
+    explained = False
     for value, rows in stefan.items():
         a, p = rows.get("anp"), rows.get("probconserv_anp")
         if a is None or p is None:
@@ -50,10 +51,11 @@ def _stefan_key(stefan: Mapping[str, Any], t_star: float) -> str:
         )
         bnd = rows.get("probconserv_anp_bounded")
         if bnd is not None:
+            what = "" if explained else " (u(0, t*) = 1 and 0 ≤ u ≤ 1 enforced as well)"
+            explained = True
             text += (
-                f", and the bounded variant (u(0, t*) = 1 and 0 ≤ u ≤ 1 enforced as well) has "
-                f"conservation error {_n(bnd['ce'])} and MSE {_n(bnd['mse'])} "
-                f"({_change(bnd['mse'], a['mse'])})"
+                f", and the bounded variant{what} has conservation error {_n(bnd['ce'])} and "
+                f"MSE {_n(bnd['mse'])} ({_change(bnd['mse'], a['mse'])})"
             )
         sentences.append(text)
     return f"At t* = {t_star:g}, " + "; ".join(sentences) + "."

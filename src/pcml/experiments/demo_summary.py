@@ -32,7 +32,7 @@ class SummaryRow:
 _STEFAN_MODELS = {
     "anp": "ANP",
     "probconserv_anp": "ProbConserv-ANP",
-    "probconserv_anp_bounded": "ProbConserv-ANP, bounded",  # when the run has it (issue 15)
+    "probconserv_anp_bounded": "Bounded ProbConserv-ANP",  # when the run has it (issue 15)
 }
 _HEAT_MODELS = {"fno": "FNO", "boon": "BOON"}
 

@@ -163,7 +163,11 @@ def _profile_caption(
                 "in proportion to the prior variance"
             )
             if m.endswith("_bounded"):
-                text += ", except where the boundary row or a bound pins u"
+                text += (
+                    ", except where the boundary row or a bound pins u; its shaded band is the "
+                    "±3σ of the conditioned Gaussian, which the bounds (applied to the mean) do "
+                    "not truncate"
+                )
         parts.append(text + ".")
     hidden = [m for m in _methods(p) if m not in methods and m in PROFILE_METHODS]
     for m in hidden:
