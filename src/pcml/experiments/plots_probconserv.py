@@ -302,17 +302,20 @@ def plot_all(
 
         methods = profile_methods(_methods(profiles[values[0]]))
         lo, hi = _bounds(problem)
+        # values × methods; with more than 3 methods, methods × values (panels stay readable)
+        wide = len(methods) <= 3
+        grid = (len(values), len(methods)) if wide else (len(methods), len(values))
         fig, axes = plt.subplots(
-            len(values),
-            len(methods),
-            figsize=(min(MAX_WIDTH_IN, 3.5 * len(methods)), 3.0 * len(values)),
+            *grid,
+            figsize=(min(MAX_WIDTH_IN, 3.5 * grid[1]), 3.0 * grid[0]),
             squeeze=False,
             sharex=True,
             sharey=True,
         )
-        for r, v in enumerate(values):
+        for i, v in enumerate(values):
             p = profiles[v]
-            for c, m in enumerate(methods):
+            for j, m in enumerate(methods):
+                r, c = (i, j) if wide else (j, i)
                 ax = axes[r][c]
                 style = line_style(m)
                 mean, std = np.asarray(p[m]["mean"]), np.asarray(p[m]["std"])
@@ -328,11 +331,11 @@ def plot_all(
                     x0, u0 = _DIRICHLET[problem]
                     ax.plot([x0], [u0], "k*", ms=10, clip_on=False, label=f"u({x0:g}, t) = {u0:g}")
                 ax.set_title(f"{style['label']}, {label} = {v}")
-                if r == len(values) - 1:
+                if r == grid[0] - 1:
                     ax.set_xlabel("x")
                 if c == 0:
                     ax.set_ylabel("u(x, t*)")
-                if r == 0:
+                if r == 0 or not wide:
                     ax.legend(loc="upper right", fontsize=9)
         fig.tight_layout()
         save(fig, "fig_profile.png", _profile_caption(problem, name, label, profiles, methods))
