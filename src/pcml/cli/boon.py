@@ -12,7 +12,7 @@ from ._options import config_options, echo_log, out_option, profile_option, run_
 
 
 def _case_names() -> list[str]:
-    from ..experiments.boon_cases import CASES
+    from ..experiments.boon.cases import CASES
 
     return sorted(CASES)
 
@@ -76,8 +76,8 @@ def run_cmd(
 ) -> None:
     """Train a plain FNO, BOON and BOON (reference mode) on CASE with identical settings and
     evaluate them on the test split; write metrics.json, table.md, figures and report.html."""
-    from ..experiments.boon import run
-    from ..experiments.boon_config import make_config
+    from ..experiments.boon.config import make_config
+    from ..experiments.boon.runner import run
 
     sets = list(overrides)
     if epochs is not None:

@@ -1,9 +1,15 @@
 """Registry of BOON experiment cases: what data to build and which boundary data a model receives.
 
-A :class:`BoonCase` is everything the generic runner (:mod:`pcml.experiments.boon`) needs to know
-about one problem; the model grid is ``spatial_axes`` (+ ``"t"`` for multi-step), the boundary
-conditions and their kinds come from the dataset (``BoundaryData``), so a new case — e.g. the 2-D
-cavity or wave equation of issue #8 — only registers a builder with :func:`register_case`.
+A :class:`BoonCase` is everything the one runner (:mod:`pcml.experiments.boon.runner`) needs to
+know about one problem, as data: the model grid is ``spatial_axes`` (+ ``"t"`` for multi-step),
+``layout`` says how its data become tensors ("1d": one file split by index, boundary values per
+face and frame; "2d": independent train / test draws, wall data constant in time, a lift for the
+cavity), ``boundary_params`` say which generator parameters carry the boundary data and their
+training and out-of-distribution ranges. The boundary conditions and their kinds come from the
+dataset (``BoundaryData``). A new case only registers itself with :func:`register_case`.
+
+Imports point one way: ``cases2d`` (constants) ← ``cases`` ← ``config`` ← ``models`` ←
+``runner`` ← ``study``; nothing here imports torch or h5py (``pcml --help`` stays light).
 
 What each model receives (stated in every report, reference §11.2 and §14.12):
 
@@ -24,14 +30,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pcml.experiments.boon.cases2d import CAVITY_BC_SOURCE, WAVE_BC_SOURCE
 
 if TYPE_CHECKING:  # keep ``pcml --help`` light: no h5py/torch import here
     from pcml.data import PDEData
 
-__all__ = ["CASES", "BoonCase", "get_case", "register_case"]
+__all__ = ["CASES", "BoonCase", "BoundaryParam", "get_case", "register_case"]
 
-Builder = Callable[..., "PDEData"]  # (n_traj, n_x, multi_step, seed) -> PDEData
+Builder = Callable[..., "PDEData"]  # (n_traj, n_x, multi_step, seed, **generator) -> PDEData
+
+
+@dataclass(frozen=True)
+class BoundaryParam:
+    """A generator parameter that carries boundary data, drawn per sample from U[lo, hi].
+
+    ``train`` = (lo, hi) for the training, validation and in-distribution test splits, ``ood`` =
+    (lo, hi) for the out-of-distribution test split, disjoint from ``train``; ``keys`` = the
+    generator keywords (min, max) that receive the range (e.g. ``("amplitude_min",
+    "amplitude_max")`` of :class:`pcml.pdes.stokes.StokesProblem`); ``why``: the reason for the
+    ranges (reported with the study)."""
+
+    name: str
+    keys: tuple[str, str]
+    train: tuple[float, float]
+    ood: tuple[float, float]
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        (a, b), (c, d) = self.train, self.ood
+        if not (a <= b and c <= d) or not (b < c or d < a):
+            raise ValueError(
+                f"BoundaryParam {self.name}: train {self.train} and ood {self.ood} must be "
+                "ordered and disjoint"
+            )
+
+    def kwargs(self, split: str) -> dict[str, float]:
+        lo, hi = self.ood if split == "ood" else self.train
+        return {self.keys[0]: lo, self.keys[1]: hi}
 
 
 @dataclass(frozen=True)
@@ -56,12 +93,16 @@ class BoonCase:
     periodic_closed_grid: bool = False
     paper_multi_step_size: int = 50
     description: str = ""
-    #: hook for cases whose data/model layout the generic runner does not cover (the 2-D cases
-    #: of :mod:`pcml.experiments.boon2d`): ``runner(cfg, out, command=, progress=, figures=,
-    #: log=)`` replaces :func:`pcml.experiments.boon.run`, ``profile_config(case, profile)``
-    #: replaces the built-in profiles of :func:`pcml.experiments.boon_config.default_config`.
-    runner: Callable[..., Any] | None = None
-    profile_config: Callable[[str, str], Any] | None = None
+    layout: Literal["1d", "2d"] = "1d"
+    boundary_params: tuple[BoundaryParam, ...] = ()
+
+    def generator_kwargs(self, split: str) -> dict[str, float]:
+        """Generator keywords of ``split`` ("train" | "val" | "test" | "ood" | "2x" | "4x"; only
+        "ood" differs) for the boundary parameters (empty when the case has none)."""
+        out: dict[str, float] = {}
+        for p in self.boundary_params:
+            out.update(p.kwargs(split))
+        return out
 
     def grid_axes(self, multi_step: bool) -> tuple[str, ...]:
         return self.spatial_axes + (("t",) if multi_step else ())
@@ -76,9 +117,10 @@ class BoonCase:
             return self.paper_n_x(multi_step)
         return n_x
 
-    def fine_n_x(self, n_x: int) -> int:
-        """Twice the resolution on the same closed grid: spacing h/2, 2(n_x − 1) + 1 nodes."""
-        return 2 * (n_x - 1) + 1
+    def fine_n_x(self, n_x: int, factor: int = 2) -> int:
+        """``factor`` times the resolution on the same closed grid: spacing h/factor,
+        factor (n_x − 1) + 1 nodes (nested: the coarse nodes are every factor-th fine node)."""
+        return factor * (n_x - 1) + 1
 
 
 def _boon1d(case: str) -> Builder:
@@ -86,6 +128,16 @@ def _boon1d(case: str) -> Builder:
         from pcml.pdes.boon_datasets import build_dataset
 
         return build_dataset(case, n_traj=n_traj, n_x=n_x, multi_step=multi_step, seed=seed, **kw)
+
+    return build
+
+
+def _boon2d(case: str) -> Builder:
+    def build(n_traj: int, n_x: int, multi_step: bool = True, seed: int = 0, **kw: Any) -> PDEData:
+        """The case's dataset on n_x nodes per axis (n = n_x − 1 intervals), 25 frames."""
+        from pcml.experiments.boon.data2d import build_case_data
+
+        return build_case_data(case, n_traj, n_x, seed, **kw)
 
     return build
 
@@ -159,5 +211,23 @@ register_case(
     )
 )
 
-# the 2-D cases (cavity, wave2d) register themselves; imported last (it imports this module)
-from pcml.experiments import boon2d as _boon2d  # noqa: E402, F401
+for _name, _source, _desc in (
+    (
+        "cavity",
+        CAVITY_BC_SOURCE,
+        "lid-driven cavity, incompressible NS, nu = 0.01, lid U ~ U[0.5, 1.5] (Re 50-150), "
+        "random smooth initial vortex; (u0, v0) -> 25 velocity frames on [0, 1]",
+    ),
+    (
+        "wave2d",
+        WAVE_BC_SOURCE,
+        "2-D wave equation u_tt = Δu, Neumann walls, exact cosine series released from rest; "
+        "u0 -> 25 frames on [0, 1]",
+    ),
+):
+    register_case(
+        BoonCase(
+            _name, _boon2d(_name), ("x", "y"), _source, 50, 50, kind=_name, description=_desc,
+            layout="2d",
+        )
+    )  # fmt: skip

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-import pcml.experiments.boon as boon_mod
-from pcml.experiments.boon import run
-from pcml.experiments.boon_config import MODEL_KEYS, make_config
+import pcml.experiments.boon.runner as boon_mod
+from pcml.experiments.boon.config import MODEL_KEYS, make_config
+from pcml.experiments.boon.runner import run
 
 REQUIRED = ("rel_l2", "boundary_error", "rel_l2_at_2x_resolution")
 

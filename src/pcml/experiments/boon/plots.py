@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from pcml.experiments.boon_cases import BoonCase
-from pcml.experiments.boon_config import BoonConfig
+from pcml.experiments.boon.cases import BoonCase
+from pcml.experiments.boon.config import BoonConfig
 from pcml.experiments.rundir import RunDir
 
 __all__ = ["make_figures"]
@@ -29,6 +29,9 @@ _STYLE = {
     "fno": {"color": "tab:red", "lw": 1.4, "ls": "--"},
     "boon": {"color": "tab:blue", "lw": 1.4, "ls": "-"},
     "boon_reference": {"color": "tab:green", "lw": 1.2, "ls": ":"},
+    "boon_none": {"color": "tab:purple", "lw": 1.2, "ls": "-."},
+    "fno_bc": {"color": "tab:orange", "lw": 1.2, "ls": "--"},
+    "fno_soft": {"color": "tab:brown", "lw": 1.2, "ls": ":"},
 }
 
 
