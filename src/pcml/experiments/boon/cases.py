@@ -53,7 +53,7 @@ class BoundaryParam:
     ranges (reported with the study)."""
 
     name: str
-    keys: tuple[str, str]
+    keys: tuple[str, ...]
     train: tuple[float, float]
     ood: tuple[float, float]
     why: str = ""
@@ -66,8 +66,11 @@ class BoundaryParam:
                 "ordered and disjoint"
             )
 
-    def kwargs(self, split: str) -> dict[str, float]:
+    def kwargs(self, split: str) -> dict[str, Any]:
+        """Generator keywords of ``split``: the OOD range for "ood", else the training range."""
         lo, hi = self.ood if split == "ood" else self.train
+        if len(self.keys) == 1:
+            return {self.keys[0]: (lo, hi)}
         return {self.keys[0]: lo, self.keys[1]: hi}
 
 
@@ -96,10 +99,10 @@ class BoonCase:
     layout: Literal["1d", "2d"] = "1d"
     boundary_params: tuple[BoundaryParam, ...] = ()
 
-    def generator_kwargs(self, split: str) -> dict[str, float]:
+    def generator_kwargs(self, split: str) -> dict[str, Any]:
         """Generator keywords of ``split`` ("train" | "val" | "test" | "ood" | "2x" | "4x"; only
         "ood" differs) for the boundary parameters (empty when the case has none)."""
-        out: dict[str, float] = {}
+        out: dict[str, Any] = {}
         for p in self.boundary_params:
             out.update(p.kwargs(split))
         return out
@@ -169,6 +172,18 @@ register_case(
         500,
         1024,
         kind="heat",
+        boundary_params=(
+            BoundaryParam(
+                "heater flux amplitude U",
+                ("heater_amplitude_min", "heater_amplitude_max"),
+                (1.0, 5.0),
+                (7.0, 10.0),
+                "train U in [1, 5]: up to the article's heater U = 5 and down to a weak one; OOD "
+                "U in [7, 10]: 1.4-2x the strongest training flux, so the near-wall gradient "
+                "(which grows with U) is outside anything seen in training, while the interior "
+                "(set by u0 and diffusion) stays in distribution",
+            ),
+        ),
         description="u_t = 0.01 u_xx, insulator at x=0, heater at x=1, u0 = cos(ωπx)",
     )
 )
@@ -183,6 +198,26 @@ register_case(
         500,
         500,
         kind="stokes",
+        boundary_params=(
+            BoundaryParam(
+                "plate amplitude U",
+                ("amplitude_min", "amplitude_max"),
+                (0.5, 1.5),
+                (2.0, 3.0),
+                "train U in [0.5, 1.5] around the original U = 1; OOD U in [2, 3], 1.3-2x the "
+                "largest training amplitude (the field is linear in U: a method that reads the "
+                "wall data scales with it, one that memorised amplitudes does not)",
+            ),
+            BoundaryParam(
+                "plate frequency ω",
+                ("omega_min", "omega_max"),
+                (2.0, 8.0),
+                (9.0, 11.0),
+                "train ω in [2, 8] (pcml's law, κ = √(ω/2ν) in [3.2, 6.3]); OOD ω in [9, 11] "
+                "(κ in [6.7, 7.4]): a faster plate and a thinner boundary layer, just beyond "
+                "the training frequencies",
+            ),
+        ),
         description="Stokes' second problem u_t = ν u_xx, ν = 0.1, ω ~ U[2, 8]",
     )
 )
@@ -191,9 +226,21 @@ register_case(
         "burgers-dirichlet",
         _boon1d("burgers-dirichlet"),
         ("x",),
-        "BOON receives the homogeneous Dirichlet data u(0,t) = u(1,t) = 0; the FNO receives none.",
+        "BOON receives the Dirichlet data u(0,t) = a, u(1,t) = b (homogeneous: a = b = 0, unless "
+        "the end values vary per sample); the FNO receives none.",
         500,
         500,
+        boundary_params=(
+            BoundaryParam(
+                "end values a = u(0), b = u(1)",
+                ("end_min", "end_max"),
+                (-0.5, 0.5),
+                (0.75, 1.0),
+                "train a, b in [-0.5, 0.5] (about half the pointwise std 0.9 of u0: the ends "
+                "matter but do not dominate); OOD a, b in [0.75, 1.0]: both ends high, above "
+                "every training end value, so the boundary layers change sign and size",
+            ),
+        ),
         description="viscous Burgers, ν = 0.1, u = 0 at both ends, GRF sine-series u0",
     )
 )
@@ -211,23 +258,34 @@ register_case(
     )
 )
 
-for _name, _source, _desc in (
+_LID = BoundaryParam(
+    "lid speed U",
+    ("lid_speed_range",),
+    (0.5, 1.5),
+    (1.75, 2.25),
+    "train U in [0.5, 1.5] (Re 50-150, the existing law); OOD U in [1.75, 2.25] (Re 175-225): "
+    "a faster lid, 1.2-1.5x the fastest training lid, still a laminar flow the solver resolves",
+)
+# wave2d: homogeneous Neumann walls, no boundary data to vary (its hard splits are 2x / 4x)
+for _name, _source, _desc, _params in (
     (
         "cavity",
         CAVITY_BC_SOURCE,
         "lid-driven cavity, incompressible NS, nu = 0.01, lid U ~ U[0.5, 1.5] (Re 50-150), "
         "random smooth initial vortex; (u0, v0) -> 25 velocity frames on [0, 1]",
+        (_LID,),
     ),
     (
         "wave2d",
         WAVE_BC_SOURCE,
         "2-D wave equation u_tt = Δu, Neumann walls, exact cosine series released from rest; "
         "u0 -> 25 frames on [0, 1]",
+        (),
     ),
 ):
     register_case(
         BoonCase(
             _name, _boon2d(_name), ("x", "y"), _source, 50, 50, kind=_name, description=_desc,
-            layout="2d",
+            layout="2d", boundary_params=_params,
         )
     )  # fmt: skip

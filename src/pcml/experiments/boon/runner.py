@@ -12,7 +12,8 @@ For a case of :mod:`pcml.experiments.boon.cases` and a :class:`BoonConfig`:
      ``n_test`` trajectories (data seed + 1000) whose boundary parameters are drawn from the
      case's out-of-distribution ranges;
    - 2-D: ``train.h5``, ``test.h5`` (independent draws, seeds ``seed``, ``seed + 1``),
-     ``val.h5`` (seed + 2), ``test_2x.h5`` / ``test_4x.h5`` (the test trajectories at h/2, h/4).
+     ``val.h5`` (seed + 2), ``test_2x.h5`` / ``test_4x.h5`` (the test trajectories at h/2, h/4),
+     ``test_ood.h5`` (seed + 3, the OOD boundary ranges, ``boundary_data = "varied"``).
 
 2. **Models** (:mod:`pcml.experiments.boon.models`): one FNO architecture for all, initialised
    from the same seed, trained on the same data in the same order with the same
@@ -249,15 +250,19 @@ class _Layout2D:
             kw = {"n_modes": wave_modes(d.n_x)}
         # name: (n_traj, n_x, seed, extra kwargs); 2x / 4x: the test draws on finer grids (the
         # cavity simulated on the fine grid itself, refine 1, so the targets are the same flow)
+        varied = d.boundary_data == "varied"
+        gen = case.generator_kwargs("train") if varied else {}
         spec: dict[str, tuple[int, int, int, dict[str, Any]]] = {
-            "train": (d.n_train, d.n_x, d.seed, {}),
-            "test": (d.n_test, d.n_x, d.seed + 1, {}),
+            "train": (d.n_train, d.n_x, d.seed, gen),
+            "test": (d.n_test, d.n_x, d.seed + 1, gen),
         }
-        refine1 = {"refine": 1} if cfg.case == "cavity" else {}
+        refine1 = {"refine": 1, **gen} if cfg.case == "cavity" else gen
         if d.eval_2x:
             spec["test_2x"] = (d.n_test, case.fine_n_x(d.n_x, 2), d.seed + 1, refine1)
         if d.n_val:
-            spec["val"] = (d.n_val, d.n_x, d.seed + 2, {})
+            spec["val"] = (d.n_val, d.n_x, d.seed + 2, gen)
+        if varied:
+            spec["test_ood"] = (d.n_test, d.n_x, d.seed + 3, case.generator_kwargs("ood"))
         if d.eval_4x:
             spec["test_4x"] = (d.n_test, case.fine_n_x(d.n_x, 4), d.seed + 1, refine1)
         raw: dict[str, PDEData] = {}
@@ -271,6 +276,7 @@ class _Layout2D:
             folder.mkdir(parents=True, exist_ok=True)
             write_dataset(path, raw[name])
         rename = {"train": "train", "test": "test", "val": "val", "test_2x": "2x", "test_4x": "4x"}
+        rename["test_ood"] = "ood"
         splits: dict[str, Split] = {}
         for name, pde in raw.items():
             t = to_tensors(pde, cfg.case)
