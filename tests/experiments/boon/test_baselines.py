@@ -90,7 +90,7 @@ def test_soft_penalty_zero_on_exact_data_and_rms_ratio_otherwise() -> None:
 
 
 def test_soft_weights_need_a_validation_split() -> None:
-    with pytest.raises(ValueError, match="data.n_val"):
+    with pytest.raises(ValueError, match=r"data\.n_val"):
         make_config("heat-neumann", "smoke", False, None, ['models=["fno_soft"]'])
     with pytest.raises(ValueError, match="soft_weights"):
         make_config("heat-neumann", "smoke", False, None, ["soft_weights=[0.0]"])

@@ -71,8 +71,12 @@ def test_study_cli_end_to_end_and_resume(tmp_path: Path) -> None:
     d = [p["boon"]["rel_l2_2x"] - p["fno_bc"]["rel_l2_2x"] for p in per]
     assert study["paired"]["boon"]["2N"]["rel_l2"]["mean"] == pytest.approx(sum(d) / 2)
     assert study["paired"]["boon"]["2N"]["rel_l2"]["se"] == pytest.approx(abs(d[0] - d[1]) / 2)
-    # seeds differ (weights and data order), the data do not
+    # seeds differ (weights and data order), the data do not: seed 1 reuses seed 0's files
     assert per[0]["fno"]["rel_l2"] != per[1]["fno"]["rel_l2"]
+    files = sorted(p.relative_to(out / "seed0") for p in (out / "seed0").glob("data/*/*.h5"))
+    assert len(files) == 4  # data, data_2x, data_4x, data_ood
+    for f in files:
+        assert (out / "seed1" / f).read_bytes() == (out / "seed0" / f).read_bytes()
     table = (out / "study.md").read_text()
     assert "| boon |" in table and "Paired difference of rel. L2 to fno_bc" in table
     assert "<!-- boon-study:stokes-dirichlet:start -->" in doc.read_text()

@@ -15,7 +15,9 @@ the boundary, boundary error, 6th-order flux error for Neumann):
     \bar q = \frac1S \sum_s q_s, \qquad \mathrm{SE} = \frac{\mathrm{std}_s(q_s)}{\sqrt S},
     \qquad d_s = q_s(m) - q_s(\texttt{fno\_bc}), \quad \bar d \pm \mathrm{SE}(d)
 
-(std with S − 1 degrees of freedom; no SE for one seed). ``DIR/study.json`` holds every number,
+(std with S − 1 degrees of freedom; no SE for one seed). The profile's additions per layout
+(validation size, 4×, fno_soft weights) are data: :data:`STUDY_SETTINGS`. Seeds > 0 reuse seed
+0's data files (hard links; the data settings, hence the data, are the same for every seed). ``DIR/study.json`` holds every number,
 ``DIR/study.md`` the tables; :func:`update_doc` replaces the case's section of a results page
 between ``<!-- boon-study:CASE:start -->`` and ``<!-- boon-study:CASE:end -->``.
 """
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ __all__ = [
     "BASELINE",
     "METRICS",
     "SPLITS",
+    "STUDY_SETTINGS",
     "aggregate",
     "format_study",
     "run_study",
@@ -57,8 +62,18 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("boundary_error", "boundary error (mean |r|, BOON's stencil)"),
     ("boundary_error_hi_order", "flux error, 6th-order one-sided estimate"),
 )
-#: Validation trajectories of the study per profile (1-D, 2-D).
-N_VAL: dict[str, tuple[int, int]] = {"smoke": (4, 2), "quick": (20, 20), "paper": (100, 100)}
+#: The study's additions to each profile, per layout: (validation trajectories, evaluate at 4×,
+#: fno_soft weights). 2-D quick: two weights and no 4× split — measured on the shared 2-core
+#: machine (load ≈ 10), one cavity epoch took 4-15 s per model and the 4× evaluation (61² × 25
+#: frames, float64) 75 s per model, so three weights and 4N would triple the 2-D budget.
+STUDY_SETTINGS: dict[tuple[str, str], tuple[int, bool, tuple[float, ...]]] = {
+    ("1d", "smoke"): (4, True, (0.1, 1.0, 10.0)),
+    ("1d", "quick"): (20, True, (0.1, 1.0, 10.0)),
+    ("1d", "paper"): (100, True, (0.1, 1.0, 10.0)),
+    ("2d", "smoke"): (2, True, (0.1, 1.0)),
+    ("2d", "quick"): (20, False, (0.1, 1.0)),
+    ("2d", "paper"): (100, True, (0.1, 1.0, 10.0)),
+}
 
 Log = Callable[[str], None]
 
@@ -73,18 +88,21 @@ def study_config(
 ) -> BoonConfig:
     """The run config of one study seed (module docstring); ``overrides`` apply last."""
     c = get_case(case)
-    two_d = c.layout == "2d"
+    if (c.layout, profile) not in STUDY_SETTINGS:
+        raise ValueError(f"profile must be one of smoke, quick, paper, got {profile!r}")
+    n_val, eval_4x, weights = STUDY_SETTINGS[c.layout, profile]
     sets = [
         f"models={json.dumps(list(STUDY_MODELS))}",
-        f"data.n_val={N_VAL[profile][int(two_d)] if profile in N_VAL else 0}",
-        "data.eval_4x=true",
+        f"data.n_val={n_val}",
+        f"data.eval_4x={str(eval_4x).lower()}",
+        f"soft_weights={json.dumps(list(weights))}",
         f'data.boundary_data="{"varied" if c.boundary_params else "fixed"}"',
         "split_metrics=true",
         f"seed={seed}",
         f"train.seed={seed}",
         *overrides,
     ]
-    return make_config(case, profile, multi_step or two_d, config_file, sets)
+    return make_config(case, profile, multi_step or c.layout == "2d", config_file, sets)
 
 
 def _mean_se(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -219,6 +237,8 @@ def run_study(
     train_s: dict[str, list[float]] = {}
     for s, cfg in cfgs.items():
         log(f"study {case}: seed {s} -> {out / f'seed{s}'}")
+        if s > 0:
+            _share_data(out / "seed0", out / f"seed{s}")
         sub = command + f"  # seed {s}" if command else ""
         per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
                           figures=figures, log=log)  # fmt: skip
@@ -242,6 +262,21 @@ def run_study(
     write_json_atomic(out / "study.json", result)
     write_text_atomic(out / "study.md", format_study(case, agg, command, info))
     return result
+
+
+def _share_data(src: Path, dst: Path) -> None:
+    """Hard-link (or copy) seed 0's data files into another seed's run directory: every seed
+    has the same data settings, so the same ``data/<hash>/`` folder; the runner reuses files
+    present under its own hash and regenerates any that are missing."""
+    for f in sorted((src / "data").glob("*/*.h5")):
+        target = dst / "data" / f.parent.name / f.name
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, target)
+        except OSError:
+            shutil.copy2(f, target)
 
 
 _MARK = "<!-- boon-study:{case}:{end} -->"
