@@ -19,7 +19,8 @@ the boundary, boundary error, 6th-order flux error for Neumann):
 (validation size, 4×, fno_soft weights) are data: :data:`STUDY_SETTINGS`. Seeds > 0 reuse seed
 0's data files (hard links; the data settings, hence the data, are the same for every seed).
 ``DIR/study.json`` holds every number, ``DIR/study.md`` the tables; :func:`update_doc`
-replaces the case's section of a results page between ``<!-- boon-study:CASE:start -->`` and ``<!-- boon-study:CASE:end -->``.
+replaces the case's section of a results page between ``<!-- boon-study:CASE:start -->``
+and ``<!-- boon-study:CASE:end -->``.
 """
 
 from __future__ import annotations
