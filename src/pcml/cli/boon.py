@@ -53,8 +53,10 @@ def boon() -> None:
 @click.option(
     "--models",
     default=None,
-    help="Comma-separated subset of fno, boon, boon_reference, boon_none (default: the first "
-    "three; boon_none = BOON without kernel elimination, an ablation).",
+    help="Comma-separated subset of fno, boon, boon_reference, boon_none, fno_bc, fno_soft "
+    "(default: the first three; boon_none = BOON without kernel elimination, an ablation; "
+    "fno_bc = FNO with the boundary data as input channels; fno_soft = FNO with a boundary "
+    "penalty, its weight chosen on validation: needs --set data.n_val=N).",
 )
 @run_options(
     "Weight-initialisation seed shared by all models.",
