@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["run", "run_study"]
+__all__ = ["BoundarySurrogate", "run", "run_study"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "BoundarySurrogate":  # the name checkpoints record (see models.py)
+        from pcml.experiments.boon.models import BoundarySurrogate
+
+        return BoundarySurrogate
     if name == "run":
         from pcml.experiments.boon.runner import run
 

@@ -136,6 +136,12 @@ class BoundarySurrogate(nn.Module):
         return out if s == 1.0 else s * out
 
 
+# The public name of the 1-D surrogate is ``pcml.experiments.boon.BoundarySurrogate`` (the
+# package re-exports it): checkpoints record the class by module and name, and runs written
+# before the package layout must keep resuming.
+BoundarySurrogate.__module__ = "pcml.experiments.boon"
+
+
 def _check_scale(scale: float) -> None:
     m, _ = math.frexp(scale)
     if not (math.isfinite(scale) and scale > 0 and m == 0.5):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +76,8 @@ from pcml.experiments.boon.models import (
     target_scale,
 )
 from pcml.experiments.boon.tables import format_table, format_table_2d
-from pcml.experiments.config import config_hash, to_dict
-from pcml.experiments.rundir import RunDir, write_json_atomic
+from pcml.experiments.config import config_hash, from_dict, to_dict, to_toml
+from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
 from pcml.models.fno import count_parameters
 from pcml.train import fit
 
@@ -396,6 +397,7 @@ def run(
     rd = RunDir(out)
     case = get_case(cfg.case)
     layout = _LAYOUTS[case.layout]
+    _migrate_config(rd, cfg)
     rd.start(cfg, command)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -516,6 +518,26 @@ def run(
         timings["report_s"] = time.perf_counter() - t0
         write_json_atomic(rd.path / "details.json", details)
     return metrics
+
+
+def _migrate_config(rd: RunDir, cfg: BoonConfig) -> None:
+    """A run directory written before a config field existed: its ``config.toml`` lacks the new
+    keys. If reading it with the defaults for the missing keys gives exactly ``cfg``, it is this
+    run: rewrite ``config.toml`` in the current form so that :meth:`RunDir.start` accepts it (the
+    checkpoints resume; the data are regenerated under the new data hash). Anything else is left
+    for :meth:`RunDir.start` to refuse."""
+    path = rd.config_path
+    if not path.is_file():
+        return
+    text = path.read_text(encoding="utf-8")
+    if text == to_toml(cfg):
+        return
+    try:
+        old = from_dict(BoonConfig, tomllib.loads(text))
+    except (ValueError, TypeError, tomllib.TOMLDecodeError):
+        return
+    if old == cfg:
+        write_text_atomic(path, to_toml(cfg))
 
 
 def _report(out: Path, log: Log) -> None:
