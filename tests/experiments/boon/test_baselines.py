@@ -183,3 +183,22 @@ def test_ood_boundary_data_lie_outside_the_training_range(heat_study_run) -> Non
     flux = {b.face: b.values for b in ood.boundary}["x_upper"]
     want = u_ood[:, None] * np.sin(np.pi * ood.time)
     assert abs(flux - want).max() < 1e-5
+
+
+def test_cavity_study_run_baselines_ood_lid_and_2n(tmp_path) -> None:
+    """2-D: fno_bc reads the wall velocities (8 input channels more), fno_soft is selected on
+    validation, the OOD lids are faster than every training lid, BOON's walls stay exact."""
+    cfg = study_config("cavity", "smoke", 0, overrides=["train.epochs=1"])
+    metrics = runner.run(cfg, tmp_path, **QUIET)
+    assert set(metrics) == {"fno", "fno_bc", "fno_soft", "boon"}
+    assert metrics["fno_bc"]["n_parameters"] > metrics["fno"]["n_parameters"]
+    assert metrics["fno_soft"]["soft_weight"] in cfg.soft_weights
+    for split in ("", "_ood", "_2x", "_4x"):
+        assert metrics["boon"]["boundary_error_max" + split] == 0.0
+        assert metrics["fno"]["boundary_error" + split] > 0.0
+    (folder,) = (tmp_path / "data").iterdir()
+    train = read_dataset(folder / "train.h5").params["lid_speed"]
+    ood = read_dataset(folder / "test_ood.h5").params["lid_speed"]
+    assert train.max() <= 1.5 and ood.min() >= 1.75
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert details["split_n_x"]["2x"] == 2 * (cfg.data.n_x - 1) + 1
