@@ -51,6 +51,7 @@ __all__ = [
     "build_model",
     "build_model_2d",
     "frame_loss",
+    "frame_rel_l2",
     "rel_l2_loss",
     "soft_penalty",
     "target_scale",
@@ -337,7 +338,12 @@ def rel_l2_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
 def frame_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     r"""Mean over the batch and the T frames of :math:`\|\hat u_k - u_k\|/\|u_k\|` (2-D: the
     per-frame metric), so that every frame weighs the same whatever its norm."""
-    pred, y = apply_model(model, batch), batch["y"]
+    return frame_rel_l2(apply_model(model, batch), batch["y"])
+
+
+def frame_rel_l2(pred: Tensor, y: Tensor) -> Tensor:
+    """Mean over samples and frames of the per-frame relative L2 of ``pred``, ``y``: (B, C, n_x,
+    n_y, T)."""
     err = (pred - y).pow(2).sum(dim=(1, 2, 3)).sqrt()  # (B, T)
     return (err / y.pow(2).sum(dim=(1, 2, 3)).sqrt()).mean()
 

@@ -71,6 +71,7 @@ from pcml.experiments.boon.models import (
     build_model,
     build_model_2d,
     frame_loss,
+    frame_rel_l2,
     rel_l2_loss,
     soft_penalty,
     target_scale,
@@ -378,7 +379,9 @@ def _penalised(
 
     def loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         pred, y = apply_model(model, batch), batch["y"]
-        fit_term = base(model, batch) if base is frame_loss else rel_l2_per_sample(pred, y).mean()
+        fit_term = (
+            frame_rel_l2(pred, y) if base is frame_loss else rel_l2_per_sample(pred, y).mean()
+        )
         return fit_term + weight * soft_penalty(pred, y, data.bcs, bc_batch(batch), names).mean()
 
     return loss
