@@ -11,6 +11,7 @@ Modules (imports point one way, left to right; nothing imports back):
 * :mod:`~pcml.experiments.boon.models` — ``fno``, ``fno_bc``, ``fno_soft``, BOON variants, losses;
 * :mod:`~pcml.experiments.boon.tables`, :mod:`~pcml.experiments.boon.plots`,
   :mod:`~pcml.experiments.boon.plots2d` — outputs of one run;
+* :mod:`~pcml.experiments.boon.layouts` — 1-D and 2-D data → tensors, models, metrics, outputs;
 * :mod:`~pcml.experiments.boon.runner` — :func:`run`, the one run loop;
 * :mod:`~pcml.experiments.boon.study` — several seeds, mean ± SE, paired differences.
 
