@@ -9,7 +9,8 @@ training and out-of-distribution ranges. The boundary conditions and their kinds
 dataset (``BoundaryData``). A new case only registers itself with :func:`register_case`.
 
 Imports point one way: ``cases2d`` (constants) ← ``cases`` ← ``config`` ← ``models`` ←
-``layouts`` ← ``runner`` ← ``study``; nothing here imports torch or h5py (``pcml --help`` stays light).
+``layouts`` ← ``runner`` ← ``study``; nothing here imports torch or h5py (``pcml --help``
+stays light).
 
 What each model receives (stated in every report, reference §11.2 and §14.12):
 
