@@ -50,8 +50,9 @@ class BoundaryParam:
     ``train`` = (lo, hi) for the training, validation and in-distribution test splits, ``ood`` =
     (lo, hi) for the out-of-distribution test split, disjoint from ``train``; ``keys`` = the
     generator keywords (min, max) that receive the range (e.g. ``("amplitude_min",
-    "amplitude_max")`` of :class:`pcml.pdes.stokes.StokesProblem`); ``why``: the reason for the
-    ranges (reported with the study)."""
+    "amplitude_max")`` of :class:`pcml.pdes.stokes.StokesProblem`), or one keyword that receives
+    the pair (``("lid_speed_range",)`` of the cavity); ``why``: the reason for the ranges
+    (reported with the study)."""
 
     name: str
     keys: tuple[str, ...]
