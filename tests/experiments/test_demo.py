@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcml.cli import main
-from pcml.experiments.boon_config import make_config as boon_make_config
+from pcml.experiments.boon.config import make_config as boon_make_config
 from pcml.experiments.config import load_config
 from pcml.experiments.demo import (
     DemoConfig,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from pcml.experiments.boon import run as run_boon
-from pcml.experiments.boon2d import profile_config
-from pcml.experiments.boon2d_run import run_2d
-from pcml.experiments.boon_config import make_config as boon_config
+from pcml.experiments.boon.config import default_config
+from pcml.experiments.boon.config import make_config as boon_config
+from pcml.experiments.boon.runner import run as run_2d
+from pcml.experiments.boon.runner import run as run_boon
 from pcml.experiments.config import to_toml
 from pcml.experiments.probconserv import run as run_probconserv
 from pcml.experiments.probconserv_config import make_config as probconserv_config
@@ -50,7 +50,7 @@ def _boon(out: Path, seed: int) -> tuple[Any, Callable[..., Any]]:
 
 
 def _boon2d(out: Path, seed: int) -> tuple[Any, Callable[..., Any]]:
-    return replace(profile_config("wave2d", "smoke"), seed=seed), run_2d
+    return replace(default_config("wave2d", "smoke", True), seed=seed), run_2d
 
 
 @pytest.mark.parametrize("make", [_probconserv, _boon, _boon2d], ids=["probconserv", "boon", "2d"])

@@ -12,7 +12,7 @@ from ._options import config_options, echo_log, out_option, profile_option, run_
 
 
 def _case_names() -> list[str]:
-    from ..experiments.boon_cases import CASES
+    from ..experiments.boon.cases import CASES
 
     return sorted(CASES)
 
@@ -53,8 +53,10 @@ def boon() -> None:
 @click.option(
     "--models",
     default=None,
-    help="Comma-separated subset of fno, boon, boon_reference, boon_none (default: the first "
-    "three; boon_none = BOON without kernel elimination, an ablation).",
+    help="Comma-separated subset of fno, boon, boon_reference, boon_none, fno_bc, fno_soft "
+    "(default: the first three; boon_none = BOON without kernel elimination, an ablation; "
+    "fno_bc = FNO with the boundary data as input channels; fno_soft = FNO with a boundary "
+    "penalty, its weight chosen on validation: needs --set data.n_val=N).",
 )
 @run_options(
     "Weight-initialisation seed shared by all models.",
@@ -76,8 +78,8 @@ def run_cmd(
 ) -> None:
     """Train a plain FNO, BOON and BOON (reference mode) on CASE with identical settings and
     evaluate them on the test split; write metrics.json, table.md, figures and report.html."""
-    from ..experiments.boon import run
-    from ..experiments.boon_config import make_config
+    from ..experiments.boon.config import make_config
+    from ..experiments.boon.runner import run
 
     sets = list(overrides)
     if epochs is not None:
@@ -102,3 +104,65 @@ def run_cmd(
         log=echo_log,
     )
     click.echo((out / "table.md").read_text(encoding="utf-8"))
+
+
+@boon.command("study")
+@click.argument("case", type=click.Choice(_case_names()))
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Number of seeds (0 … N-1; each seed sets the weight initialisation and data order).",
+)
+@profile_option("Size preset of every seed's run (as `pcml boon run`).")
+@click.option("--multi-step", is_flag=True, help="The multi-step task (as `pcml boon run`).")
+@out_option(
+    "Study directory: seed<s>/ (one run directory per seed; re-running resumes each), "
+    "study.json (every mean, SE and paired difference), study.md (the tables)."
+)
+@config_options(
+    "TOML file applied on top of the profile (as `pcml boon run`).",
+    "Override one setting of every seed's run (repeatable), e.g. --set train.epochs=50.",
+)
+@click.option(
+    "--doc",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write study.md into this markdown page, replacing the case's section between "
+    "<!-- boon-study:CASE:start --> and <!-- boon-study:CASE:end --> (appended if absent).",
+)
+@click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
+@click.option("--figures", is_flag=True, help="Write each seed's figures and report.html.")
+def study_cmd(
+    case: str,
+    seeds: int,
+    profile: str,
+    multi_step: bool,
+    out: Path,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    doc: Path | None,
+    no_progress: bool,
+    figures: bool,
+) -> None:
+    """Train fno, fno_bc (boundary data as input channels), fno_soft (boundary penalty, weight
+    chosen on validation) and BOON on CASE for several seeds; evaluate in distribution, on
+    out-of-distribution boundary data and at 2x / 4x resolution; write mean ± SE and paired
+    differences to fno_bc."""
+    from ..experiments.boon.study import format_study, run_study, study_config, update_doc
+
+    try:  # every seed's config is checked before any work starts
+        for s in range(seeds):
+            study_config(case, profile, s, multi_step, config_file, overrides)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    command = shlex.join(["pcml", *sys.argv[1:]])
+    result = run_study(
+        case, seeds, profile, out, multi_step, config_file, overrides, command=command,
+        progress=not no_progress, figures=figures, log=echo_log,
+    )  # fmt: skip
+    text = format_study(case, result, command, result["info"])
+    if doc is not None:
+        update_doc(doc, case, text)
+    click.echo(text)

@@ -63,6 +63,9 @@ _NAMES = {
     "fno": "FNO",
     "boon": "BOON",
     "boon_reference": "BOON (reference)",
+    "boon_none": "BOON (no elimination)",
+    "fno_bc": "FNO + boundary channels",
+    "fno_soft": "FNO + soft boundary loss",
 }
 
 # (colour, line style) per key; the truth is black and solid.
@@ -81,6 +84,9 @@ _LINES = {
     "fno": (OKABE_ITO["vermillion"], "--"),
     "boon": (OKABE_ITO["blue"], "-"),
     "boon_reference": (OKABE_ITO["green"], ":"),
+    "boon_none": (OKABE_ITO["purple"], "-."),
+    "fno_bc": (OKABE_ITO["orange"], "--"),
+    "fno_soft": (OKABE_ITO["sky_blue"], ":"),
 }
 
 _PARAMS = {"u_star": "u*", "m": "m", "c": "c", "a": "a", "k": "k"}

@@ -60,8 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .boon_config import BoonConfig
-from .boon_config import make_config as boon_make_config
+from .boon.config import BoonConfig
+from .boon.config import make_config as boon_make_config
 from .config import config_hash, to_toml
 from .demo_story import demo_story
 from .demo_summary import STEFAN_VALUE, SummaryRow, format_summary, summary_metrics, summary_rows
@@ -295,7 +295,7 @@ def _run_part(
         from .probconserv import run as run_probconserv
 
         return run_probconserv(cfg.stefan, sub, command=command, progress=progress, log=quiet)
-    from .boon import run as run_boon
+    from .boon.runner import run as run_boon
 
     return run_boon(cfg.heat, sub, command=command, progress=progress, log=quiet)
 

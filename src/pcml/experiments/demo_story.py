@@ -193,7 +193,7 @@ def demo_story(
     from pcml.pdes.gpme import get_problem
     from pcml.pdes.heat_neumann import HeatNeumannProblem
 
-    from .boon_eval import HI_ORDER
+    from .boon.metrics import HI_ORDER
 
     s, h = cfg.stefan, cfg.heat
     prob = get_problem("stefan")

@@ -43,7 +43,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pcml.data import BoundaryData, PDEData
-from pcml.pdes.burgers_dirichlet import BurgersDirichletProblem, burgers_dirichlet_cole_hopf
+from pcml.pdes.burgers_dirichlet import (
+    BurgersDirichletProblem,
+    burgers_dirichlet_cole_hopf,
+    burgers_dirichlet_ends,
+)
 from pcml.pdes.burgers_periodic import BurgersPeriodicProblem, burgers_periodic_etdrk4
 from pcml.pdes.grf import sample_periodic_grf
 from pcml.pdes.heat_neumann import HeatNeumannProblem, heat_neumann_flux, heat_neumann_solution
@@ -141,6 +145,16 @@ def _chunked(n_traj: int, solve: Callable[[slice], FloatArray]) -> FloatArray:
 
 def _heat(p: Any, x: FloatArray, t: FloatArray, n_traj: int, rng: np.random.Generator) -> _Result:
     omega = p.sample_omega(n_traj, rng)
+    if p.varies_amplitude:  # U per trajectory; u is affine in U: u(U) = u(0) + U (u(1) − u(0))
+        amp = p.sample_amplitude(n_traj, rng)
+        p0, p1 = (dataclasses.replace(p, heater_amplitude=a) for a in (0.0, 1.0))
+        u0 = _chunked(n_traj, lambda s: heat_neumann_solution(omega[s], x, t, p0))
+        u1 = _chunked(n_traj, lambda s: heat_neumann_solution(omega[s], x, t, p1))
+        u = u0 + amp[:, None, None] * (u1 - u0)
+        lower, unit = heat_neumann_flux(t, p1)
+        return u, {"omega": omega, "amplitude": amp}, (
+            np.zeros((n_traj, 1)) + lower, amp[:, None] * unit
+        )  # fmt: skip
     u = _chunked(n_traj, lambda s: heat_neumann_solution(omega[s], x, t, p))
     lower, upper = heat_neumann_flux(t, p)
     ones = np.ones((n_traj, 1))
@@ -160,6 +174,10 @@ def _burgers_d(
     p: Any, x: FloatArray, t: FloatArray, n_traj: int, rng: np.random.Generator
 ) -> _Result:
     coeffs = p.sample_coefficients(n_traj, rng)
+    if p.varies_ends:  # u(0) = a, u(1) = b per trajectory: method of lines (Cole–Hopf needs 0)
+        a, b = p.sample_ends(n_traj, rng)
+        u = burgers_dirichlet_ends(coeffs, a, b, x, t, p)
+        return u, {"end_lower": a, "end_upper": b}, (u[..., 0].copy(), u[..., -1].copy())
     u = _chunked(n_traj, lambda s: burgers_dirichlet_cole_hopf(coeffs[s], x, t, p))
     u[..., 0] = u[..., -1] = 0.0  # sin(mπ·1) is ~1e−16, not 0, in floating point
     zeros = np.zeros((n_traj, t.size))
@@ -204,6 +222,8 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, float | int | str | bool]:
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
             out.update(_flatten(value, f"{prefix}{f.name}_"))
+        elif value is None:  # an unset option (e.g. no boundary-data range) is not recorded
+            continue
         else:
             out[prefix + f.name] = value
     return out

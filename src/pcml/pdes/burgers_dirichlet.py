@@ -37,6 +37,7 @@ FloatArray = NDArray[np.float64]
 __all__ = [
     "BurgersDirichletProblem",
     "burgers_dirichlet_cole_hopf",
+    "burgers_dirichlet_ends",
     "burgers_dirichlet_mol",
     "sine_series",
 ]
@@ -51,14 +52,29 @@ class BurgersDirichletProblem:
         n_ic_modes: K, the number of sine modes of u₀.
         spectrum: law of the sine coefficients (``sine_series_coefficients``).
         n_quadrature: M, trapezoid intervals for the cosine coefficients of θ₀.
+        end_min, end_max: the end values u(0) = a and u(1) = b, each drawn from U[end_min,
+            end_max] per trajectory (after the sine coefficients); both 0 (default): the
+            homogeneous problem, solved exactly by Cole–Hopf; otherwise
+            :func:`burgers_dirichlet_ends` (method of lines) with u₀ = a + (b − a)x + Σ b_n
+            sin(nπx).
+        mol_nodes: the method of lines runs on the finest grid m(n_x − 1) + 1 with at least
+            ``mol_nodes`` nodes and is subsampled to the n_x output nodes, so data at 2× and 4×
+            resolution come from (almost) the same solver grid.
     """
 
     viscosity: float = 0.1
     n_ic_modes: int = 64
     spectrum: GRFSpectrum = field(default_factory=GRFSpectrum)
     n_quadrature: int = 2048
+    end_min: float = 0.0
+    end_max: float = 0.0
+    mol_nodes: int = 1025
 
     def __post_init__(self) -> None:
+        if not self.end_min <= self.end_max:
+            raise ValueError(f"need end_min <= end_max, got {self.end_min}, {self.end_max}")
+        if self.mol_nodes < 3:
+            raise ValueError(f"mol_nodes must be >= 3, got {self.mol_nodes}")
         if not self.viscosity > 0:
             raise ValueError(f"viscosity must be > 0, got {self.viscosity}")
         if self.n_ic_modes < 1:
@@ -72,6 +88,45 @@ class BurgersDirichletProblem:
     def sample_coefficients(self, n_traj: int, rng: np.random.Generator) -> FloatArray:
         """Sine coefficients b_n of u₀, ``(n_traj, n_ic_modes)``."""
         return sine_series_coefficients(self.spectrum, n_traj, self.n_ic_modes, rng)
+
+    @property
+    def varies_ends(self) -> bool:
+        return not (self.end_min == 0.0 and self.end_max == 0.0)
+
+    def sample_ends(self, n_traj: int, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """(a, b) = (u(0), u(1)), each ``(n_traj,)`` from U[end_min, end_max]."""
+        a = rng.uniform(self.end_min, self.end_max, size=n_traj)
+        b = rng.uniform(self.end_min, self.end_max, size=n_traj)
+        return a, b
+
+
+def burgers_dirichlet_ends(
+    coeffs: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    x: FloatArray,
+    t: FloatArray,
+    problem: BurgersDirichletProblem,
+) -> FloatArray:
+    """u(x, t) with u(0, t) = a, u(1, t) = b per trajectory and u₀ = a + (b − a)x + Σ b_n sin(nπx).
+
+    ``coeffs: (n_traj, K)``, ``lower``, ``upper``: (n_traj,), ``x: (n_x,)`` = linspace(0, 1, n_x),
+    ``t: (n_t,)`` from 0. Solved by :func:`burgers_dirichlet_mol` (rtol 1e-8) on the grid
+    m(n_x − 1) + 1, m the smallest integer with at least ``problem.mol_nodes`` nodes, and
+    subsampled (every m-th node). Returns ``(n_traj, n_t, n_x)``; the end columns are a and b
+    exactly.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size - 1
+    if x.ndim != 1 or n < 2 or not np.allclose(x, np.linspace(0.0, 1.0, n + 1), atol=1e-14):
+        raise ValueError(f"x must be linspace(0, 1, n_x) with n_x >= 3, got shape {x.shape}")
+    m = max(1, -(-(problem.mol_nodes - 1) // n))
+    xs = np.linspace(0.0, 1.0, m * n + 1)
+    a, b = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    u0 = a[:, None] + (b - a)[:, None] * xs + sine_series(coeffs, xs)
+    u0[:, 0], u0[:, -1] = a, b
+    u = burgers_dirichlet_mol(u0, t, problem.viscosity, a, b, rtol=1e-8, atol=1e-10)
+    return np.asarray(u[..., ::m])
 
 
 def sine_series(coeffs: FloatArray, x: FloatArray) -> FloatArray:
@@ -135,15 +190,16 @@ def burgers_dirichlet_mol(
     u0: FloatArray,
     t: FloatArray,
     viscosity: float,
-    lower: float = 0.0,
-    upper: float = 0.0,
+    lower: float | FloatArray = 0.0,
+    upper: float | FloatArray = 0.0,
     rtol: float = 1e-10,
     atol: float = 1e-12,
 ) -> FloatArray:
     """Method of lines, second order in space, on the uniform grid of ``u0: (n_traj, n_x)``.
 
     Interior nodes follow du_i/dt = −(u_{i+1}² − u_{i−1}²)/(4h) + ν(u_{i+1} − 2u_i + u_{i−1})/h²
-    with u_0 = ``lower`` and u_{n_x−1} = ``upper`` held fixed; all trajectories are integrated as
+    with u_0 = ``lower`` and u_{n_x−1} = ``upper`` held fixed (scalars, or ``(n_traj,)`` per
+    trajectory); all trajectories are integrated as
     one stiff system by BDF (scipy ``solve_ivp``) with the exact sparse Jacobian.  ``t: (n_t,)``
     increasing from 0.  Returns ``(n_traj, n_t, n_x)``.
     """
@@ -157,10 +213,12 @@ def burgers_dirichlet_mol(
     h, nu = 1.0 / (n_x - 1), viscosity
     m = n_x - 2
 
+    lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n_traj,))[:, None]
+    up = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n_traj,))[:, None]
+
     def pad(y: FloatArray) -> FloatArray:
         v = y.reshape(n_traj, m)
-        ends = np.ones((n_traj, 1))
-        return np.concatenate([lower * ends, v, upper * ends], axis=1)
+        return np.concatenate([lo, v, up], axis=1)
 
     def rhs(_: float, y: FloatArray) -> FloatArray:
         v = pad(y)
@@ -186,5 +244,5 @@ def burgers_dirichlet_mol(
         raise RuntimeError(f"method-of-lines integration failed: {sol.message}")
     out = np.empty((n_traj, t.size, n_x))
     out[:, :, 1:-1] = sol.y.reshape(n_traj, m, t.size).transpose(0, 2, 1)
-    out[:, :, 0], out[:, :, -1] = lower, upper
+    out[:, :, 0], out[:, :, -1] = lo, up
     return out

@@ -47,9 +47,14 @@ class HeatNeumannProblem:
 
     Attributes:
         diffusivity: k.
-        heater_amplitude: U, the flux amplitude at x = 1.
+        heater_amplitude: U, the flux amplitude at x = 1 (every trajectory, unless a range is
+            given).
         omega_min, omega_max: ω ~ U[omega_min, omega_max] per trajectory (must avoid integers).
         n_modes: number of cosine modes n = 0 … n_modes−1.
+        heater_amplitude_min, heater_amplitude_max: if both given, U ~ U[min, max] per
+            trajectory instead (drawn after ω; the boundary data of the BOON studies:
+            ``pcml.experiments.boon.cases``). u is affine in U, so
+            u(U) = u(0) + U (u(1) − u(0)) is exact.
     """
 
     diffusivity: float = 0.01
@@ -57,8 +62,16 @@ class HeatNeumannProblem:
     omega_min: float = 2.01
     omega_max: float = 3.99
     n_modes: int = 1024
+    heater_amplitude_min: float | None = None
+    heater_amplitude_max: float | None = None
 
     def __post_init__(self) -> None:
+        lo, hi = self.heater_amplitude_min, self.heater_amplitude_max
+        if (lo is None) != (hi is None) or (lo is not None and hi is not None and not lo <= hi):
+            raise ValueError(
+                "heater_amplitude_min and heater_amplitude_max must be given together with "
+                f"min <= max, got {lo}, {hi}"
+            )
         if not self.diffusivity > 0:
             raise ValueError(f"diffusivity must be > 0, got {self.diffusivity}")
         if not self.omega_min <= self.omega_max:
@@ -69,6 +82,17 @@ class HeatNeumannProblem:
     def sample_omega(self, n_traj: int, rng: np.random.Generator) -> FloatArray:
         """ω ~ U[omega_min, omega_max], ``(n_traj,)``."""
         return rng.uniform(self.omega_min, self.omega_max, size=n_traj)
+
+    @property
+    def varies_amplitude(self) -> bool:
+        return self.heater_amplitude_min is not None
+
+    def sample_amplitude(self, n_traj: int, rng: np.random.Generator) -> FloatArray:
+        """U per trajectory, ``(n_traj,)``: U[heater_amplitude_min, heater_amplitude_max], or
+        the fixed ``heater_amplitude`` (no draw) without a range."""
+        if self.heater_amplitude_min is None or self.heater_amplitude_max is None:
+            return np.full(n_traj, self.heater_amplitude)
+        return rng.uniform(self.heater_amplitude_min, self.heater_amplitude_max, size=n_traj)
 
 
 def heat_neumann_flux(t: FloatArray, problem: HeatNeumannProblem) -> tuple[FloatArray, FloatArray]:

@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pcml.experiments.boon.cases import get_case
+from pcml.experiments.boon.cases2d import CASES_2D, EPS_2D, MODELS_2D, PROFILE_TABLE_2D
 from pcml.experiments.config import from_dict, to_dict
 from pcml.train import TrainConfig
 
@@ -60,6 +62,7 @@ __all__ = [
     "ALL_MODEL_KEYS",
     "MODEL_KEYS",
     "PROFILES",
+    "STUDY_MODELS",
     "BoonConfig",
     "BoonSettings",
     "DataSettings",
@@ -72,24 +75,44 @@ __all__ = [
 #: scalar-probe elimination, bugs fixed).
 MODEL_KEYS: tuple[str, ...] = ("fno", "boon", "boon_reference")
 #: Also accepted in ``models``: ``boon_none`` — BOON without any kernel elimination (boundary
-#: relation in the hidden layers and at the output only), the ablation of reference §10.4.
-ALL_MODEL_KEYS: tuple[str, ...] = (*MODEL_KEYS, "boon_none")
+#: relation in the hidden layers and at the output only), the ablation of reference §10.4;
+#: ``fno_bc`` — the FNO with the boundary data as input channels; ``fno_soft`` — the FNO with a
+#: boundary-residual penalty, its weight chosen on validation (:mod:`pcml.experiments.boon.models`).
+ALL_MODEL_KEYS: tuple[str, ...] = (*MODEL_KEYS, "boon_none", "fno_bc", "fno_soft")
+#: The models of ``pcml boon study``: the FNO, the two ways a user would give it the boundary
+#: data, and BOON.
+STUDY_MODELS: tuple[str, ...] = ("fno", "fno_bc", "fno_soft", "boon")
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
 
 
 @dataclass(frozen=True, slots=True)
 class DataSettings:
-    """Trajectories per split (train = the first n_train, test = the last n_test, as the article),
-    grid nodes n_x per spatial axis including both ends (closed grid), the data seed, and whether
-    to evaluate at twice the resolution (2(n_x − 1) + 1 nodes: spacing h/2, nested grid)."""
+    """Trajectories per split (train = the first n_train, test = the last n_test, as the article;
+    ``n_val`` validation trajectories between them, drawn from the training law), grid nodes n_x
+    per spatial axis including both ends (closed grid), the data seed, whether to evaluate at
+    twice / four times the resolution (f(n_x − 1) + 1 nodes: spacing h/f, nested grid, the test
+    trajectories generated at that resolution), and the boundary data: ``"fixed"`` — the
+    case's fixed generator values (e.g. heater U = 5); ``"varied"`` — the case's
+    :class:`pcml.experiments.boon.cases.BoundaryParam` drawn per sample from the training range,
+    plus an out-of-distribution test split (``n_test`` trajectories, data seed + 1000) drawn
+    from the OOD range."""
 
     n_train: int = 500
     n_test: int = 100
     n_x: int = 500
     seed: int = 0
     eval_2x: bool = True
+    n_val: int = 0
+    eval_4x: bool = False
+    boundary_data: Literal["fixed", "varied"] = "fixed"
 
     def __post_init__(self) -> None:
+        if self.n_val < 0:
+            raise ValueError(f"data.n_val must be >= 0, got {self.n_val}")
+        if self.boundary_data not in ("fixed", "varied"):
+            raise ValueError(
+                f"data.boundary_data must be 'fixed' or 'varied', got {self.boundary_data!r}"
+            )
         for name in ("n_train", "n_test"):
             if getattr(self, name) < 1:
                 raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
@@ -168,8 +191,11 @@ class BoonConfig:
     evaluated in float64 by default so that the measured boundary error is the method's and not
     float32 round-off amplified by the 1/h of a Neumann stencil (≈ 1e-4 at h = 1/500).
     ``normalize_targets``: every model predicts u/s with s the power of two nearest the rms of
-    the training targets (:func:`pcml.experiments.boon.target_scale`; BOON receives α/s), the
-    same s for all models."""
+    the training targets (:func:`pcml.experiments.boon.models.target_scale`; BOON receives α/s), the
+    same s for all models. ``soft_weights``: the penalty weights λ tried for ``fno_soft`` (the one
+    with the lowest validation rel. L2 is reported); ``split_metrics``: also write every metric
+    per further split (``<metric>_val`` / ``_ood`` / ``_2x`` / ``_4x``,
+    :mod:`pcml.experiments.boon.runner`)."""
 
     case: str = "heat-neumann"
     profile: Literal["smoke", "quick", "paper"] = "quick"
@@ -184,11 +210,22 @@ class BoonConfig:
     normalize_targets: bool = False
     eval_batch_size: int = 50
     near_boundary_nodes: int = 5
+    soft_weights: tuple[float, ...] = (0.1, 1.0, 10.0)
+    split_metrics: bool = False
 
     def __post_init__(self) -> None:
-        from pcml.experiments.boon_cases import get_case
-
         case = get_case(self.case)  # validates the name
+        if not self.soft_weights or any(not w > 0 for w in self.soft_weights):
+            raise ValueError(f"soft_weights must be > 0 (at least one), got {self.soft_weights}")
+        if "fno_soft" in self.models and len(self.soft_weights) > 1 and self.data.n_val < 1:
+            raise ValueError(
+                f"fno_soft with soft_weights {self.soft_weights} selects the weight on the "
+                "validation split: set data.n_val >= 1 (or give one weight)"
+            )
+        if self.data.boundary_data == "varied" and not case.boundary_params:
+            raise ValueError(
+                f"data.boundary_data='varied': case {self.case!r} has no boundary parameters"
+            )
         bad = [m for m in self.models if m not in ALL_MODEL_KEYS]
         if bad or not self.models or len(set(self.models)) != len(self.models):
             raise ValueError(
@@ -230,13 +267,11 @@ def _train(epochs: int, step: int, batch: int, seed: int = 0) -> TrainConfig:
 
 def default_config(case: str, profile: str, multi_step: bool = False) -> BoonConfig:
     """The built-in settings of ``profile`` for ``case`` (module docstring)."""
-    from pcml.experiments.boon_cases import get_case
-
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     c = get_case(case)
-    if c.profile_config is not None:
-        return c.profile_config(case, profile)
+    if c.layout == "2d":
+        return _config_2d(case, profile)
     d = len(c.spatial_axes)
     normalize = False
     boon = BoonSettings()
@@ -281,6 +316,26 @@ def default_config(case: str, profile: str, multi_step: bool = False) -> BoonCon
         train,
         boon,
         normalize_targets=normalize,
+    )
+
+
+def _config_2d(case: str, profile: str) -> BoonConfig:
+    """The built-in config of a 2-D case (:data:`PROFILE_TABLE_2D`, always multi-step)."""
+    if case not in CASES_2D:
+        raise ValueError(f"case must be one of {CASES_2D}, got {case!r}")
+    n_train, n_test, n_x, modes, width, proj, pad, batch, epochs, step, near = PROFILE_TABLE_2D[
+        profile
+    ]
+    return BoonConfig(
+        case=case,
+        profile=profile,  # type: ignore[arg-type]
+        multi_step=True,
+        data=DataSettings(n_train=n_train, n_test=n_test, n_x=n_x, seed=0, eval_2x=True),
+        model=ModelSettings((modes,) * 3, width, 4 if profile != "smoke" else 2, proj, (0, 0, pad)),
+        train=_train(epochs, step, batch),  # the 1-D profiles' optimiser and schedule
+        boon=BoonSettings(eps=EPS_2D),
+        models=MODELS_2D,
+        near_boundary_nodes=near,
     )
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pcml.cli import main
-from pcml.experiments.boon2d import MODELS_2D, profile_config
-from pcml.experiments.boon2d_run import run_2d
+from pcml.experiments.boon.cases2d import MODELS_2D
+from pcml.experiments.boon.config import default_config
+from pcml.experiments.boon.runner import run as run_2d
 
 FIGURES = ("initial_field", "last_frame", "error_over_time")
 
@@ -55,7 +56,7 @@ def test_cavity_smoke_cli(tmp_path: Path) -> None:
 
 
 def test_wave2d_smoke(tmp_path: Path) -> None:
-    cfg = profile_config("wave2d", "smoke")
+    cfg = default_config("wave2d", "smoke", True)
     metrics = run_2d(cfg, tmp_path, progress=False, figures=False, log=lambda s: None)
     on_disk = _check(tmp_path, 1e-5, figures=False)
     assert on_disk["boon"]["rel_l2"] == metrics["boon"]["rel_l2"]

@@ -10,15 +10,15 @@ from hypothesis import strategies as st
 
 from pcml.constraints.boundary import Neumann
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.experiments.boon2d import (
+from pcml.experiments.boon.cases2d import (
     EPS_2D,
     INCREMENT_POWER,
     INCREMENT_SCALING_2D,
     MODELS_2D,
     RESIDUAL_2D,
-    profile_config,
 )
-from pcml.experiments.boon2d_data import (
+from pcml.experiments.boon.config import default_config
+from pcml.experiments.boon.data2d import (
     FACES,
     build_splits,
     curl,
@@ -26,8 +26,10 @@ from pcml.experiments.boon2d_data import (
     to_tensors,
     wall_data,
 )
-from pcml.experiments.boon2d_run import _frame_loss, _loss, _model, metrics_2d, paired_per_frame
-from pcml.experiments.boon_eval import boundary_conditions
+from pcml.experiments.boon.metrics import boundary_conditions, metrics_2d, paired_per_frame
+from pcml.experiments.boon.models import build_model_2d as _model
+from pcml.experiments.boon.models import frame_loss as _frame_loss
+from pcml.experiments.boon.models import rel_l2_loss as _loss
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def test_wave_splits_nested_and_neumann_walls() -> None:
 
 
 def _cfg(case: str):
-    return profile_config(case, "smoke")
+    return default_config(case, "smoke", True)
 
 
 @pytest.mark.parametrize("key", ["fno", "boon", "boon_reference"])
@@ -350,7 +352,7 @@ def test_metrics_2d_against_loops() -> None:
 
 
 def test_profiles() -> None:
-    p = profile_config("cavity", "paper")
+    p = default_config("cavity", "paper", True)
     assert p.model.n_modes == (8, 8, 8) and p.model.hidden_channels == 20
     assert p.model.padding == (0, 0, 6) and p.data.n_x == 50
     assert p.boon.eps == EPS_2D
@@ -361,13 +363,13 @@ def test_profiles() -> None:
     )  # fmt: skip
     for prof in ("smoke", "quick", "paper"):
         for case in ("cavity", "wave2d"):
-            c = profile_config(case, prof)
+            c = default_config(case, prof, True)
             assert c.multi_step and c.model.padding[:2] == (0, 0)
-    q = profile_config("wave2d", "quick")
+    q = default_config("wave2d", "quick", True)
     assert (q.train.epochs, q.train.step_size, q.models) == (30, 10, MODELS_2D)
     assert "boon_none" in MODELS_2D and "boon" in MODELS_2D and MODELS_2D[0] == "fno"
     with pytest.raises(ValueError, match="profile"):
-        profile_config("cavity", "huge")
+        default_config("cavity", "huge", True)
 
 
 @pytest.mark.parametrize("case", ["cavity", "wave2d"])
@@ -378,7 +380,7 @@ def test_profile_eps_bounds_block_amplification(case: str) -> None:
     ≫ 1/(2ε)), which is what stalled training with ε = 1e-7 (boon2d module docstring)."""
     from pcml.models.boon_correction import boundary_blocks
 
-    cfg = profile_config(case, "quick")
+    cfg = default_config(case, "quick", True)
     eps = cfg.boon.eps
     kind = "dirichlet" if case == "cavity" else "neumann"
     bcs = boundary_conditions(dict.fromkeys(FACES, kind))

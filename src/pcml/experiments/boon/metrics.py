@@ -23,18 +23,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Neumann, Periodic
 from pcml.constraints.stencils import OneSidedStencil
+from pcml.experiments.boon.data2d import FACES, curl
 
 __all__ = [
     "HI_ORDER",
     "boundary_conditions",
     "boundary_residuals",
     "field_metrics",
+    "metrics_2d",
+    "paired_per_frame",
     "rel_l2_per_sample",
 ]
 
@@ -169,3 +173,81 @@ def _neumann_faces(bcs: BoundaryConditions, names: Sequence[str]) -> set[str]:
             if isinstance(bc, Neumann):
                 faces.add(f"{name}_{side}")
     return faces
+
+
+_rel = rel_l2_per_sample
+_KIND_2D = {"cavity": "dirichlet", "wave2d": "neumann"}
+
+
+def _summary_2d(res: Mapping[str, Tensor], prefix: str) -> dict[str, float]:
+    flat = torch.cat([r.abs().flatten() for r in res.values()])
+    out = {prefix: float(flat.mean()), f"{prefix}_max": float(flat.max())}
+    out.update({f"{prefix}_{face}": float(r.abs().mean()) for face, r in res.items()})
+    return out
+
+
+def metrics_2d(
+    pred: Tensor,
+    true: Tensor,
+    bcs: BoundaryConditions,
+    walls: Mapping[str, Tensor],
+    near: int,
+    case: str,
+) -> dict[str, Any]:
+    """Metrics of one model (module docstring); ``pred``, ``true``: (B, C, n_x, n_y, T);
+    ``walls[face]``: (B, C, n_wall, 1) prescribed wall data."""
+    rel = _rel(pred, true)
+    n = rel.numel()
+    frames = [float(_rel(pred[..., k], true[..., k]).mean()) for k in range(true.shape[-1])]
+    out: dict[str, Any] = {
+        "rel_l2": float(rel.mean()),
+        "rel_l2_se": float(rel.std() / math.sqrt(n)) if n > 1 else 0.0,
+        "rel_l2_per_frame": frames,
+    }
+    nx, ny = true.shape[2:4]
+    ix, iy = torch.arange(nx), torch.arange(ny)
+    mask = ((ix < near) | (ix >= nx - near))[:, None] | ((iy < near) | (iy >= ny - near))[None, :]
+    out["rel_l2_near_boundary"] = float(_rel(pred[:, :, mask], true[:, :, mask]).mean())
+    names = ("x", "y", "t")
+    orders: list[int | None] = [None, HI_ORDER] if _KIND_2D[case] == "neumann" else [None]
+    for order, prefix in zip(orders, ("boundary_error", "boundary_error_hi_order"), strict=False):
+        per_c = [
+            boundary_residuals(
+                pred[:, c : c + 1], bcs, {f: w[:, c] for f, w in walls.items()}, names, order
+            )
+            for c in range(pred.shape[1])
+        ]
+        out.update(_summary_2d({f: torch.cat([r[f] for r in per_c], 1) for f in FACES}, prefix))
+    if case == "cavity":
+        h = 1.0 / (nx - 1)
+        wp, wt = curl(pred[:, 0], pred[:, 1], h), curl(true[:, 0], true[:, 1], h)
+        out["vorticity_rel_l2"] = float(_rel(wp, wt).mean())
+        out["vorticity_rel_l2_per_frame"] = [
+            float(_rel(wp[..., k], wt[..., k]).mean()) for k in range(wt.shape[-1])
+        ]
+    return out
+
+
+def paired_per_frame(pred: Tensor, base: Tensor, true: Tensor) -> dict[str, list[float]]:
+    r"""Paired per-frame comparison of ``pred`` against ``base`` on the same test samples.
+
+    :math:`d_{ik} = e_{ik}(\text{pred}) - e_{ik}(\text{base})` with :math:`e_{ik}` the relative L2
+    of sample i at frame k; returns ``mean`` (the difference of the per-frame metrics), ``se``
+    (std/√n over samples, the paired standard error) and ``frac_le`` (share of samples with
+    d ≤ 0), each a list over the T frames. ``pred``, ``base``, ``true``: (B, C, n_x, n_y, T)."""
+    if not pred.shape == base.shape == true.shape:
+        raise ValueError(
+            f"paired_per_frame: pred {tuple(pred.shape)}, base {tuple(base.shape)} and true "
+            f"{tuple(true.shape)} must have the same shape"
+        )
+    d = torch.stack(
+        [_rel(pred[..., k], true[..., k]) - _rel(base[..., k], true[..., k]) for k in
+         range(true.shape[-1])], dim=-1,
+    )  # fmt: skip
+    n = d.shape[0]
+    se = d.std(dim=0) / math.sqrt(n) if n > 1 else torch.zeros_like(d[0])
+    return {
+        "mean": d.mean(0).tolist(),
+        "se": se.tolist(),
+        "frac_le": (d <= 0).to(d.dtype).mean(0).tolist(),
+    }

@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Neumann, Periodic
-from pcml.experiments.boon import build_model
-from pcml.experiments.boon_config import default_config, make_config
-from pcml.experiments.boon_eval import (
+from pcml.experiments.boon.config import default_config, make_config
+from pcml.experiments.boon.metrics import (
     boundary_conditions,
     boundary_residuals,
     field_metrics,
     rel_l2_per_sample,
 )
+from pcml.experiments.boon.models import build_model
 from pcml.experiments.config import to_toml
 from pcml.models.boon import BOON
 from pcml.models.fno import FNO
@@ -235,7 +235,7 @@ def test_output_scale_is_exact_and_keeps_the_boundary_conditions(k: int, seed: i
 
 @given(log_rms=st.floats(-20, 10), seed=st.integers(0, 2**16))
 def test_target_scale_is_the_nearest_power_of_two(log_rms: float, seed: int) -> None:
-    from pcml.experiments.boon import target_scale
+    from pcml.experiments.boon.models import target_scale
 
     y = torch.randn(5, 1, 17, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     y = y / y.pow(2).mean().sqrt() * 2.0**log_rms
@@ -245,7 +245,7 @@ def test_target_scale_is_the_nearest_power_of_two(log_rms: float, seed: int) -> 
 
 
 def test_output_scale_must_be_a_power_of_two() -> None:
-    from pcml.experiments.boon import BoundarySurrogate, target_scale
+    from pcml.experiments.boon.models import BoundarySurrogate, target_scale
 
     fno = FNO((4,), 1, 1, 8, 2)
     for bad in (0.0, -2.0, 0.3, float("inf")):

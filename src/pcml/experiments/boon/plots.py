@@ -19,16 +19,17 @@ import numpy as np
 from torch import Tensor
 
 from pcml.experiments._style import DPI, display_name, figure_style, line_style
-from pcml.experiments.boon_cases import BoonCase
-from pcml.experiments.boon_config import BoonConfig
+from pcml.experiments.boon.cases import BoonCase
+from pcml.experiments.boon.config import BoonConfig
 from pcml.experiments.rundir import RunDir
 
 __all__ = ["make_figures"]
 
 # colours, line styles and display names: pcml.experiments._style (colour-blind safe)
 _STYLE = {
-    k: {**line_style(k), "lw": w} for k, w in (("truth", 2.0), ("fno", 1.6), ("boon", 1.6))
-} | {"boon_reference": {**line_style("boon_reference"), "lw": 1.4}}
+    k: {**line_style(k), "lw": w}
+    for k, w in (("truth", 2.0), ("fno", 1.6), ("boon", 1.6), ("fno_bc", 1.4), ("fno_soft", 1.4))
+} | {k: {**line_style(k), "lw": 1.4} for k in ("boon_reference", "boon_none")}
 
 
 def _last(a: Tensor, multi: bool) -> np.ndarray:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from pcml.experiments.boon2d_data import curl
-from pcml.experiments.boon_config import BoonConfig
+from pcml.experiments.boon.config import BoonConfig
+from pcml.experiments.boon.data2d import curl
 from pcml.experiments.rundir import RunDir
 
 __all__ = ["make_figures_2d"]
@@ -30,6 +30,8 @@ _STYLE = {
     "boon": {"color": "tab:blue", "ls": "-", "marker": "o"},
     "boon_reference": {"color": "tab:green", "ls": ":", "marker": "^"},
     "boon_none": {"color": "tab:purple", "ls": "-.", "marker": "D"},
+    "fno_bc": {"color": "tab:orange", "ls": "--", "marker": "v"},
+    "fno_soft": {"color": "tab:brown", "ls": ":", "marker": "x"},
 }
 
 

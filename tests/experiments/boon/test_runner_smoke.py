@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-import pcml.experiments.boon as boon_mod
-from pcml.experiments.boon import run
-from pcml.experiments.boon_config import MODEL_KEYS, make_config
+import pcml.experiments.boon.runner as boon_mod
+from pcml.experiments.boon.config import MODEL_KEYS, make_config
+from pcml.experiments.boon.runner import run
 
 REQUIRED = ("rel_l2", "boundary_error", "rel_l2_at_2x_resolution")
 
@@ -108,3 +108,27 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path, monkeypatch) -> N
     assert details["target_scale"] < 1 and math.frexp(details["target_scale"])[0] == 0.5
     assert all(resumed[k]["boundary_error_max"] == 0.0 for k in ("boon", "boon_reference"))
     assert "train s" in (tmp_path / "cut" / "table.md").read_text()
+
+
+def test_run_directory_from_before_the_new_config_keys_resumes(tmp_path) -> None:
+    """A config.toml written before data.n_val / eval_4x / boundary_data / soft_weights /
+    split_metrics existed is the same run when the missing keys take their defaults: the run
+    resumes (nothing retrained) and writes the same metrics.json, bit for bit; a different
+    config in that directory is still refused."""
+    cfg = make_config("stokes-dirichlet", "smoke", False)
+    first = run(cfg, tmp_path, progress=False, figures=False, log=lambda s: None)
+    metrics = (tmp_path / "metrics.json").read_bytes()
+    new_keys = ("n_val", "eval_4x", "boundary_data", "soft_weights", "split_metrics")
+    path = tmp_path / "config.toml"
+    lines = path.read_text().splitlines(keepends=True)
+    old = "".join(line for line in lines if not line.startswith(new_keys))
+    assert old != path.read_text()
+    path.write_text(old)
+    again = run(cfg, tmp_path, progress=False, figures=False, log=lambda s: None)
+    assert again == first and (tmp_path / "metrics.json").read_bytes() == metrics
+    details = json.loads((tmp_path / "details.json").read_text())
+    assert set(details["resumed_from"].values()) == {cfg.train.epochs}
+    path.write_text(old)
+    other = make_config("stokes-dirichlet", "smoke", False, None, ["data.n_val=2"])
+    with pytest.raises(ValueError, match="different config"):
+        run(other, tmp_path, progress=False, figures=False, log=lambda s: None)

@@ -19,9 +19,9 @@ What each model receives (reference §11.2 notes):
   different wall data, so the lift is the exact way to impose both.) Wall **vorticity** is not
   prescribed physics and is never given to any model (the original gave BOON the true wall
   vorticity of the targets, an oracle); vorticity is derived from the predicted velocity by the
-  same finite-difference curl applied to the truth (:func:`pcml.experiments.boon2d_data.curl`).
+  same finite-difference curl applied to the truth (:func:`pcml.experiments.boon.data2d.curl`).
 * **wave2d** (:func:`pcml.pdes.wave2d.build_wave2d_dataset`, c = 1, released from rest,
-  K = :func:`pcml.experiments.boon2d_data.wave_modes` cosine modes per axis so that the grid
+  K = :func:`pcml.experiments.boon.data2d.wave_modes` cosine modes per axis so that the grid
   resolves the data: 4 on the quick 16² grid, 8 on the paper's 50²): input
   u(·, 0), output u; BOON receives the Neumann data ∂u/∂x = 0 on x = 0, 1 and ∂u/∂y = 0 on
   y = 0, 1 (exact for the cosine series), enforced with the one-sided stencils of
@@ -31,7 +31,7 @@ What each model receives (reference §11.2 notes):
 
 **Residual in time** (:data:`RESIDUAL_2D`, every model): the network predicts the increment
 u(t) − u(0); the FNO adds the raw input, BOON adds the input with its own homogeneous output BCs
-(so its walls stay exact; :class:`pcml.experiments.boon2d_run.Surrogate2D`). Selected on the
+(so its walls stay exact; :class:`pcml.experiments.boon.models.Surrogate2D`). Selected on the
 validation split (80 / 20 of the training trajectories, quick profile, 15 epochs): cavity FNO
 0.325 → 0.262, BOON 0.250 → 0.220. Without it both models were worse than persistence
 (û = u(0)) at the first frames: cavity frame 1, FNO 0.45 and BOON 0.29 vs 0.08 for u(0), the
@@ -67,9 +67,10 @@ the test split was not run with it. The channel-wise ``boon`` (ε = 0.1), same s
 0.400 / 0.464 for p = 0 / 1 / 2, frame 1 0.115 / 0.049 / 0.023, still above the FNO at frames
 1–2 / 1–2 / 1–5 (an earlier 15-epoch trial of p = 2 on it: 0.899 vs 0.601 without).
 
-Profiles (:func:`profile_config`): ``smoke`` (seconds, tests); ``quick`` (the numbers in
-docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30 epochs with
-the learning rate halved every 10 (15 / 5 before; see *Models* below) —
+Profiles (:data:`PROFILE_TABLE_2D`, built by
+:func:`pcml.experiments.boon.config.default_config`): ``smoke`` (seconds, tests); ``quick`` (the
+numbers in docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30
+epochs with the learning rate halved every 10 (15 / 5 before; see *Models* below) —
 the brief's 32² grid and a few hundred samples did not fit 20 minutes on the shared 2-core
 machine, where one BOON step on 33² × 31 took ~20 s); ``paper`` (§11.3: 50² nodes,
 1000 / 200, FNO3d 8×8×8 / width 20, padding 6 along t, batch 10, Adam 1e-3, weight decay 1e-4,
@@ -130,19 +131,14 @@ table (the best mean on the wave). Test split, run once after this choice (docs/
 (0.080 vs 0.060; overall 0.414, ``boon`` 0.326, FNO 0.648): the validation margin at frame 1 did
 not carry over.
 
-This module only registers the cases (it stays import-light for ``pcml --help``); the runner is
-:mod:`pcml.experiments.boon2d_run`.
+This module holds the 2-D constants only (data, no imports): the registry is
+:mod:`pcml.experiments.boon.cases`, the profiles :mod:`pcml.experiments.boon.config`, the run
+loop :mod:`pcml.experiments.boon.runner`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pcml.experiments.boon_cases import BoonCase, register_case
-
-if TYPE_CHECKING:
-    from pcml.data import PDEData
-    from pcml.experiments.boon_config import BoonConfig
+from typing import Literal
 
 __all__ = [
     "CASES_2D",
@@ -152,10 +148,10 @@ __all__ = [
     "INCREMENT_POWER",
     "INCREMENT_SCALING_2D",
     "MODELS_2D",
+    "PROFILE_TABLE_2D",
     "RESIDUAL_2D",
     "WAVE_BC_SOURCE",
     "IncrementScaling",
-    "profile_config",
 ]
 
 CASES_2D: tuple[str, ...] = ("cavity", "wave2d")
@@ -165,9 +161,9 @@ N_FRAMES = 25
 EPS_2D = 0.1
 #: Models of every 2-D profile (module docstring, *Models*).
 MODELS_2D: tuple[str, ...] = ("fno", "boon_none", "boon")
-#: Predict the increment u(t) − u(0) (every model; see Surrogate2D in boon2d_run).
+#: Predict the increment u(t) − u(0) (every model; see Surrogate2D in boon.models).
 RESIDUAL_2D = True
-#: How the predicted increment is scaled in time (every model alike, Surrogate2D in boon2d_run):
+#: How the predicted increment is scaled in time (every model alike, Surrogate2D in boon.models):
 #: u(t_k) = base + τ_k^p · N(u₀)_k, τ_k = (t_k − t_0)/(t_K − t_0) = k/K, p from INCREMENT_POWER.
 IncrementScaling = Literal["none", "linear", "quadratic"]
 #: p of each :data:`IncrementScaling`: "none" (p = 0, factor 1), "linear" (τ), "quadratic" (τ²).
@@ -193,85 +189,10 @@ WAVE_BC_SOURCE = (
     "boundary values."
 )
 
-
-def _build(case: str) -> Any:
-    def build(n_traj: int, n_x: int, multi_step: bool = True, seed: int = 0, **kw: Any) -> PDEData:
-        """The case's dataset on n_x nodes per axis (n = n_x − 1 intervals), 25 frames."""
-        from pcml.experiments.boon2d_data import build_case_data
-
-        return build_case_data(case, n_traj, n_x, seed, **kw)
-
-    return build
-
-
-def profile_config(case: str, profile: str) -> BoonConfig:
-    """The built-in :class:`BoonConfig` of a 2-D case (module docstring); always multi-step."""
-    from pcml.experiments.boon_config import (
-        BoonConfig,
-        BoonSettings,
-        DataSettings,
-        ModelSettings,
-        _train,
-    )
-
-    if case not in CASES_2D:
-        raise ValueError(f"case must be one of {CASES_2D}, got {case!r}")
-    # (n_train, n_test, n_x, modes, width, projection, t-padding, batch, epochs, step, near)
-    table = {
-        "smoke": (6, 3, 9, 3, 6, 8, 3, 3, 2, 1, 2),
-        "quick": (100, 25, 16, 6, 12, 32, 7, 10, 30, 10, 2),
-        "paper": (1000, 200, 50, 8, 20, 128, 6, 10, 500, 100, 5),
-    }
-    if profile not in table:
-        raise ValueError(f"profile must be one of {tuple(table)}, got {profile!r}")
-    n_train, n_test, n_x, modes, width, proj, pad, batch, epochs, step, near = table[profile]
-    train = _train(epochs, step, batch)  # the 1-D profiles' optimiser and schedule
-    return BoonConfig(
-        case=case,
-        profile=profile,  # type: ignore[arg-type]
-        multi_step=True,
-        data=DataSettings(n_train=n_train, n_test=n_test, n_x=n_x, seed=0, eval_2x=True),
-        model=ModelSettings((modes,) * 3, width, 4 if profile != "smoke" else 2, proj, (0, 0, pad)),
-        train=train,
-        boon=BoonSettings(eps=EPS_2D),
-        models=MODELS_2D,
-        near_boundary_nodes=near,
-    )
-
-
-def _runner(cfg: BoonConfig, out: Any, **kw: Any) -> dict[str, dict[str, Any]]:
-    from pcml.experiments.boon2d_run import run_2d
-
-    return run_2d(cfg, out, **kw)
-
-
-for _name, _source, _kind, _desc in (
-    (
-        "cavity",
-        CAVITY_BC_SOURCE,
-        "cavity",
-        "lid-driven cavity, incompressible NS, nu = 0.01, lid U ~ U[0.5, 1.5] (Re 50-150), "
-        "random smooth initial vortex; (u0, v0) -> 25 velocity frames on [0, 1]",
-    ),
-    (
-        "wave2d",
-        WAVE_BC_SOURCE,
-        "wave2d",
-        "2-D wave equation u_tt = Δu, Neumann walls, exact cosine series released from rest; "
-        "u0 -> 25 frames on [0, 1]",
-    ),
-):
-    register_case(
-        BoonCase(
-            _name,
-            _build(_name),
-            ("x", "y"),
-            _source,
-            50,
-            50,
-            kind=_kind,
-            description=_desc,
-            runner=_runner,
-            profile_config=profile_config,
-        )
-    )
+#: The 2-D profiles as data (module docstring, *Profiles*): (n_train, n_test, n_x, modes, width,
+#: projection, t-padding, batch, epochs, lr step, near-wall nodes); n_layers 4 (smoke: 2).
+PROFILE_TABLE_2D: dict[str, tuple[int, ...]] = {
+    "smoke": (6, 3, 9, 3, 6, 8, 3, 3, 2, 1, 2),
+    "quick": (100, 25, 16, 6, 12, 32, 7, 10, 30, 10, 2),
+    "paper": (1000, 200, 50, 8, 20, 128, 6, 10, 500, 100, 5),
+}

@@ -1,0 +1,298 @@
+r"""A BOON study: one case, several seeds, every model on every split; mean ± SE and paired
+differences.
+
+For seeds s = 0 … S − 1 the study runs :func:`pcml.experiments.boon.runner.run` with
+:func:`study_config` (the profile's settings, the models of
+:data:`pcml.experiments.boon.config.STUDY_MODELS`, a validation split, 4× evaluation, varied
+boundary data with an out-of-distribution split where the case has boundary parameters, per-split
+metrics, weight seed = data-order seed = s; the data are the same for every seed, so the test
+sets and differences are paired) in ``DIR/seed<s>`` — re-running resumes each seed's run
+directory. Then, per model m, split k ∈ {ID, OOD, 2N, 4N} and metric q (rel. L2, rel. L2 near
+the boundary, boundary error, 6th-order flux error for Neumann):
+
+.. math::
+
+    \bar q = \frac1S \sum_s q_s, \qquad \mathrm{SE} = \frac{\mathrm{std}_s(q_s)}{\sqrt S},
+    \qquad d_s = q_s(m) - q_s(\texttt{fno\_bc}), \quad \bar d \pm \mathrm{SE}(d)
+
+(std with S − 1 degrees of freedom; no SE for one seed). The profile's additions per layout
+(validation size, 4×, fno_soft weights) are data: :data:`STUDY_SETTINGS`. Seeds > 0 reuse seed
+0's data files (hard links; the data settings, hence the data, are the same for every seed).
+``DIR/study.json`` holds every number, ``DIR/study.md`` the tables; :func:`update_doc`
+replaces the case's section of a results page between ``<!-- boon-study:CASE:start -->``
+and ``<!-- boon-study:CASE:end -->``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pcml.experiments.boon.cases import get_case
+from pcml.experiments.boon.config import STUDY_MODELS, BoonConfig, make_config
+from pcml.experiments.boon.runner import run, soft_variants
+from pcml.experiments.config import to_dict
+from pcml.experiments.rundir import write_json_atomic, write_text_atomic
+
+__all__ = [
+    "BASELINE",
+    "METRICS",
+    "SPLITS",
+    "STUDY_SETTINGS",
+    "aggregate",
+    "format_study",
+    "run_study",
+    "study_config",
+    "update_doc",
+]
+
+#: The reference of the paired differences: the FNO given the same boundary data as BOON.
+BASELINE = "fno_bc"
+#: (split title, metric-key suffix): ID = the test split (no suffix).
+SPLITS: tuple[tuple[str, str], ...] = (("ID", ""), ("OOD", "_ood"), ("2N", "_2x"), ("4N", "_4x"))
+#: (metric key, title).
+METRICS: tuple[tuple[str, str], ...] = (
+    ("rel_l2", "rel. L2"),
+    ("rel_l2_near_boundary", "rel. L2 near the boundary"),
+    ("boundary_error", "boundary error (mean |r|, BOON's stencil)"),
+    ("boundary_error_hi_order", "flux error, 6th-order one-sided estimate"),
+)
+#: The study's additions to each profile, per layout: (validation trajectories, evaluate at 4×,
+#: fno_soft weights). 2-D quick: two weights and no 4× split — measured on the shared 2-core
+#: machine (load ≈ 10), one cavity epoch took 4-15 s per model and the 4× evaluation (61² × 25
+#: frames, float64) 75 s per model, so three weights and 4N would triple the 2-D budget.
+STUDY_SETTINGS: dict[tuple[str, str], tuple[int, bool, tuple[float, ...]]] = {
+    ("1d", "smoke"): (4, True, (0.1, 1.0, 10.0)),
+    ("1d", "quick"): (20, True, (0.1, 1.0, 10.0)),
+    ("1d", "paper"): (100, True, (0.1, 1.0, 10.0)),
+    ("2d", "smoke"): (2, True, (0.1, 1.0)),
+    ("2d", "quick"): (20, False, (0.1, 1.0)),
+    ("2d", "paper"): (100, True, (0.1, 1.0, 10.0)),
+}
+
+Log = Callable[[str], None]
+
+
+def study_config(
+    case: str,
+    profile: str,
+    seed: int,
+    multi_step: bool = False,
+    config_file: Path | str | None = None,
+    overrides: Iterable[str] = (),
+) -> BoonConfig:
+    """The run config of one study seed (module docstring); ``overrides`` apply last."""
+    c = get_case(case)
+    if (c.layout, profile) not in STUDY_SETTINGS:
+        raise ValueError(f"profile must be one of smoke, quick, paper, got {profile!r}")
+    n_val, eval_4x, weights = STUDY_SETTINGS[c.layout, profile]
+    sets = [
+        f"models={json.dumps(list(STUDY_MODELS))}",
+        f"data.n_val={n_val}",
+        f"data.eval_4x={str(eval_4x).lower()}",
+        f"soft_weights={json.dumps(list(weights))}",
+        f'data.boundary_data="{"varied" if c.boundary_params else "fixed"}"',
+        "split_metrics=true",
+        f"seed={seed}",
+        f"train.seed={seed}",
+        *overrides,
+    ]
+    return make_config(case, profile, multi_step or c.layout == "2d", config_file, sets)
+
+
+def _mean_se(values: Sequence[float]) -> dict[str, float | int | None]:
+    n = len(values)
+    mean = math.fsum(values) / n
+    se = None
+    if n > 1:
+        var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+        se = math.sqrt(var / n)
+    return {"mean": mean, "se": se, "n": n}
+
+
+def _floats(values: Iterable[Any]) -> list[float] | None:
+    """The values as floats, or None if any is missing or not a number."""
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        out.append(float(v))
+    return out
+
+
+def aggregate(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """``{"models": {m: {split: {metric: {mean, se, n}}}}, "paired": {m: {split: {metric: ...}}}}``
+    from ``{seed: metrics.json}`` (module docstring); metrics absent in some seed are skipped."""
+    seeds = sorted(per_seed)
+    models = [m for m in per_seed[seeds[0]] if all(m in per_seed[s] for s in seeds)]
+    out: dict[str, Any] = {"seeds": seeds, "models": {}, "paired": {}}
+    for m in models:
+        out["models"][m] = {}
+        if m != BASELINE and BASELINE in models:
+            out["paired"][m] = {}
+        for split, suffix in SPLITS:
+            for q, _ in METRICS:
+                key = q + suffix
+                vals = _floats(per_seed[s][m].get(key) for s in seeds)
+                if vals is None:
+                    continue
+                out["models"][m].setdefault(split, {})[q] = _mean_se(vals)
+                if m in out["paired"]:
+                    base = _floats(per_seed[s][BASELINE].get(key) for s in seeds)
+                    if base is not None:
+                        d = [a - b for a, b in zip(vals, base, strict=True)]
+                        out["paired"][m].setdefault(split, {})[q] = _mean_se(d)
+    return out
+
+
+def _cell(s: Mapping[str, Any] | None, signed: bool = False) -> str:
+    if s is None:
+        return "–"
+    mean = f"{s['mean']:+.3g}" if signed else f"{s['mean']:.3g}"
+    return mean if s["se"] is None else f"{mean} ± {s['se']:.2g}"
+
+
+def format_study(case: str, agg: Mapping[str, Any], command: str, info: Mapping[str, Any]) -> str:
+    """Markdown of an aggregated study: one table per metric (models × splits), then the paired
+    differences to ``fno_bc`` of the relative L2 (marked ★ where |d̄| ≥ 2 SE)."""
+    seeds = agg["seeds"]
+    splits = [s for s, _ in SPLITS if any(s in v for v in agg["models"].values())]
+    lines = [
+        f"### {case}: {len(seeds)} seeds ({', '.join(map(str, seeds))}), profile "
+        f"{info.get('profile', '?')}",
+        "",
+        f"Command: `{command}`" if command else "",
+        "",
+        "Mean ± standard error over seeds (each seed: weight initialisation and data order; "
+        "the data are the same for every seed). Splits: ID = test trajectories from the "
+        "training law; OOD = boundary data from the out-of-distribution ranges"
+        + (f" ({info['ood']})" if info.get("ood") else " (this case has no boundary data)")
+        + "; 2N / 4N = the ID test trajectories generated at 2× / 4× the resolution "
+        "(zero-shot).",
+        "",
+    ]
+    for q, title in METRICS:
+        if not any(q in v.get(s, {}) for v in agg["models"].values() for s in splits):
+            continue
+        lines += [f"**{title}**", "", "| model | " + " | ".join(splits) + " |"]
+        lines.append("|---|" + "---|" * len(splits))
+        for m, per in agg["models"].items():
+            lines.append(
+                f"| {m} | " + " | ".join(_cell(per.get(s, {}).get(q)) for s in splits) + " |"
+            )
+        lines.append("")
+    if agg["paired"]:
+        lines += [
+            f"**Paired difference of rel. L2 to {BASELINE}** (model − {BASELINE}, per seed; "
+            "★: |mean| ≥ 2 SE)",
+            "",
+            "| model | " + " | ".join(splits) + " |",
+            "|---|" + "---|" * len(splits),
+        ]
+        for m, per in agg["paired"].items():
+            cells = []
+            for s in splits:
+                d = per.get(s, {}).get("rel_l2")
+                star = d is not None and d["se"] is not None and abs(d["mean"]) >= 2 * d["se"]
+                cells.append(_cell(d, signed=True) + (" ★" if star else ""))
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if info.get("train_s"):
+        lines.append(
+            "Training seconds per seed (mean over seeds): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in info["train_s"].items())
+        )
+        lines.append("")
+    return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def run_study(
+    case: str,
+    seeds: int,
+    profile: str,
+    out: Path | str,
+    multi_step: bool = False,
+    config_file: Path | str | None = None,
+    overrides: Iterable[str] = (),
+    command: str = "",
+    progress: bool = False,
+    figures: bool = False,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Run (or resume) ``seeds`` seeds of ``case`` in ``out/seed<s>`` and write ``study.json`` and
+    ``study.md`` (module docstring); returns the aggregate."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
+    out = Path(out)
+    overrides = list(overrides)
+    cfgs = {
+        s: study_config(case, profile, s, multi_step, config_file, overrides) for s in range(seeds)
+    }  # fmt: skip  (all configs validated before any work)
+    per_seed: dict[int, dict[str, Any]] = {}
+    train_s: dict[str, list[float]] = {}
+    for s, cfg in cfgs.items():
+        log(f"study {case}: seed {s} -> {out / f'seed{s}'}")
+        if s > 0:
+            _share_data(out / "seed0", out / f"seed{s}")
+        sub = command + f"  # seed {s}" if command else ""
+        per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
+                          figures=figures, log=log)  # fmt: skip
+        details = json.loads((out / f"seed{s}" / "details.json").read_text(encoding="utf-8"))
+        for k in cfg.models:
+            names = [f"train_{n}_s" for n, _ in soft_variants(cfg, k)]
+            t = [details["timings_s"][n] for n in names if n in details["timings_s"]]
+            train_s.setdefault(k, []).append(math.fsum(t))
+    agg = aggregate(per_seed)
+    c = get_case(case)
+    info = {
+        "profile": profile,
+        "ood": "; ".join(
+            f"{p.name}: train {list(p.train)}, OOD {list(p.ood)}" for p in c.boundary_params
+        ),
+        "why": {p.name: p.why for p in c.boundary_params},
+        "train_s": {k: math.fsum(v) / len(v) for k, v in train_s.items()},
+        "config_seed0": to_dict(cfgs[0]),
+    }
+    result = {"case": case, "command": command, **agg, "info": info}
+    write_json_atomic(out / "study.json", result)
+    write_text_atomic(out / "study.md", format_study(case, agg, command, info))
+    return result
+
+
+def _share_data(src: Path, dst: Path) -> None:
+    """Hard-link (or copy) seed 0's data files into another seed's run directory: every seed
+    has the same data settings, so the same ``data/<hash>/`` folder; the runner reuses files
+    present under its own hash and regenerates any that are missing."""
+    for f in sorted((src / "data").glob("*/*.h5")):
+        target = dst / "data" / f.parent.name / f.name
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(f, target)
+        except OSError:
+            shutil.copy2(f, target)
+
+
+_MARK = "<!-- boon-study:{case}:{end} -->"
+
+
+def update_doc(doc: Path | str, case: str, markdown: str) -> Path:
+    """Replace the section of ``case`` in the markdown file ``doc`` (between its start and end
+    markers) by ``markdown``; appended with markers when absent. Written atomically."""
+    doc = Path(doc)
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    start, end = _MARK.format(case=case, end="start"), _MARK.format(case=case, end="end")
+    block = f"{start}\n{markdown.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    return write_text_atomic(doc, text)

@@ -1,0 +1,105 @@
+"""``pcml boon study``: seeds, mean ± SE, paired differences to fno_bc, resume, doc sections."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcml.cli import main
+from pcml.experiments.boon.study import BASELINE, aggregate, update_doc
+
+
+@settings(max_examples=30)
+@given(vals=st.lists(st.tuples(st.floats(0, 10), st.floats(0, 10)), min_size=1, max_size=6))
+def test_aggregate_mean_se_and_paired_differences(vals: list[tuple[float, float]]) -> None:
+    per_seed = {
+        s: {"boon": {"rel_l2": b, "rel_l2_ood": b}, BASELINE: {"rel_l2": f, "rel_l2_ood": f}}
+        for s, (b, f) in enumerate(vals)
+    }
+    agg = aggregate(per_seed)
+    n = len(vals)
+    boon = [b for b, _ in vals]
+    d = [b - f for b, f in vals]
+    got = agg["models"]["boon"]["ID"]["rel_l2"]
+    assert got["n"] == n and got["mean"] == pytest.approx(sum(boon) / n, abs=1e-12)
+    pd = agg["paired"]["boon"]["OOD"]["rel_l2"]
+    assert pd["mean"] == pytest.approx(sum(d) / n, abs=1e-12)
+    if n == 1:
+        assert got["se"] is None and pd["se"] is None  # no SE from one seed, never a NaN
+    else:
+        m = sum(d) / n
+        se = math.sqrt(sum((x - m) ** 2 for x in d) / (n - 1) / n)
+        assert pd["se"] == pytest.approx(se, rel=1e-9, abs=1e-12)
+    assert BASELINE not in agg["paired"]
+
+
+def test_update_doc_replaces_only_its_section(tmp_path: Path) -> None:
+    doc = tmp_path / "boon.md"
+    doc.write_text("# Results\n\nintro\n", encoding="utf-8")
+    update_doc(doc, "heat-neumann", "table v1\n")
+    update_doc(doc, "stokes-dirichlet", "stokes table\n")
+    update_doc(doc, "heat-neumann", "table v2\n")
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Results\n\nintro\n")
+    assert "table v2" in text and "table v1" not in text and "stokes table" in text
+    assert text.count("<!-- boon-study:heat-neumann:start -->") == 1
+
+
+def test_study_cli_end_to_end_and_resume(tmp_path: Path) -> None:
+    out, doc = tmp_path / "study", tmp_path / "boon.md"
+    args = ["boon", "study", "stokes-dirichlet", "--seeds", "2", "--profile", "smoke"]
+    args += ["--out", str(out), "--no-progress", "--doc", str(doc), "--set", "train.epochs=1"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    study = json.loads((out / "study.json").read_text())
+    assert study["seeds"] == [0, 1]
+    models = study["models"]
+    assert set(models) == {"fno", "fno_bc", "fno_soft", "boon"}
+    for m in models.values():
+        assert set(m) == {"ID", "OOD", "2N", "4N"}
+        assert {"rel_l2", "rel_l2_near_boundary", "boundary_error"} <= set(m["ID"])
+    # the aggregate is the mean over the seeds' own metrics.json, paired to fno_bc
+    per = [json.loads((out / f"seed{s}" / "metrics.json").read_text()) for s in (0, 1)]
+    want = (per[0]["boon"]["rel_l2_ood"] + per[1]["boon"]["rel_l2_ood"]) / 2
+    assert models["boon"]["OOD"]["rel_l2"]["mean"] == pytest.approx(want, rel=1e-12)
+    d = [p["boon"]["rel_l2_2x"] - p["fno_bc"]["rel_l2_2x"] for p in per]
+    assert study["paired"]["boon"]["2N"]["rel_l2"]["mean"] == pytest.approx(sum(d) / 2)
+    assert study["paired"]["boon"]["2N"]["rel_l2"]["se"] == pytest.approx(abs(d[0] - d[1]) / 2)
+    # seeds differ (weights and data order), the data do not: seed 1 reuses seed 0's files
+    assert per[0]["fno"]["rel_l2"] != per[1]["fno"]["rel_l2"]
+    files = sorted(p.relative_to(out / "seed0") for p in (out / "seed0").glob("data/*/*.h5"))
+    assert len(files) == 4  # data, data_2x, data_4x, data_ood
+    for f in files:
+        assert (out / "seed1" / f).read_bytes() == (out / "seed0" / f).read_bytes()
+    table = (out / "study.md").read_text()
+    assert "| boon |" in table and "Paired difference of rel. L2 to fno_bc" in table
+    assert "<!-- boon-study:stokes-dirichlet:start -->" in doc.read_text()
+    # re-running resumes every seed's run directory: nothing is retrained, same numbers
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    for s in (0, 1):
+        details = json.loads((out / f"seed{s}" / "details.json").read_text())
+        assert all(v == 1 for v in details["resumed_from"].values()), details["resumed_from"]
+    assert json.loads((out / "study.json").read_text())["models"] == models
+
+
+def test_study_cli_rejects_bad_input_before_work(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        main,
+        ["boon", "study", "heat-neumann", "--seeds", "0", "--profile", "smoke", "--out",
+         str(tmp_path / "x")],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "--seeds" in res.output
+    res = CliRunner().invoke(
+        main,
+        ["boon", "study", "heat-neumann", "--profile", "smoke", "--out", str(tmp_path / "y"),
+         "--set", "soft_weights=[-1.0]"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "soft_weights" in res.output
+    assert not (tmp_path / "y").exists()
