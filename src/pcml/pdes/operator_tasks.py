@@ -79,7 +79,9 @@ class OperatorTask:
                 f"problem: got {self.problem!r}, expected one of {sorted(OPERATOR_TASKS)}"
             )
         if self.n_x < 3 or self.n_t < 1:
-            raise ValueError(f"n_x, n_t: expected n_x >= 3 and n_t >= 1, got {self.n_x}, {self.n_t}")
+            raise ValueError(
+                f"n_x, n_t: expected n_x >= 3 and n_t >= 1, got {self.n_x}, {self.n_t}"
+            )
         if not self.t_max > 0:
             raise ValueError(f"t_max: expected > 0, got {self.t_max}")
         names = tuple(name for name, _ in self.shifts)
@@ -91,7 +93,9 @@ class OperatorTask:
         if self.phase_range[0] > self.phase_range[1]:
             raise ValueError(f"phase_range: expected lo <= hi, got {self.phase_range}")
         if self.problem != "diffusion" and self.phase_range != (0.0, 0.0):
-            raise ValueError(f"phase_range: only the diffusion task has a phase, got {self.phase_range}")
+            raise ValueError(
+                f"phase_range: only the diffusion task has a phase, got {self.phase_range}"
+            )
         self.check()
 
     @property
@@ -210,9 +214,14 @@ def make_operator_split(task: OperatorTask, split: str, n: int, seed: int = 0) -
     if task.problem == "diffusion":
         phases = np.full(n, task.phase_range[0]) if phase is None else phase
         u = np.stack(
-            [Diffusion(theta=float(ph)).solution(tt[0], xx[0], k) for ph, k in zip(phases, theta)]
+            [
+                Diffusion(theta=float(ph)).solution(tt[0], xx[0], k)
+                for ph, k in zip(phases, theta, strict=True)
+            ]
         )
-        b = np.stack([Diffusion(theta=float(ph)).mass(t, k) for ph, k in zip(phases, theta)])
+        b = np.stack(
+            [Diffusion(theta=float(ph)).mass(t, k) for ph, k in zip(phases, theta, strict=True)]
+        )
     else:
         prob = get_problem(task.problem)
         u = prob.solution(tt, xx, p)
