@@ -145,6 +145,17 @@ def _head(features: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tenso
     return out
 
 
+def _width(trunk: nn.Module) -> int:
+    """The trunk's feature width F (its ``out_channels`` attribute)."""
+    width = trunk.__dict__.get("out_channels")
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(
+            f"features: the trunk {type(trunk).__name__} must have an int out_channels >= 1, "
+            f"got {width!r}"
+        )
+    return width
+
+
 def _linear_params(k: int, f: int, bias: bool) -> tuple[nn.Parameter, nn.Parameter | None]:
     bound = 1.0 / math.sqrt(f)  # nn.Linear's default init
     w = nn.Parameter(torch.empty(k, f).uniform_(-bound, bound))
@@ -238,7 +249,7 @@ class EnsembleFNO(UQOperator):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + m)
                 trunk = features()
-                w, b = _linear_params(1, int(trunk.out_channels), bias=True)
+                w, b = _linear_params(1, _width(trunk), bias=True)
             trunks.append(trunk)
             weights.append(w)
             biases.append(b)
@@ -281,7 +292,7 @@ class DiverseNO(UQOperator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.trunk = features()
-            self.heads, _ = _linear_params(n_heads, int(self.trunk.out_channels), bias=False)
+            self.heads, _ = _linear_params(n_heads, _width(self.trunk), bias=False)
 
     def components(self, a: Tensor) -> tuple[Tensor, Tensor]:
         mu = _head(self.trunk(a), self.heads).movedim(1, 0)
@@ -318,7 +329,7 @@ class MCDropoutFNO(UQOperator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.trunk = features()
-            self.weight, self.bias = _linear_params(1, int(self.trunk.out_channels), bias=True)
+            self.weight, self.bias = _linear_params(1, _width(self.trunk), bias=True)
         if not any(isinstance(m, _Dropout) and m.p > 0 for m in self.trunk.modules()):
             raise ValueError("features: MC dropout needs a trunk built with dropout > 0")
 
@@ -364,7 +375,7 @@ class MeanVarFNO(UQOperator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.trunk = features()
-            self.weight, self.bias = _linear_params(2, int(self.trunk.out_channels), bias=True)
+            self.weight, self.bias = _linear_params(2, _width(self.trunk), bias=True)
 
     def components(self, a: Tensor) -> tuple[Tensor, Tensor]:
         out = _head(self.trunk(a), self.weight, self.bias)

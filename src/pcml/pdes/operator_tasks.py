@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from pcml.pdes.gpme import Diffusion, get_problem
 
@@ -177,7 +178,7 @@ def get_operator_task(problem: str, **changes: Any) -> OperatorTask:
 
 
 @dataclass(frozen=True, eq=False)
-class OperatorSplit:
+class OperatorSplit(Dataset[dict[str, Tensor]]):
     """One split: ``a (N, C_in, n_x, n_t)`` float32, ``u (N, 1, n_x, n_t)`` float32 and float64
     (``u64``), ``b (N, n_t)`` float64, ``params (N, P)`` float64, grids ``x (n_x,)``,
     ``t (n_t,)`` float64."""

@@ -62,6 +62,11 @@ def build_model(cfg: OPCConfig, method: str) -> UQOperator:
     )
 
 
+def _own_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    assert isinstance(model, UQOperator)
+    return model.loss(batch)
+
+
 def _splits(cfg: OPCConfig) -> dict[str, OperatorSplit]:
     task, d = cfg.task(), cfg.data
     sizes = {"train": d.n_train, "valid": d.n_valid, **dict.fromkeys(EVAL_SPLITS, d.n_test)}
@@ -79,9 +84,7 @@ def _train(
     model = build_model(cfg, method)
     e2e = method.endswith("_e2e")
     loss_fn: Callable[[nn.Module, dict[str, Tensor]], Tensor] = (
-        conserved_crps_loss(g, joint=cfg.joint, noise_var=cfg.noise_var)
-        if e2e
-        else (lambda m, batch: m.loss(batch))
+        conserved_crps_loss(g, joint=cfg.joint, noise_var=cfg.noise_var) if e2e else _own_loss
     )
     model_config = {
         "method": method,
