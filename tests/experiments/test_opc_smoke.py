@@ -146,3 +146,20 @@ def test_config_toml_round_trip(tmp_path: Path) -> None:
         make_config("pme", "quick", path)
     with pytest.raises(ValueError, match="unknown key"):
         make_config("pme", "quick", overrides=["fno.width=3"])
+
+
+def test_summarize_over_seeds(tmp_path: Path) -> None:
+    methods = 'methods=["ensemble", "diverse", "diverse_e2e"]'
+    dirs = []
+    for seed in (0, 1):
+        cfg = make_config("advection", "smoke", overrides=[methods, f"seed={seed}"])
+        run(cfg, tmp_path / f"s{seed}", progress=False, figures=False, log=lambda s: None)
+        dirs.append(str(tmp_path / f"s{seed}"))
+    res = CliRunner().invoke(main, ["opc", "summarize", *dirs])
+    assert res.exit_code == 0, res.output
+    assert "seeds [0, 1]" in res.output and "| diverse_e2e |" in res.output
+    assert "Post hoc vs end to end" in res.output and " ± " in res.output
+    dup = CliRunner().invoke(main, ["opc", "summarize", dirs[0], dirs[0]])
+    assert dup.exit_code == 2 and "distinct seeds" in dup.output
+    empty = CliRunner().invoke(main, ["opc", "summarize", str(tmp_path)])
+    assert empty.exit_code == 2 and "metrics.json" in empty.output

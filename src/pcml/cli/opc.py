@@ -90,3 +90,21 @@ def run_cmd(
         raise
     click.echo(format_table(metrics, cfg))
     click.echo(f"wrote {out}/metrics.json")
+
+
+@opc.command("summarize")
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+def summarize_cmd(run_dirs: tuple[Path, ...]) -> None:
+    """Mean ± SE over the RUN_DIRS (one problem and profile, different seeds) as Markdown."""
+    from ..experiments.opc.summary import summarize
+
+    try:
+        text = summarize(run_dirs)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="RUN_DIRS") from err
+    click.echo(text, nl=False)
