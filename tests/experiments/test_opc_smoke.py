@@ -146,6 +146,10 @@ def test_config_toml_round_trip(tmp_path: Path) -> None:
         make_config("pme", "quick", path)
     with pytest.raises(ValueError, match="unknown key"):
         make_config("pme", "quick", overrides=["fno.width=3"])
+    with pytest.raises(ValueError, match="phase_range"):
+        make_config("pme", "quick", overrides=["data.phase_range=[0.0, 1.0]"])
+    heat = make_config("diffusion", "smoke", overrides=["data.phase_range=[0.0, 3.0]"])
+    assert heat.task().in_channels == 4
 
 
 def test_summarize_over_seeds(tmp_path: Path) -> None:

@@ -54,7 +54,8 @@ def method_kind(method: str) -> str:
 
 @dataclass(frozen=True)
 class OPCData:
-    """Grid and split sizes; ``n_test`` functions for the in-domain test and for each OOD shift."""
+    """Grid and split sizes; ``n_test`` functions for the in-domain test and for each OOD shift;
+    ``phase_range``: the heat phase θ_2 ~ U(phase_range), diffusion only (a point: fixed)."""
 
     n_x: int = 100
     n_t: int = 20
@@ -62,6 +63,7 @@ class OPCData:
     n_valid: int = 80
     n_test: int = 200
     seed: int = 314271
+    phase_range: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ class OPCConfig:
         self.task()  # validates the grid against the problem
 
     def task(self) -> OperatorTask:
-        return get_operator_task(self.problem, n_x=self.data.n_x, n_t=self.data.n_t)
+        d = self.data
+        return get_operator_task(self.problem, n_x=d.n_x, n_t=d.n_t, phase_range=d.phase_range)
 
 
 def _profile(profile: str, problem: str) -> OPCConfig:
