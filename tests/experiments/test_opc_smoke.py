@@ -167,3 +167,19 @@ def test_summarize_over_seeds(tmp_path: Path) -> None:
     assert dup.exit_code == 2 and "distinct seeds" in dup.output
     empty = CliRunner().invoke(main, ["opc", "summarize", str(tmp_path)])
     assert empty.exit_code == 2 and "metrics.json" in empty.output
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_larger_profiles_build_every_model(profile: str) -> None:
+    """The quick/paper configs are valid for every problem and their models run on the grid."""
+    from pcml.experiments.opc.run import build_model
+    from pcml.pdes.operator_tasks import make_operator_split
+
+    for problem in ("diffusion", "pme", "stefan", "advection"):
+        cfg = make_config(problem, profile)
+        sp = make_operator_split(cfg.task(), "large", 1)
+        assert tuple(sp.a.shape[2:]) == (100, 20)
+        if problem == "stefan":
+            for method in ("diverse", "ensemble"):
+                pred = build_model(cfg, method).predict(sp.a)
+                assert pred.means.shape[-1] == 2000
