@@ -12,6 +12,7 @@ from .._version import __version__
 from .boon import boon
 from .data import data
 from .demo import demo
+from .opc import opc
 from .probconserv import probconserv
 from .report import report
 
@@ -26,6 +27,7 @@ def main() -> None:
 main.add_command(boon)
 main.add_command(data)
 main.add_command(demo)
+main.add_command(opc)
 main.add_command(probconserv)
 main.add_command(report)
 
