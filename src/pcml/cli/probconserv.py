@@ -63,7 +63,7 @@ def run_cmd(
     no_figures: bool,
 ) -> None:
     """Train and evaluate every method on PROBLEM; write metrics.json, table.md, figures."""
-    from ..experiments.probconserv import format_table, run
+    from ..experiments.probconserv import run
     from ..experiments.probconserv_config import make_config
 
     sets = list(overrides)
@@ -91,7 +91,7 @@ def run_cmd(
         argv += ["--device", device]
     argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
     command = shlex.join(argv)
-    metrics = run(
+    run(
         cfg,
         out,
         command=command,
@@ -99,7 +99,5 @@ def run_cmd(
         figures=not no_figures,
         log=echo_log,
     )
-    from ..pdes.gpme import get_problem
-
-    click.echo(format_table(metrics, get_problem(problem).param_name))
+    click.echo((out / "table.md").read_text(encoding="utf-8"))
     click.echo(f"wrote {out}/metrics.json")
