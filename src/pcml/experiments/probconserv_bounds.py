@@ -12,15 +12,17 @@ lower ≤ u ≤ upper (:class:`pcml.pdes.gpme.Bounds`) are imposed by the convex
     u* = argmin_u (u − μ̃)ᵀ V⁻¹ (u − μ̃)   s.t.   G u = β,   lower ≤ u ≤ upper,
 
 with V = diag(v) the backbone's predictive (mixture) variance before Step 2 (the Σ-metric, which
-on {G u = β} equals the posterior metric up to a constant, see pcml.constraints.inequality). It
-is solved with the existing non-negativity post-step :func:`pcml.constraints.project_inequality`:
+on {G u = β} equals the posterior metric up to a constant, see pcml.constraints.inequality).
+The Dirichlet row fixes u₀ = c and is eliminated, leaving one row gᵀu = b − g₀c with g ≥ 0 on
+the other unknowns. Then
 
-- one-sided bounds by a shift, w = u − lower ≥ 0 (or w = upper − u ≥ 0), β ← β ∓ G·bound;
-- a box by doubling the unknowns, (w, w') = (u − lower, upper − u) ∈ R^{2n} with w, w' ≥ 0, the
-  rows [G, 0] w = β − G·lower and w + w' = upper − lower (n more exact rows), and the prior
-  N((μ̃ − lower, upper − μ̃), diag(v, v)): on that affine set the doubled objective is exactly
-  twice the one above, so the projection is the box QP's solution (general exact path of the
-  post-step: null space + Lawson–Hanson NNLS, O(n³) per slice).
+- one-sided bounds: a shift w = u − lower ≥ 0 (or upper − u ≥ 0) and the exact fast path of the
+  existing non-negativity post-step :func:`pcml.constraints.project_inequality`;
+- a box: the KKT form u(λ) = clip(μ̃ + λ v∘g, lower, upper) with gᵀu(λ) non-decreasing in λ,
+  bisection to float resolution and a last step along the active piece (:func:`_box_one_row`).
+  (Doubling the unknowns into two non-negative parts and calling the post-step's general
+  NNLS path was tried first: it returned feasible but suboptimal points, objective 1.2 % above
+  SLSQP's on a 12-point slice, so the box has its own exact O(n) root-find.)
 
 The result satisfies G u* = β to round-off and the bounds exactly (a final clip moves values by
 round-off only). Slices whose constraint set is empty (e.g. Stefan at t = 0: b = 0 but
@@ -125,24 +127,65 @@ def bounded_mean(
 
 
 def _solve(mu: Tensor, v: Tensor, G: Tensor, beta: Tensor, bounds: Bounds) -> Tensor:
-    """The QP for feasible slices: mu, v (k, n) or (n,); beta (k, m) or (m,)."""
-    n = mu.shape[-1]
-    row_sum = G.sum(-1)
+    """The QP for feasible slices: mu, v (k, n) or (n,); beta (k, m) or (m,).
+
+    A Dirichlet row e₀ fixes u₀ = c: it is eliminated, leaving the mass row on u₁.. with
+    b − g₀c. One-sided bounds then go to the exact fast path of the non-negativity post-step
+    (diagonal metric, one row g ≥ 0) after a shift; a box to :func:`_box_one_row`."""
+    squeeze = mu.ndim == 1
+    mu, v, beta = (
+        mu.reshape(-1, mu.shape[-1]),
+        v.reshape(-1, v.shape[-1]),
+        beta.reshape(-1, G.shape[0]),
+    )
+    g, b = G[0], beta[:, 0]
+    fixed = G.shape[0] > 1
+    if fixed:
+        g, b, mu, v = g[1:], b - G[0, 0] * beta[:, 1], mu[:, 1:], v[:, 1:]
     if bounds.upper is None or bounds.lower is None:
         sign, level = (1.0, bounds.lower) if bounds.upper is None else (-1.0, bounds.upper)
         assert level is not None
-        post = conserve(sign * (mu - level), v, G=G, b=sign * (beta - row_sum * level))
+        post = conserve(sign * (mu - level), v, G=g, b=sign * (b - g.sum() * level))
         u = level + sign * project_inequality(post, "nonneg").to(_F64)
     else:
-        lo, hi = bounds.lower, bounds.upper
-        m = G.shape[0]
-        eye = torch.eye(n, dtype=_F64)
-        G2 = torch.cat(
-            [torch.cat([G, torch.zeros(m, n, dtype=_F64)], 1), torch.cat([eye, eye], 1)], 0
-        )
-        b2 = torch.cat([beta - row_sum * lo, torch.full((*beta.shape[:-1], n), hi - lo)], -1)
-        post = conserve(torch.cat([mu - lo, hi - mu], -1), torch.cat([v, v], -1), G=G2, b=b2)
-        u = lo + project_inequality(post, "nonneg").to(_F64)[..., :n]
+        u = _box_one_row(mu, v, g, b, bounds.lower, bounds.upper)
     lo_t = -torch.inf if bounds.lower is None else bounds.lower
     hi_t = torch.inf if bounds.upper is None else bounds.upper
-    return u.clamp(lo_t, hi_t)
+    u = u.clamp(lo_t, hi_t)
+    if fixed:
+        u = torch.cat([beta[:, 1:2], u], dim=-1)
+    return u[0] if squeeze else u
+
+
+def _box_one_row(mu: Tensor, v: Tensor, g: Tensor, b: Tensor, lo: float, hi: float) -> Tensor:
+    """argmin (u − μ)ᵀ diag(v)⁻¹ (u − μ) s.t. gᵀu = b, lo ≤ u ≤ hi, with g ≥ 0 (rows (k, n)).
+
+    KKT: u(λ) = clip(μ + λ v∘g, lo, hi), and f(λ) = gᵀu(λ) is continuous, non-decreasing and
+    piecewise linear. Bisection on λ between the smallest and largest breakpoint (where a
+    component reaches a bound) to float resolution, then one step along the active linear piece
+    makes gᵀu = b hold to round-off."""
+    vg = v * g
+    pos = vg > 0
+    safe = torch.where(pos, vg, torch.ones_like(vg))
+    bp_lo = torch.where(pos, (lo - mu) / safe, torch.nan)
+    bp_hi = torch.where(pos, (hi - mu) / safe, torch.nan)
+    left = torch.fmin(bp_lo.nan_to_num(torch.inf).amin(-1), bp_hi.nan_to_num(torch.inf).amin(-1))
+    right = torch.fmax(bp_lo.nan_to_num(-torch.inf).amax(-1), bp_hi.nan_to_num(-torch.inf).amax(-1))
+
+    def f(lam: Tensor) -> Tensor:
+        return (g * (mu + lam[:, None] * vg).clamp(lo, hi)).sum(-1)
+
+    for _ in range(200):
+        mid = 0.5 * (left + right)
+        below = f(mid) < b
+        left = torch.where(below, mid, left)
+        right = torch.where(below, right, mid)
+        if bool(((right - left) <= 4 * torch.finfo(_F64).eps * (left.abs() + right.abs())).all()):
+            break
+    lam = 0.5 * (left + right)
+    y = mu + lam[:, None] * vg
+    u = y.clamp(lo, hi)
+    free = (y > lo) & (y < hi)
+    slope = (g * vg * free).sum(-1)
+    step = torch.where(slope > 0, (b - (g * u).sum(-1)) / torch.where(slope > 0, slope, 1.0), 0.0)
+    return u + step[:, None] * vg * free
