@@ -101,3 +101,45 @@ def run_cmd(
     )
     click.echo((out / "table.md").read_text(encoding="utf-8"))
     click.echo(f"wrote {out}/metrics.json")
+
+
+@probconserv.command("multi")
+@out_option("Run directory: config.toml, command.txt, metrics.json, table.md.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a MultiConfig field (repeatable), e.g. --set n_test=4 --set grid=15.",
+)
+def multi_cmd(out: Path, overrides: tuple[str, ...]) -> None:
+    """Several laws at once (space-time masses + Dirichlet rows; 2-D heat mass + moments) on an
+    exact-GP backbone; prints the table of MSE, log-likelihood and relative residuals."""
+    import dataclasses
+    import tomllib
+
+    from ..experiments.probconserv_multi import MultiConfig, run_multi
+
+    changes = {}
+    names = {f.name for f in dataclasses.fields(MultiConfig)}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in names:
+            raise click.BadParameter(
+                f"got {item!r}, expected KEY=VALUE with KEY one of {sorted(names)}",
+                param_hint="--set",
+            )
+        try:
+            changes[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            changes[key] = text
+    try:
+        cfg = MultiConfig(**changes)
+    except (TypeError, ValueError) as err:
+        raise click.BadParameter(str(err), param_hint="--set") from err
+    argv = ["pcml", "probconserv", "multi", "--out", str(out)]
+    for item in overrides:
+        argv += ["--set", item]
+    run_multi(cfg, out, command=shlex.join(argv))
+    click.echo((out / "table.md").read_text(encoding="utf-8"))
+    click.echo(f"wrote {out}/metrics.json")
