@@ -29,6 +29,14 @@ def test_spacetime_every_constraint_holds(problem: str) -> None:
     assert res["pc_joint"]["residual_dirichlet"] > 1e-6
 
 
+def test_spacetime_default_size_stefan_is_exact_despite_ill_conditioning() -> None:
+    # ten smooth Stefan mass rows: cond(GΣGᵀ) ≈ 1e11, one solve alone left 3e-10
+    res = run_spacetime(MultiConfig(problem="stefan", n_train=3, n_test=1, fit_steps=60))
+    assert res["pc_joint"]["residual_mass"] <= TOL
+    assert res["pc_joint_bc"]["residual_mass"] <= TOL
+    assert res["pc_joint_bc"]["residual_dirichlet"] <= TOL
+
+
 def test_2d_mass_and_moments_hold() -> None:
     res = run_2d(SMALL)
     for method in ("pc_mass_diag", "pc_mass", "pc_moments"):

@@ -18,7 +18,9 @@ Both experiments condition a GP's joint Gaussian prediction N(μ, Σ) (dense Σ,
    trapezoid weights). Methods ``gp``, ``pc_mass_diag`` (mass, marginal variances only),
    ``pc_mass`` (mass, dense Σ) and ``pc_moments`` (all three laws, dense Σ, m = 3).
 
-Reported per method, averaged over the test functions: MSE of the mean against the closed form on
+Conditioning is exact Gaussian conditioning plus, where one solve leaves a relative residual
+above 1e-13 (ill-conditioned S = GΣGᵀ of a smooth GP), one step of iterative refinement of the
+mean (:func:`_condition`). Reported per method, averaged over the test functions: MSE of the mean against the closed form on
 the grid, the mean log-likelihood per point (marginal Gaussians) and, for every law, the largest
 relative residual |g_kᵀμ̃ − b_k| / |b_k| over rows and functions. GP hyper-parameters are shared
 and fitted by Adam on the summed log marginal likelihood of the training functions.
@@ -93,6 +95,23 @@ def _fit(gp: ExactGP, x: Tensor, y: Tensor, steps: int, lr: float) -> None:
         opt.step()
 
 
+def _condition(
+    mu: Tensor, G: Tensor, b: Tensor, *, var: Tensor | None = None, cov: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(μ̃, diag Σ̃) of N(μ, Σ) given G u = b (σ_G = 0), with one step of iterative refinement
+    of the mean, μ̃ ← μ̃ − ΣGᵀS⁻¹(Gμ̃ − b), when the relative residual exceeds 1e-13.
+
+    A smooth GP covariance over a space-time grid makes S = GΣGᵀ ill-conditioned (measured
+    cond(S) ≈ 1.6e11 for the ten Stefan mass rows): one solve then leaves |Gμ̃ − b|/|b| ≈ 3e-10,
+    the refinement step brings it to 2e-15 (same formula, same prior)."""
+    post = conserve(mu, var, cov, G=G, b=b)
+    mean = post.mean
+    rel = ((mean.unsqueeze(-2) @ G.mT).squeeze(-2) - b).abs() / b.abs().clamp_min(1e-300)
+    if bool((rel > 1e-13).any()):
+        mean = conserve(mean, var, cov, G=G, b=b).mean
+    return mean, post.variance
+
+
 def _summary(
     mean: Tensor, var: Tensor, truth: Tensor, G: Tensor, b: Tensor, laws: dict[str, Tensor]
 ) -> dict[str, float]:
@@ -151,17 +170,16 @@ def run_spacetime(cfg: MultiConfig) -> dict[str, dict[str, float]]:
         return _summary(mean, variance, truth, G_all, b_all, laws)
 
     out = {"gp": report(mu, var)}
-    # per slice, marginal variances only: (B, T, n) with one row per slice
-    post = conserve(mu.reshape(n_fn, T, n), var.reshape(n_fn, T, n), G=g, b=mass)
-    out["pc_slice_diag"] = report(post.mean.reshape(n_fn, -1), post.variance.reshape(n_fn, -1))
+    # per slice (one row each, G (1, n) and b (B, T, 1)), marginal variances only
+    g1, m1 = g[None, :], mass[..., None]
+    m, v = _condition(mu.reshape(n_fn, T, n), g1, m1, var=var.reshape(n_fn, T, n))
+    out["pc_slice_diag"] = report(m.reshape(n_fn, -1), v.reshape(n_fn, -1))
     # per slice with the slice's spatial covariance block
     blocks = cov.reshape(n_fn, T, n, T, n).diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)
-    post = conserve(mu.reshape(n_fn, T, n), covariance=blocks, G=g, b=mass)
-    out["pc_slice"] = report(post.mean.reshape(n_fn, -1), post.variance.reshape(n_fn, -1))
-    post = conserve(mu, covariance=cov, G=G_mass, b=mass)
-    out["pc_joint"] = report(post.mean, post.variance)
-    post = conserve(mu, covariance=cov, G=G_all, b=b_all)
-    out["pc_joint_bc"] = report(post.mean, post.variance)
+    m, v = _condition(mu.reshape(n_fn, T, n), g1, m1, cov=blocks)
+    out["pc_slice"] = report(m.reshape(n_fn, -1), v.reshape(n_fn, -1))
+    out["pc_joint"] = report(*_condition(mu, G_mass, mass, cov=cov))
+    out["pc_joint_bc"] = report(*_condition(mu, G_all, b_all, cov=cov))
     return out
 
 
@@ -200,12 +218,9 @@ def run_2d(cfg: MultiConfig) -> dict[str, dict[str, float]]:
         return _summary(mean, variance, truth, G, b, laws)
 
     out = {"gp": report(mu, var)}
-    post = conserve(mu, var, G=G[:1], b=b[:, :1])
-    out["pc_mass_diag"] = report(post.mean, post.variance)
-    post = conserve(mu, covariance=cov, G=G[:1], b=b[:, :1])
-    out["pc_mass"] = report(post.mean, post.variance)
-    post = conserve(mu, covariance=cov, G=G, b=b)
-    out["pc_moments"] = report(post.mean, post.variance)
+    out["pc_mass_diag"] = report(*_condition(mu, G[:1], b[:, :1], var=var))
+    out["pc_mass"] = report(*_condition(mu, G[:1], b[:, :1], cov=cov))
+    out["pc_moments"] = report(*_condition(mu, G, b, cov=cov))
     return out
 
 
