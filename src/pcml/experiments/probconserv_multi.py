@@ -20,10 +20,11 @@ Both experiments condition a GP's joint Gaussian prediction N(μ, Σ) (dense Σ,
 
 Conditioning is exact Gaussian conditioning plus, where one solve leaves a relative residual
 above 1e-13 (ill-conditioned S = GΣGᵀ of a smooth GP), one step of iterative refinement of the
-mean (:func:`_condition`). Reported per method, averaged over the test functions: MSE of the mean against the closed form on
-the grid, the mean log-likelihood per point (marginal Gaussians) and, for every law, the largest
-relative residual |g_kᵀμ̃ − b_k| / |b_k| over rows and functions. GP hyper-parameters are shared
-and fitted by Adam on the summed log marginal likelihood of the training functions.
+mean (:func:`_condition`). Reported per method, averaged over the test functions: MSE of the
+mean against the closed form on the grid, the mean log-likelihood per point (marginal Gaussians)
+and, for every law, the largest relative residual |g_kᵀμ̃ − b_k| / |b_k| over rows and
+functions. GP hyper-parameters are shared and fitted by Adam on the summed log marginal
+likelihood of the training functions.
 """
 
 from __future__ import annotations
