@@ -30,7 +30,10 @@ def probconserv() -> None:
 @config_options(
     "TOML file applied on top of the profile (same tables as the saved config.toml).",
     "Override one setting (repeatable), KEY a dotted path and VALUE a TOML literal, e.g. "
-    "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32.",
+    "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32. Your own "
+    "question: --set problem.test_values=[0.65] --set problem.t_star=0.08 (also "
+    "problem.train_range, problem.t_range); values outside the closed form's validity are "
+    "refused with the valid range.",
 )
 @click.option(
     "--inequality",
@@ -43,7 +46,8 @@ def probconserv() -> None:
     "--methods",
     default=None,
     help="Comma-separated subset of anp, softc_anp, hardc_anp, probconserv_anp, "
-    "probconserv_anp_noisy, ensemble, probconserv_ensemble, gp, probconserv_gp (default: all).",
+    "probconserv_anp_noisy, probconserv_anp_bounded, ensemble, probconserv_ensemble, gp, "
+    "probconserv_gp (default: all).",
 )
 @run_options(
     "Model/prediction seed (default: config's).",
