@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 from pcml.cli import main
 from pcml.constraints import conserve, quadrature_weights
 from pcml.data import read_dataset
-from pcml.experiments.probconserv import prepare_data, run, table_notes
+from pcml.experiments.probconserv import format_table, prepare_data, run, table_notes, withheld
 from pcml.experiments.probconserv_bounds import bounded_mean, constraint_rows, feasible
 from pcml.experiments.probconserv_config import make_config
 from pcml.experiments.probconserv_eval import METHOD_SPECS, apply_method
@@ -218,6 +218,12 @@ def test_softc_budget_is_stated_in_the_table() -> None:
     short = make_config("stefan", "smoke", overrides=["train.anp.epochs=3"])
     (note,) = [n for n in table_notes(short) if n.startswith("softc_anp")]
     assert note.startswith("softc_anp: UNDER-TRAINED, trained from scratch for 2 steps")
+    assert withheld(short) == {"softc_anp": "under-trained (2 of the ANP's 6 steps): not reported"}
+    row = {"mse": 1.0, "mse_se": 0.1, "ce": 0.0, "ll": 0.0, "crps": 0.0, "shock_mean": None}
+    table = format_table({"0.6": {"softc_anp": row}}, "u_star", 0.05, [], withheld(short))
+    assert "| softc_anp | under-trained (2 of the ANP's 6 steps): not reported |" in table
+    assert "1.000e+00" not in table  # the under-trained number is not printed
+    assert withheld(quick) == {}
     paper = make_config("stefan", "paper")
     (note,) = [n for n in table_notes(paper) if n.startswith("softc_anp")]
     assert "from scratch for 20000 steps (ANP: 20000)" in note

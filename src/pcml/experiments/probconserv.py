@@ -43,7 +43,7 @@ from pcml.pdes.gpme_residuals import pde_residual
 from pcml.pdes.tasks import GENERATOR_VERSION, make_split, to_pdedata
 from pcml.train import TrainResult, fit
 
-__all__ = ["format_table", "param_key", "prepare_data", "run", "table_notes"]
+__all__ = ["format_table", "param_key", "prepare_data", "run", "table_notes", "withheld"]
 
 _KEYS = ("context_x", "context_y", "target_x", "target_y")
 
@@ -226,16 +226,32 @@ def _train(
 
 
 # ------------------------------------------------------------------------------------- outputs
+def _steps(cfg: ProbConservConfig, kind: str) -> int:
+    tc = getattr(cfg.train, kind)
+    return int(tc.epochs * math.ceil(cfg.data.n_train / tc.batch_size))
+
+
+def withheld(cfg: ProbConservConfig) -> dict[str, str]:
+    """Methods whose table row is withheld, with the reason: SoftC-ANP trained from scratch for
+    fewer optimiser steps than the ANP (its numbers stay in metrics.json, flagged by this)."""
+    if (
+        "softc_anp" in cfg.methods
+        and cfg.softc_init == "scratch"
+        and _steps(cfg, "softc") < _steps(cfg, "anp")
+    ):
+        return {
+            "softc_anp": f"under-trained ({_steps(cfg, 'softc')} of the ANP's "
+            f"{_steps(cfg, 'anp')} steps): not reported"
+        }
+    return {}
+
+
 def table_notes(cfg: ProbConservConfig) -> list[str]:
     """Notes under the table: how SoftC-ANP was trained relative to the ANP, and an explicit
     "under-trained" verdict when it got fewer optimiser steps than the ANP from scratch."""
     notes = []
     if "softc_anp" in cfg.methods:
-        steps = {
-            k: getattr(cfg.train, k).epochs
-            * math.ceil(cfg.data.n_train / getattr(cfg.train, k).batch_size)
-            for k in ("anp", "softc")
-        }
+        steps = {k: _steps(cfg, k) for k in ("anp", "softc")}
         if cfg.softc_init == "anp":
             notes.append(
                 f"softc_anp: the trained ANP ({steps['anp']} steps) fine-tuned for "
@@ -245,7 +261,7 @@ def table_notes(cfg: ProbConservConfig) -> list[str]:
         elif steps["softc"] < steps["anp"]:
             notes.append(
                 f"softc_anp: UNDER-TRAINED, trained from scratch for {steps['softc']} steps "
-                f"against the ANP's {steps['anp']}; its row is not a comparison of the methods "
+                f"against the ANP's {steps['anp']}; its numbers are withheld from the table "
                 '(use softc_init = "anp" or the ANP\'s budget).'
             )
         else:
@@ -271,9 +287,11 @@ def format_table(
     param_name: str,
     t_star: float | None = None,
     notes: typing.Sequence[str] = (),
+    withheld: typing.Mapping[str, str] | None = None,
 ) -> str:
     """Markdown tables (one per test value, headed "param = value" and "t* = t_star" if given):
-    MSE (SE), CE, LL, CRPS, shock mean ± sd; then the ``notes``, one line each."""
+    MSE (SE), CE, LL, CRPS, shock mean ± sd; then the ``notes``, one line each. ``withheld``:
+    method -> reason, printed instead of that method's numbers."""
 
     def num(v: Any, fmt: str = ".3e") -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
@@ -288,6 +306,9 @@ def format_table(
             "|---|---|---|---|---|---|",
         ]
         for method, m in rows.items():
+            if withheld and method in withheld:
+                lines.append(f"| {method} | {withheld[method]} | – | – | – | – |")
+                continue
             shock = (
                 "–" if m["shock_mean"] is None else f"{m['shock_mean']:.4f} ± {m['shock_std']:.4f}"
             )
@@ -362,7 +383,9 @@ def run(
     metrics = results["metrics"]
     prob = cfg.conservation_problem()
     rd.write_metrics(_clean(metrics))
-    rd.write_table(format_table(metrics, prob.param_name, prob.t_star, table_notes(cfg)))
+    rd.write_table(
+        format_table(metrics, prob.param_name, prob.t_star, table_notes(cfg), withheld(cfg))
+    )
     for name in ("curves", "shocks", "profiles"):
         write_json_atomic(out / f"{name}.json", _clean(results[name]))
     if figures:
