@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,19 @@ def test_evaluation_grid() -> None:
     t, x = evaluation_grid("burgers", n_t=11, n_x=21)
     np.testing.assert_allclose(np.diff(x), 0.1)
     assert t.shape == (11,) and x[0] == -1.0
+
+
+def test_evaluation_grid_includes_a_user_t_star() -> None:
+    pme = dataclasses.replace(get_problem("pme"), t_star=0.08)
+    t, _ = evaluation_grid(pme, 11, 5, include_t_star=True)
+    assert t.shape == (12,) and np.all(np.diff(t) > 0) and 0.08 in t
+    np.testing.assert_array_equal(np.delete(t, np.flatnonzero(t == 0.08)), np.linspace(0, 1, 11))
+    # a t* already on the grid (to 1e-9) adds nothing; without the flag nothing changes
+    on_grid = dataclasses.replace(pme, t_star=0.3 + 1e-12)
+    assert evaluation_grid(on_grid, 11, 5, include_t_star=True)[0].shape == (11,)
+    assert evaluation_grid(pme, 11, 5)[0].shape == (11,)
+    data = to_pdedata(make_split(pme, "test", 3, seed=0, n_t=2, n_x=2), n_t=11, n_x=5)
+    assert 0.08 in np.asarray(data.time) and np.asarray(data.fields["u"]).shape == (3, 12, 5)
 
 
 @pytest.mark.parametrize("name", sorted(PROBLEMS))

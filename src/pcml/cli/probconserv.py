@@ -30,7 +30,10 @@ def probconserv() -> None:
 @config_options(
     "TOML file applied on top of the profile (same tables as the saved config.toml).",
     "Override one setting (repeatable), KEY a dotted path and VALUE a TOML literal, e.g. "
-    "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32.",
+    "--set train.anp.lr=1e-3 --set data.n_train=1000 --set n_latent_samples=32. Your own "
+    "question: --set problem.test_values=[0.65] --set problem.t_star=0.08 (also "
+    "problem.train_range, problem.t_range); values outside the closed form's validity are "
+    "refused with the valid range.",
 )
 @click.option(
     "--inequality",
@@ -43,7 +46,8 @@ def probconserv() -> None:
     "--methods",
     default=None,
     help="Comma-separated subset of anp, softc_anp, hardc_anp, probconserv_anp, "
-    "probconserv_anp_noisy, ensemble, probconserv_ensemble, gp, probconserv_gp (default: all).",
+    "probconserv_anp_noisy, probconserv_anp_bounded, ensemble, probconserv_ensemble, gp, "
+    "probconserv_gp (default: all).",
 )
 @run_options(
     "Model/prediction seed (default: config's).",
@@ -63,7 +67,7 @@ def run_cmd(
     no_figures: bool,
 ) -> None:
     """Train and evaluate every method on PROBLEM; write metrics.json, table.md, figures."""
-    from ..experiments.probconserv import format_table, run
+    from ..experiments.probconserv import run
     from ..experiments.probconserv_config import make_config
 
     sets = list(overrides)
@@ -91,7 +95,7 @@ def run_cmd(
         argv += ["--device", device]
     argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
     command = shlex.join(argv)
-    metrics = run(
+    run(
         cfg,
         out,
         command=command,
@@ -99,7 +103,47 @@ def run_cmd(
         figures=not no_figures,
         log=echo_log,
     )
-    from ..pdes.gpme import get_problem
+    click.echo((out / "table.md").read_text(encoding="utf-8"))
+    click.echo(f"wrote {out}/metrics.json")
 
-    click.echo(format_table(metrics, get_problem(problem).param_name))
+
+@probconserv.command("multi")
+@out_option("Run directory: config.toml, command.txt, metrics.json, table.md.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a MultiConfig field (repeatable), e.g. --set n_test=4 --set grid=15.",
+)
+def multi_cmd(out: Path, overrides: tuple[str, ...]) -> None:
+    """Several laws at once (space-time masses + Dirichlet rows; 2-D heat mass + moments) on an
+    exact-GP backbone; prints the table of MSE, log-likelihood and relative residuals."""
+    import dataclasses
+    import tomllib
+
+    from ..experiments.probconserv_multi import MultiConfig, run_multi
+
+    changes = {}
+    names = {f.name for f in dataclasses.fields(MultiConfig)}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or key not in names:
+            raise click.BadParameter(
+                f"got {item!r}, expected KEY=VALUE with KEY one of {sorted(names)}",
+                param_hint="--set",
+            )
+        try:
+            changes[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            changes[key] = text
+    try:
+        cfg = MultiConfig(**changes)
+    except (TypeError, ValueError) as err:
+        raise click.BadParameter(str(err), param_hint="--set") from err
+    argv = ["pcml", "probconserv", "multi", "--out", str(out)]
+    for item in overrides:
+        argv += ["--set", item]
+    run_multi(cfg, out, command=shlex.join(argv))
+    click.echo((out / "table.md").read_text(encoding="utf-8"))
     click.echo(f"wrote {out}/metrics.json")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,12 +39,11 @@ from pcml.experiments.config import config_hash
 from pcml.experiments.probconserv_config import ProbConservConfig, config_to_dict
 from pcml.experiments.probconserv_eval import METHOD_SPECS, evaluate_all
 from pcml.experiments.rundir import RunDir, write_json_atomic
-from pcml.pdes.gpme import get_problem
 from pcml.pdes.gpme_residuals import pde_residual
 from pcml.pdes.tasks import GENERATOR_VERSION, make_split, to_pdedata
 from pcml.train import TrainResult, fit
 
-__all__ = ["format_table", "param_key", "prepare_data", "run"]
+__all__ = ["format_table", "param_key", "prepare_data", "run", "table_notes", "withheld"]
 
 _KEYS = ("context_x", "context_y", "target_x", "target_y")
 
@@ -81,25 +81,31 @@ def prepare_data(cfg: ProbConservConfig, out: Path) -> dict[str, Path]:
     """Write (or reuse) ``out/data/<hash>/{train,valid,test}.h5``; returns the paths by split."""
     d = cfg.data
     key = config_hash(
-        {"problem": cfg.problem, "data": config_to_dict(d), "gen": GENERATOR_VERSION}
+        {
+            "problem": cfg.problem,
+            "problem_settings": config_to_dict(cfg.problem_settings),
+            "data": config_to_dict(d),
+            "gen": GENERATOR_VERSION,
+        }
     )[:16]
     folder = out / "data" / key
     folder.mkdir(parents=True, exist_ok=True)
-    n_test = d.n_test_per_value * len(get_problem(cfg.problem).test_values)
+    prob = cfg.conservation_problem()
+    n_test = d.n_test_per_value * len(prob.test_values)
     paths = {}
     for split, n in (("train", d.n_train), ("valid", d.n_valid), ("test", n_test)):
         path = folder / f"{split}.h5"
         if not path.exists():
-            tasks = make_split(cfg.problem, split, n, d.seed, n_t=d.n_t, n_x=d.n_x)
+            tasks = make_split(prob, split, n, d.seed, n_t=d.n_t, n_x=d.n_x)
             write_dataset(path, to_pdedata(tasks, n_t=d.eval_n_t, n_x=d.eval_n_x))
         paths[split] = path
     return paths
 
 
 # ------------------------------------------------------------------------------------ models
-def _input_range(problem: str) -> tuple[tuple[float, float], tuple[float, float]]:
+def _input_range(cfg: ProbConservConfig) -> tuple[tuple[float, float], tuple[float, float]]:
     """((t0, x0), (t1, x1)): the problem's time range and domain, for ANP input scaling."""
-    prob = get_problem(problem)
+    prob = cfg.conservation_problem()
     (t0, t1), (x0, x1) = prob.t_range, prob.x_range
     return (float(t0), float(x0)), (float(t1), float(x1))
 
@@ -121,7 +127,7 @@ def _build(kind: str, cfg: ProbConservConfig) -> nn.Module:
                 a.n_decoder_layers,
                 a.dropout,
                 query_chunk_size=512,
-                input_range=_input_range(cfg.problem) if a.normalize_inputs else None,
+                input_range=_input_range(cfg) if a.normalize_inputs else None,
             )
         if kind == "ensemble":
             e = cfg.ensemble
@@ -169,10 +175,24 @@ def _softc_loss(problem: str, lam: float) -> Callable[[nn.Module, dict[str, Tens
     return loss
 
 
+def _training_data(cfg: ProbConservConfig) -> dict[str, Any]:
+    """What the training data depend on: the data settings, the training range and the time
+    range (not the test values or t*, so a new question reuses the trained models)."""
+    ps = cfg.problem_settings
+    return {**config_to_dict(cfg.data), "train_range": ps.train_range, "t_range": ps.t_range}
+
+
 def _train(
-    kind: str, cfg: ProbConservConfig, data: dict[str, _PointTasks], out: Path, progress: bool
+    kind: str,
+    cfg: ProbConservConfig,
+    data: dict[str, _PointTasks],
+    out: Path,
+    progress: bool,
+    init: nn.Module | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     model = _build(kind, cfg)
+    if init is not None:  # SoftC fine-tuned from the trained ANP (softc_init = "anp")
+        model.load_state_dict(init.state_dict())
     loss_fn = (
         _softc_loss(cfg.problem, cfg.softc_lambda) if kind == "softc" else (lambda m, b: m.loss(b))
     )
@@ -181,8 +201,13 @@ def _train(
         "kind": kind,
         "problem": cfg.problem,
         "settings": config_to_dict(settings),
-        "data_hash": config_hash(config_to_dict(cfg.data)),
+        "data_hash": config_hash(_training_data(cfg)),
         "softc_lambda": cfg.softc_lambda if kind == "softc" else None,
+        "init": (
+            {"from": "anp", "train": config_to_dict(cfg.train.anp)}
+            if kind == "softc" and init is not None
+            else "scratch"
+        ),
         "seed": cfg.seed,
     }
     tcfg = getattr(cfg.train, kind)
@@ -201,8 +226,72 @@ def _train(
 
 
 # ------------------------------------------------------------------------------------- outputs
-def format_table(metrics: dict[str, dict[str, dict[str, Any]]], param_name: str) -> str:
-    """Markdown tables (one per test value): MSE (SE), CE, LL, CRPS, shock mean ± sd."""
+def _steps(cfg: ProbConservConfig, kind: str) -> int:
+    tc = getattr(cfg.train, kind)
+    return int(tc.epochs * math.ceil(cfg.data.n_train / tc.batch_size))
+
+
+def withheld(cfg: ProbConservConfig) -> dict[str, str]:
+    """Methods whose table row is withheld, with the reason: SoftC-ANP trained from scratch for
+    fewer optimiser steps than the ANP (its numbers stay in metrics.json, flagged by this)."""
+    if (
+        "softc_anp" in cfg.methods
+        and cfg.softc_init == "scratch"
+        and _steps(cfg, "softc") < _steps(cfg, "anp")
+    ):
+        return {
+            "softc_anp": f"under-trained ({_steps(cfg, 'softc')} of the ANP's "
+            f"{_steps(cfg, 'anp')} steps): not reported"
+        }
+    return {}
+
+
+def table_notes(cfg: ProbConservConfig) -> list[str]:
+    """Notes under the table: how SoftC-ANP was trained relative to the ANP, and an explicit
+    "under-trained" verdict when it got fewer optimiser steps than the ANP from scratch."""
+    notes = []
+    if "softc_anp" in cfg.methods:
+        steps = {k: _steps(cfg, k) for k in ("anp", "softc")}
+        if cfg.softc_init == "anp":
+            notes.append(
+                f"softc_anp: the trained ANP ({steps['anp']} steps) fine-tuned for "
+                f"{steps['softc']} steps with the residual penalty λ·mean(r²), λ = "
+                f"{cfg.softc_lambda:g}."
+            )
+        elif steps["softc"] < steps["anp"]:
+            notes.append(
+                f"softc_anp: UNDER-TRAINED, trained from scratch for {steps['softc']} steps "
+                f"against the ANP's {steps['anp']}; its numbers are withheld from the table "
+                '(use softc_init = "anp" or the ANP\'s budget).'
+            )
+        else:
+            notes.append(
+                f"softc_anp: trained from scratch for {steps['softc']} steps (ANP: "
+                f"{steps['anp']}), λ = {cfg.softc_lambda:g}."
+            )
+    if "probconserv_anp_bounded" in cfg.methods:
+        prob = cfg.conservation_problem()
+        rows = "mass and u(t, x_min)" if prob.inflow_dirichlet else "mass"
+        lo, hi = prob.bounds.lower, prob.bounds.upper
+        low = "-inf" if lo is None else format(lo, "g")
+        high = "inf" if hi is None else format(hi, "g")
+        notes.append(
+            f"probconserv_anp_bounded: {rows} exact (σ_G = 0), then {low} ≤ u ≤ {high} "
+            "(mean only; variance and samples of the constrained posterior)."
+        )
+    return notes
+
+
+def format_table(
+    metrics: dict[str, dict[str, dict[str, Any]]],
+    param_name: str,
+    t_star: float | None = None,
+    notes: typing.Sequence[str] = (),
+    withheld: typing.Mapping[str, str] | None = None,
+) -> str:
+    """Markdown tables (one per test value, headed "param = value" and "t* = t_star" if given):
+    MSE (SE), CE, LL, CRPS, shock mean ± sd; then the ``notes``, one line each. ``withheld``:
+    method -> reason, printed instead of that method's numbers."""
 
     def num(v: Any, fmt: str = ".3e") -> str:
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
@@ -210,11 +299,16 @@ def format_table(metrics: dict[str, dict[str, dict[str, Any]]], param_name: str)
     lines = []
     for value, rows in metrics.items():
         lines += [
-            f"\n### {param_name} = {value}\n",
+            f"\n### {param_name} = {value}"
+            + ("" if t_star is None else f", t* = {t_star:g}")
+            + "\n",
             "| method | MSE (SE) | CE | LL | CRPS | shock mean ± sd |",
             "|---|---|---|---|---|---|",
         ]
         for method, m in rows.items():
+            if withheld and method in withheld:
+                lines.append(f"| {method} | {withheld[method]} | – | – | – | – |")
+                continue
             shock = (
                 "–" if m["shock_mean"] is None else f"{m['shock_mean']:.4f} ± {m['shock_std']:.4f}"
             )
@@ -222,6 +316,8 @@ def format_table(metrics: dict[str, dict[str, dict[str, Any]]], param_name: str)
                 f"| {method} | {num(m['mse'])} ({num(m['mse_se'], '.1e')}) | {num(m['ce'], '.2e')} "
                 f"| {num(m['ll'], '.3f')} | {num(m['crps'], '.3e')} | {shock} |"
             )
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
@@ -268,13 +364,15 @@ def run(
         data = {k: _PointTasks(p) for k, p in paths.items()}
     log(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())} ({paths['train'].parent})")
 
-    kinds = sorted(
-        {METHOD_SPECS[m].backbone for m in cfg.methods}, key="anp softc ensemble gp".find
-    )
+    needed = {METHOD_SPECS[m].backbone for m in cfg.methods}
+    if "softc" in needed and cfg.softc_init == "anp":
+        needed.add("anp")
+    kinds = sorted(needed, key="anp softc ensemble gp".find)
     models: dict[str, nn.Module] = {}
     for kind in kinds:
+        init = models["anp"] if kind == "softc" and cfg.softc_init == "anp" else None
         with _timed(timings, f"train_{kind}"):
-            models[kind], res = _train(kind, cfg, data, out, progress)
+            models[kind], res = _train(kind, cfg, data, out, progress, init)
         timings[f"train_{kind}_resumed_from"] = res.resumed_from
         log(
             f"{kind}: {res.epochs} epochs, val {res.best_val_loss}, resumed from {res.resumed_from}"
@@ -283,9 +381,11 @@ def run(
     with _timed(timings, "evaluate"):
         results = evaluate_all(cfg, models, data["test"].data, timings)
     metrics = results["metrics"]
-    prob = get_problem(cfg.problem)
+    prob = cfg.conservation_problem()
     rd.write_metrics(_clean(metrics))
-    rd.write_table(format_table(metrics, prob.param_name))
+    rd.write_table(
+        format_table(metrics, prob.param_name, prob.t_star, table_notes(cfg), withheld(cfg))
+    )
     for name in ("curves", "shocks", "profiles"):
         write_json_atomic(out / f"{name}.json", _clean(results[name]))
     if figures:

@@ -12,6 +12,13 @@ the constraint noise σ_G, the methods, the inequality post-step and the seeds):
   10,000 training functions, Adam 1e-4, batch 250, 500 epochs keeping the best validation loss,
   100 latent samples, the full 201 × 201 evaluation grid (meant for a GPU).
 
+The question asked is data too (:class:`ProblemSettings`): the test parameter values, the
+evaluation time t*, the training range of the parameter and the time range. They default to the
+article's (reference §5.1), are written in ``config.toml`` as ``[problem_settings]`` and enter the
+data-cache key; ``--set problem.test_values=[0.65] --set problem.t_star=0.08`` is an alias of
+``problem_settings.*`` (``problem`` itself stays the problem's name). Values outside the closed
+form's validity are refused with the valid range, before any work.
+
 TOML files hold the same nested tables as the dataclasses (``[data]``, ``[anp]``,
 ``[train.anp]``, ...); ``None`` is written as the string ``"none"``. Overrides use dotted paths,
 ``train.anp.lr=1e-3`` or ``n_latent_samples=32``, with TOML literals as values.
@@ -26,7 +33,9 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pcml.pdes.gpme import PROBLEMS
+import numpy as np
+
+from pcml.pdes.gpme import PROBLEMS, ConservationProblem, get_problem
 from pcml.train import TrainConfig
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "EnsembleSettings",
     "GPSettings",
     "ProbConservConfig",
+    "ProblemSettings",
     "TrainSettings",
     "apply_overrides",
     "config_to_dict",
@@ -46,18 +56,90 @@ __all__ = [
 
 #: Method keys of metrics.json, in table order. ``probconserv_anp_noisy`` is the finite-σ_G
 #: variant (σ_G² = 1/noise_precision); every other ``probconserv_*`` uses σ_G = 0 (§7.5).
+#: ``probconserv_anp_bounded``: mass and (where the problem prescribes one) the Dirichlet value
+#: u(t, x_min) as two exact linear constraints, then the problem's physical bounds.
 ALL_METHODS: tuple[str, ...] = (
     "anp",
     "softc_anp",
     "hardc_anp",
     "probconserv_anp",
     "probconserv_anp_noisy",
+    "probconserv_anp_bounded",
     "ensemble",
     "probconserv_ensemble",
     "gp",
     "probconserv_gp",
 )
 INEQUALITIES = (None, "nonneg", "monotone")
+SOFTC_INITS = ("scratch", "anp")
+
+
+@dataclass(frozen=True)
+class ProblemSettings:
+    """The question: test parameter values θ (one group of test functions each), evaluation time
+    t*, training range θ ~ U(train_range) and time range [t0, t1] of the data.
+
+    None means the problem's default (reference §5.1); :class:`ProbConservConfig` resolves every
+    None to that default, so a saved config.toml states the values used. Valid: θ in the
+    closed form's admissible set (Stefan u* ∈ (0, 1), others θ > 0), 0 ≤ t0 < t1, t* ∈ [t0, t1],
+    and (Stefan) t1 ≤ 1/α(θ)², the time the front leaves [0, 1], for every train and test θ.
+    """
+
+    test_values: tuple[float, ...] | None = None
+    t_star: float | None = None
+    train_range: tuple[float, float] | None = None
+    t_range: tuple[float, float] | None = None
+
+
+def _admissible(prob: ConservationProblem) -> str:
+    """Human text of the admissible parameter set, from the problem's own check."""
+    try:
+        prob.check_param(np.array([1.5]))
+    except ValueError:
+        return "(0, 1)"
+    return "(0, inf)"
+
+
+def resolve_problem(name: str, settings: ProblemSettings) -> ConservationProblem:
+    """The problem ``name`` with ``settings`` applied (None: default); a clear ``ValueError``
+    naming ``problem.<key>``, the value and the valid range for values outside validity."""
+    default = get_problem(name)
+    tv = default.test_values if settings.test_values is None else settings.test_values
+    ts = default.t_star if settings.t_star is None else settings.t_star
+    tr = default.train_range if settings.train_range is None else settings.train_range
+    tt = default.t_range if settings.t_range is None else settings.t_range
+    valid = f"{default.param_name} in {_admissible(default)}"
+    for key, value in (("test_values", tv), ("train_range", tr)):
+        count = "2" if key == "train_range" else ">= 1"
+        if len(value) < 1 or (key == "train_range" and len(value) != 2):
+            raise ValueError(f"problem.{key}: got {list(value)}, expected {count} values")
+        arr = np.asarray(value, dtype=np.float64)
+        try:
+            default.check_param(arr, name=f"problem.{key}")
+        except ValueError:
+            raise ValueError(f"problem.{key}: got {list(value)}, expected {valid}") from None
+    if not tr[0] < tr[1]:
+        raise ValueError(f"problem.train_range: got {list(tr)}, expected lo < hi")
+    if not (np.isfinite(tt).all() and 0.0 <= tt[0] < tt[1]) or len(tt) != 2:
+        raise ValueError(f"problem.t_range: got {list(tt)}, expected [t0, t1] with 0 <= t0 < t1")
+    if not tt[0] <= ts <= tt[1]:
+        raise ValueError(f"problem.t_star: got {ts}, expected a time in problem.t_range {list(tt)}")
+    params = np.asarray([*tr, *tv], dtype=np.float64)
+    limit = default.valid_until(params)
+    if bool((limit < tt[1]).any()):
+        i = int(np.argmin(limit))
+        raise ValueError(
+            f"problem.t_range: t1 = {tt[1]} is past {limit[i]:.6g}, the last time the closed form "
+            f"holds on {default.x_range} for {default.param_name} = {params[i]} (train_range and "
+            f"test_values); expected t1 <= {limit.min():.6g} or other parameter values"
+        )
+    return replace(
+        default,
+        test_values=tuple(float(v) for v in tv),
+        t_star=float(ts),
+        train_range=(float(tr[0]), float(tr[1])),
+        t_range=(float(tt[0]), float(tt[1])),
+    )
 
 
 @dataclass(frozen=True)
@@ -132,13 +214,17 @@ class ProbConservConfig:
     """Everything that defines a ProbConserv run (see the module docstring).
 
     noise_precision: σ_G⁻² of ``probconserv_anp_noisy`` (1e5, the Stefan config of the article).
-    softc_lambda: λ of the SoftC penalty λ·mean(r²). inequality: None | "nonneg" | "monotone",
+    softc_lambda: λ of the SoftC penalty λ·mean(r²). softc_init: "scratch" (train the SoftC-ANP
+    from its own initialisation, as the article) or "anp" (start from the trained ANP and
+    fine-tune it with the penalty for ``train.softc`` epochs: the ANP's budget plus the
+    fine-tuning, used by the quick profile). inequality: None | "nonneg" | "monotone",
     applied to the means of the probconserv_* methods. n_shock_samples: exact samples per test
     function for the shock-position posterior. seed: model initialisation and prediction RNG.
     """
 
     problem: str = "stefan"
     profile: str = "paper"
+    problem_settings: ProblemSettings = field(default_factory=ProblemSettings)
     data: DataSettings = field(default_factory=DataSettings)
     anp: ANPSettings = field(default_factory=ANPSettings)
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
@@ -148,6 +234,7 @@ class ProbConservConfig:
     n_latent_samples: int = 100
     noise_precision: float = 1e5
     softc_lambda: float = 1.0
+    softc_init: str = "scratch"
     inequality: str | None = None
     n_shock_samples: int = 500
     seed: int = 0
@@ -155,11 +242,16 @@ class ProbConservConfig:
     def __post_init__(self) -> None:
         if self.problem not in PROBLEMS:
             raise ValueError(f"problem: got {self.problem!r}, expected one of {sorted(PROBLEMS)}")
+        prob = resolve_problem(self.problem, self.problem_settings)
+        resolved = ProblemSettings(prob.test_values, prob.t_star, prob.train_range, prob.t_range)
+        object.__setattr__(self, "problem_settings", resolved)
         if self.profile not in PROFILES_NAMES:
             raise ValueError(f"profile: got {self.profile!r}, expected one of {PROFILES_NAMES}")
         unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods: unknown {unknown} (or empty); expected from {ALL_METHODS}")
+        if self.softc_init not in SOFTC_INITS:
+            raise ValueError(f"softc_init: got {self.softc_init!r}, expected one of {SOFTC_INITS}")
         if self.inequality not in INEQUALITIES:
             raise ValueError(f"inequality: got {self.inequality!r}, expected one of {INEQUALITIES}")
         for name in ("n_latent_samples", "n_shock_samples"):
@@ -173,6 +265,10 @@ class ProbConservConfig:
                 raise ValueError(f"data.{name}: must be >= 1, got {getattr(d, name)}")
         if d.eval_n_x < 3:
             raise ValueError(f"data.eval_n_x: must be >= 3, got {d.eval_n_x}")
+
+    def conservation_problem(self) -> ConservationProblem:
+        """The problem with this config's question (test values, t*, ranges) applied."""
+        return resolve_problem(self.problem, self.problem_settings)
 
 
 PROFILES_NAMES = ("smoke", "quick", "paper")
@@ -237,12 +333,16 @@ def _profile(name: str, problem: str) -> ProbConservConfig:
             gp=GPSettings(),
             train=TrainSettings(
                 anp=anp,
-                softc=replace(anp, epochs=2, validate_every=1),
+                # SoftC-ANP = the trained ANP fine-tuned with the residual penalty for 2 epochs
+                # (250 steps at lr 1e-4): training it from scratch with the ANP's 3,000 steps
+                # costs ~3x the ANP's time (second derivatives), past the 15-minute budget
+                softc=replace(anp, epochs=2, lr=1e-4, scheduler="none", validate_every=1),
                 ensemble=replace(anp, epochs=6, scheduler="none"),
                 gp=_train(epochs=1, batch_size=50, lr=2e-2, device="cpu"),
             ),
             n_latent_samples=50,
             n_shock_samples=500,
+            softc_init="anp",
         )
     if name == "paper":
         anp = _train(
@@ -330,6 +430,10 @@ def _merge(obj: Any, updates: dict[str, Any], path: str = "") -> Any:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
     changes: dict[str, Any] = {}
+    updates = dict(updates)
+    if not path and isinstance(updates.get("problem"), dict):  # problem.X = problem_settings.X
+        alias = updates.pop("problem")
+        updates["problem_settings"] = {**updates.get("problem_settings", {}), **alias}
     for key, value in updates.items():
         where = f"{path}{key}"
         if key not in names:

@@ -7,7 +7,12 @@ distribution (reference §2, §2.4, §2.9, §11.2):
 - ``none`` (ANP, SoftC-ANP, ensemble, GP): the mixture itself;
 - ``hardc``: every μ_s is projected in the Euclidean norm onto {gᵀu = b}, d_s unchanged;
 - ``probconserv``: every component is conditioned on gᵀu + ε = b, ε ~ N(0, σ_G²) (σ_G = 0 by
-  default), i.e. N(μ̃_s, Σ̃_s), with g the trapezoid weights on the grid and b(t) the exact mass.
+  default), i.e. N(μ̃_s, Σ̃_s), with g the trapezoid weights on the grid and b(t) the exact mass;
+- ``bounded``: every component is conditioned exactly on the mass AND, where the problem
+  prescribes one, the Dirichlet value u(t, x_min) (G with two rows), then the mixture mean is
+  projected onto the problem's physical bounds keeping both rows exact
+  (:mod:`pcml.experiments.probconserv_bounds`); variance and samples are those of the two-row
+  posterior (samples satisfy both rows but are not bounded).
 
 The reported mean and variance are the exact mixture moments, loc = mean_s μ_s and
 var = mean_s var_s + mean_s (μ_s − loc)² (clamped at 1e-12 so the log-likelihood is defined).
@@ -42,6 +47,7 @@ from pcml.constraints import (
     quadrature_weights,
     sample_mixture,
 )
+from pcml.experiments.probconserv_bounds import bounded_mean, constraint_rows
 from pcml.metrics.probabilistic import (
     conservation_error,
     crps_gaussian,
@@ -49,7 +55,7 @@ from pcml.metrics.probabilistic import (
     mse,
     shock_position,
 )
-from pcml.pdes.gpme import get_problem
+from pcml.pdes.gpme import Bounds
 
 __all__ = [
     "METHOD_SPECS",
@@ -70,8 +76,8 @@ VAR_FLOOR = 1e-12
 class MethodSpec:
     """A method: which backbone feeds it and which Step 2 it applies.
 
-    backbone: "anp" | "softc" | "ensemble" | "gp"; step: "none" | "hardc" | "probconserv";
-    noisy: use σ_G² = 1/noise_precision instead of 0.
+    backbone: "anp" | "softc" | "ensemble" | "gp"; step: "none" | "hardc" | "probconserv" |
+    "bounded"; noisy: use σ_G² = 1/noise_precision instead of 0.
     """
 
     backbone: str
@@ -85,6 +91,7 @@ METHOD_SPECS: dict[str, MethodSpec] = {
     "hardc_anp": MethodSpec("anp", "hardc"),
     "probconserv_anp": MethodSpec("anp", "probconserv"),
     "probconserv_anp_noisy": MethodSpec("anp", "probconserv", noisy=True),
+    "probconserv_anp_bounded": MethodSpec("anp", "bounded"),
     "ensemble": MethodSpec("ensemble", "none"),
     "probconserv_ensemble": MethodSpec("ensemble", "probconserv"),
     "gp": MethodSpec("gp", "none"),
@@ -117,11 +124,15 @@ def apply_method(
     inequality: str | None = None,
     n_samples: int = 0,
     generator: torch.Generator | None = None,
+    inflow: Tensor | None = None,
+    bounds: Bounds | None = None,
 ) -> tuple[MethodOutput, Tensor | None]:
     """Apply one method to mixture components.
 
     means, variances: ``(S, *B, n)`` component means and variances; g: ``(n,)`` quadrature weights;
     b: ``(*B,)`` the exact mass of every slice. noise_var: σ_G² for ``spec.noisy``.
+    inflow: ``(*B,)`` prescribed u(t, x_min) (``bounded`` only; None: mass row only); bounds: the
+    physical bounds for ``bounded`` (None: no bounds).
     Returns the :class:`MethodOutput` ``(*B, n)`` and, if ``n_samples > 0``, exact samples
     ``(n_samples, *B, n)`` of the method's predictive mixture (else None).
     """
@@ -139,6 +150,16 @@ def apply_method(
     d = variances.to(_F64)
     g64, b64 = g.to(_F64), b.to(_F64)
     samples: Tensor | None = None
+    if spec.step == "bounded":
+        G, beta = constraint_rows(g64, b64, inflow)
+        post = conserve(mu, d, G=G, b=beta.expand(*mu.shape[:-1], G.shape[0]))
+        loc, var = _moments(post.mean.to(_F64), post.variance.to(_F64))
+        if n_samples > 0:
+            samples = sample_mixture(post, (n_samples,), generator=generator).to(_F64)
+        if bounds is not None:
+            _, prior_var = _moments(mu, d)  # the backbone's metric (module docstring)
+            loc, _ = bounded_mean(loc, prior_var, G, beta, bounds)
+        return MethodOutput(loc, var), samples
     if spec.step == "probconserv":
         sigma2 = noise_var if spec.noisy else 0.0
         post = conserve(mu, d, G=g64, b=b64.expand(mu.shape[:-1]), noise_var=sigma2)
@@ -152,7 +173,7 @@ def apply_method(
     if spec.step == "hardc":
         mu = project_mean(mu, g64, b64.expand(mu.shape[:-1])).to(_F64)
     elif spec.step != "none":
-        raise ValueError(f"spec.step: got {spec.step!r}, expected none|hardc|probconserv")
+        raise ValueError(f"spec.step: got {spec.step!r}, expected none|hardc|probconserv|bounded")
     loc, var = _moments(mu, d)
     if n_samples > 0:
         samples = _sample_diagonal_mixture(mu, d, n_samples, generator)
@@ -275,7 +296,7 @@ def evaluate_all(
     Returns {"metrics": {value: {method: summary}}, "curves": {value: {...}}, "shocks": {value:
     {...}}, "profiles": {value: {...}}} (see :func:`pcml.experiments.probconserv.run`).
     """
-    prob = get_problem(cfg.problem)
+    prob = cfg.conservation_problem()
     params = np.asarray(next(iter(test.params.values())), dtype=np.float64)
     times = np.asarray(test.time, dtype=np.float64)
     x = np.asarray(test.coords["x"], dtype=np.float64)
@@ -287,6 +308,11 @@ def evaluate_all(
         )
     u = torch.as_tensor(np.asarray(test.fields["u"]), dtype=_F64)  # (B, T, n)
     mass = torch.as_tensor(np.asarray(test.conserved.mass_rhs), dtype=_F64)  # (B, T)
+    inflow = (
+        torch.as_tensor(prob.inflow_value(times[None, :], params[:, None]), dtype=_F64)
+        if prob.inflow_dirichlet
+        else None
+    )  # (B, T) prescribed u(t, x_min)
     pts = test.points
     ctx_x = torch.as_tensor(np.asarray(pts.context_inputs), dtype=torch.float32)
     ctx_y = torch.as_tensor(np.asarray(pts.context_values), dtype=torch.float32)
@@ -348,6 +374,8 @@ def evaluate_all(
                 inequality=cfg.inequality if spec.step == "probconserv" else None,
                 n_samples=cfg.n_shock_samples if shock else 0,
                 generator=gen,
+                inflow=None if inflow is None else inflow[it, k_star],
+                bounds=prob.bounds,
             )
             per_fn = slice_metrics(out, u[it, k_star], x_t, mass[it, k_star], samples)
             metrics[key][method] = summarise(per_fn, shock)
@@ -368,6 +396,8 @@ def evaluate_all(
                 mass[curve_idx[cmask]],
                 noise_var=noise_var,
                 inequality=cfg.inequality if spec.step == "probconserv" else None,
+                inflow=None if inflow is None else inflow[curve_idx[cmask]],
+                bounds=prob.bounds,
             )
             curves[key][method] = {
                 "mse": _rounded(mse(c_out.mean, u[curve_idx[cmask]]).mean(0), 10),

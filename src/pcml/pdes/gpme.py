@@ -40,6 +40,7 @@ from scipy.special import erf
 
 __all__ = [
     "PROBLEMS",
+    "Bounds",
     "Burgers",
     "ConservationProblem",
     "Diffusion",
@@ -104,13 +105,29 @@ def stefan_constants(u_star: ArrayLike) -> tuple[F64, F64, F64]:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """Physical bounds lower ≤ u(t, x) ≤ upper of a problem's solution (None: unbounded side).
+
+    They hold for every admissible parameter and time (tested against the closed forms)."""
+
+    lower: float | None = None
+    upper: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+            raise ValueError(f"Bounds: need lower < upper, got ({self.lower}, {self.upper})")
+
+
+@dataclass(frozen=True)
 class ConservationProblem(ABC):
     """One benchmark problem: u_t + ∂_x F(u, u_x; θ) = 0 on Ω = x_range with closed form u(t, x; θ).
 
     Attributes: ``name`` (registry key), ``param_name`` (the scalar θ that varies per function),
     ``train_range`` (θ ~ U(train_range) for train/valid), ``test_values`` (θ for the test sets),
     ``t_range``, ``t_star`` (the analysis time), ``x_range`` (Ω, fixed by the closed form),
-    ``shock_analysis`` (whether the front at t* enters the shock-position analysis).
+    ``shock_analysis`` (whether the front at t* enters the shock-position analysis),
+    ``bounds`` (physical bounds of u, :class:`Bounds`) and ``inflow_dirichlet`` (whether the
+    problem prescribes u(t, x_min) = ``inflow_value(t, θ)``, a second linear constraint).
     """
 
     name: ClassVar[str]
@@ -118,6 +135,8 @@ class ConservationProblem(ABC):
     pde: ClassVar[str]
     x_range: ClassVar[tuple[float, float]]
     shock_analysis: ClassVar[bool]
+    bounds: ClassVar[Bounds] = Bounds()
+    inflow_dirichlet: ClassVar[bool] = False
 
     train_range: tuple[float, float]
     test_values: tuple[float, ...]
@@ -168,6 +187,17 @@ class ConservationProblem(ABC):
     def check_validity(self, t: F64, param: F64) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` where the closed form stops describing the problem on Ω."""
 
+    def valid_until(self, param: ArrayLike) -> F64:
+        """Last time at which the closed form describes the problem on Ω (inf: always)."""
+        p = self.check_param(param)
+        return np.full(p.shape, np.inf)
+
+    def inflow_value(self, t: ArrayLike, param: ArrayLike) -> F64:
+        """The prescribed Dirichlet value u(t, x_min; θ) (only if ``inflow_dirichlet``)."""
+        if not self.inflow_dirichlet:
+            raise ValueError(f"{self.name} prescribes no Dirichlet value at x = {self.x_range[0]}")
+        return self.solution(t, self.x_range[0], param)
+
     # -- public interface ----------------------------------------------------------------------
     def solution(self, t: ArrayLike, x: ArrayLike, param: ArrayLike) -> F64:
         """u(t, x; θ), broadcasting t, x, θ together (float64)."""
@@ -213,6 +243,7 @@ class Diffusion(ConservationProblem):
     pde: ClassVar[str] = "u_t = c u_xx"
     x_range: ClassVar[tuple[float, float]] = (0.0, 2.0 * np.pi)
     shock_analysis: ClassVar[bool] = False
+    bounds: ClassVar[Bounds] = Bounds(-1.0, 1.0)
 
     train_range: tuple[float, float] = (1.0, 5.0)
     test_values: tuple[float, ...] = (1.0, 5.0)
@@ -242,6 +273,8 @@ class PorousMedium(ConservationProblem):
     pde: ClassVar[str] = "u_t = (u^m u_x)_x"
     x_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     shock_analysis: ClassVar[bool] = True
+    bounds: ClassVar[Bounds] = Bounds(0.0, None)
+    inflow_dirichlet: ClassVar[bool] = True
 
     train_range: tuple[float, float] = (1.0, 6.0)
     test_values: tuple[float, ...] = (1.0, 3.0, 6.0)
@@ -276,6 +309,8 @@ class Stefan(ConservationProblem):
     pde: ClassVar[str] = "u_t = (1[u >= u*] u_x)_x"
     x_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     shock_analysis: ClassVar[bool] = True
+    bounds: ClassVar[Bounds] = Bounds(0.0, 1.0)
+    inflow_dirichlet: ClassVar[bool] = True
 
     train_range: tuple[float, float] = (0.55, 0.70)
     test_values: tuple[float, ...] = (0.5, 0.6)
@@ -305,6 +340,11 @@ class Stefan(ConservationProblem):
                 f"exit time {np.broadcast_to(t_exit, bad.shape)[bad].min():.4f})"
             )
 
+    def valid_until(self, param: ArrayLike) -> F64:
+        """1/α²: the front α√t reaches x = 1."""
+        _, alpha, _ = stefan_constants(self.check_param(param))
+        return np.asarray(1.0 / alpha**2, dtype=np.float64)
+
     def _solution(self, t: F64, x: F64, p: F64) -> F64:
         _, alpha, c1 = stefan_constants(p)
         t_safe = np.where(t > 0.0, t, 1.0)
@@ -332,6 +372,8 @@ class LinearAdvection(ConservationProblem):
     pde: ClassVar[str] = "u_t + a u_x = 0"
     x_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     shock_analysis: ClassVar[bool] = True
+    bounds: ClassVar[Bounds] = Bounds(0.0, 1.0)
+    inflow_dirichlet: ClassVar[bool] = True
 
     train_range: tuple[float, float] = (1.0, 5.0)
     test_values: tuple[float, ...] = (1.0, 3.0)
@@ -367,6 +409,8 @@ class Burgers(ConservationProblem):
     pde: ClassVar[str] = "u_t + (u^2/2)_x = 0"
     x_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     shock_analysis: ClassVar[bool] = False
+    bounds: ClassVar[Bounds] = Bounds(0.0, None)
+    inflow_dirichlet: ClassVar[bool] = True
 
     train_range: tuple[float, float] = (1.0, 4.0)
     test_values: tuple[float, ...] = (1.0, 3.0)

@@ -179,12 +179,22 @@ def make_split(
 
 
 def evaluation_grid(
-    problem: ConservationProblem | str, n_t: int = 201, n_x: int = 201
+    problem: ConservationProblem | str,
+    n_t: int = 201,
+    n_x: int = 201,
+    *,
+    include_t_star: bool = False,
 ) -> tuple[F64, F64]:
-    """Dense prediction grid: ``t = linspace(*t_range, n_t)``, ``x = linspace(*x_range, n_x)``."""
+    """Dense prediction grid: ``t = linspace(*t_range, n_t)``, ``x = linspace(*x_range, n_x)``.
+
+    ``include_t_star``: if the problem's t* is not a grid time (to 1e-9 relative), insert it in
+    sorted order (then t has n_t + 1 points), so any user-chosen t* is evaluated exactly."""
     prob = _resolve(problem)
     n_t, n_x = _check_count("n_t", n_t), _check_count("n_x", n_x)
-    return np.linspace(*prob.t_range, n_t), np.linspace(*prob.x_range, n_x)
+    t = np.linspace(*prob.t_range, n_t)
+    if include_t_star and not np.any(np.abs(t - prob.t_star) <= 1e-9 * max(1.0, prob.t_star)):
+        t = np.sort(np.append(t, prob.t_star))
+    return t, np.linspace(*prob.x_range, n_x)
 
 
 def _problem_constants(split: TaskSplit) -> dict[str, float | int | str]:
@@ -218,13 +228,14 @@ def to_pdedata(
     """The split as a :class:`pcml.data.PDEData` (float64 arrays; write it with ``write_dataset``).
 
     Stores ``params[param_name] (n_fn,)``, the point sets, ``conserved.mass_rhs (n_fn, n_t)`` =
-    b(t) on the evaluation time grid, Dirichlet data of the inflow face (and of the far face where
+    b(t) on the evaluation time grid (``evaluation_grid(..., include_t_star=True)``: t* is always
+    one of its times), Dirichlet data of the inflow face (and of the far face where
     the problem prescribes it; periodic faces for diffusion), the seed and every generator setting
     as constants. ``dense`` (default: only for the test split) adds the field ``u (n_fn, n_t, n_x)``
     on the evaluation grid.
     """
     prob = split.problem
-    t, x = evaluation_grid(prob, n_t, n_x)
+    t, x = evaluation_grid(prob, n_t, n_x, include_t_star=True)
     p = split.params
     dense = split.split == "test" if dense is None else dense
     fields = {}
