@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from pcml.constraints.boundary import BoundaryConditions
-from pcml.data import H5FieldDataset, write_dataset
+from pcml.data import H5FieldDataset, PDEData, cached_dataset
 from pcml.experiments.boon_cases import BoonCase, get_case
 from pcml.experiments.boon_config import BoonConfig
 from pcml.experiments.boon_eval import boundary_conditions, field_metrics, rel_l2_per_sample
@@ -223,12 +223,12 @@ def _data_files(cfg: BoonConfig, case: BoonCase, out: Path, log: Log) -> tuple[P
         if name == "data_2x" and not d.eval_2x:
             paths.append(None)
             continue
-        path = folder / f"{name}.h5"
-        if not path.exists():
+
+        def build(name: str = name, n_x: int = n_x) -> PDEData:
             log(f"data: generating {name} ({n_traj} trajectories, n_x={n_x})")
-            data = case.build(n_traj=n_traj, n_x=n_x, multi_step=cfg.multi_step, seed=d.seed)
-            write_dataset(path, data)
-        paths.append(path)
+            return case.build(n_traj=n_traj, n_x=n_x, multi_step=cfg.multi_step, seed=d.seed)
+
+        paths.append(cached_dataset(folder / f"{name}.h5", build, log))
     assert paths[0] is not None
     return paths[0], paths[1]
 

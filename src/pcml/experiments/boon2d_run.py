@@ -229,7 +229,10 @@ def _data(cfg: BoonConfig, out: Path, log: Log) -> dict[str, PDEData]:
     folder = out / "data" / key[:16]
     names = ("train", "test", "test_2x") if d.eval_2x else ("train", "test")
     if all((folder / f"{s}.h5").exists() for s in names):
-        return {s: read_dataset(folder / f"{s}.h5") for s in names}
+        try:  # read_dataset verifies every checksum
+            return {s: read_dataset(folder / f"{s}.h5") for s in names}
+        except ValueError as err:
+            log(f"data: regenerating {folder}: {err}")
     log(f"data: generating {cfg.case} train {d.n_train}, test {d.n_test}, n_x={d.n_x}")
     splits = build_splits(cfg.case, d.n_train, d.n_test, d.n_x, d.seed, d.eval_2x)
     folder.mkdir(parents=True, exist_ok=True)
