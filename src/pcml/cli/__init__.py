@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from .._locks import RunDirLocked
 from .._version import __version__
 from .boon import boon
 from .data import data
@@ -16,7 +17,21 @@ from .probconserv import probconserv
 from .report import report
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Busy(click.ClickException):
+    exit_code = 2
+
+
+class _Main(click.Group):
+    """Maps a locked run directory (another process writes there) to one line, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RunDirLocked as err:
+            raise _Busy(str(err)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcml")
 def main() -> None:
     """pcml: physics-constrained machine learning (ProbConserv conservation laws, BOON

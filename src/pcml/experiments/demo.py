@@ -296,9 +296,31 @@ def _start_background(part: str, cfg: DemoConfig, run_dir: Path) -> tuple[Any, A
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     log_file = (sub.path / "demo.log").open("w", encoding="utf-8")
     proc = subprocess.Popen(
-        [*head, *args], stdout=log_file, stderr=subprocess.STDOUT, env=env, text=True
+        [*head, *args],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+        preexec_fn=_death_signal(os.getpid()),
     )
     return proc, log_file, time.time()
+
+
+def _death_signal(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGINT when this process dies (Linux
+    ``prctl(PR_SET_DEATHSIG)``; SIGINT so that it saves its checkpoint), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_death_signal() -> None:  # runs in the child between fork and exec
+        prctl(1, signal.SIGINT, 0, 0, 0)  # PR_SET_DEATHSIG = 1
+        if os.getppid() != parent:  # the parent died before the prctl
+            os._exit(1)
+
+    return set_death_signal
 
 
 _MAIN = "import sys; from pcml.cli import main; sys.exit(main())"
@@ -392,6 +414,7 @@ def run_demo(
 
     t_start = time.perf_counter()
     rd = RunDir(out, create=False)  # checkpoints/ and logs/ live in the parts
+    rd.lock()  # a second demo into the same --out fails at once (RunDirLocked)
     rd.figures.mkdir(parents=True, exist_ok=True)
     for part, part_cfg in _parts(cfg):
         _check_part_dir(part, rd.path / part, part_cfg)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .rundir import RunDir, write_text_atomic
+from .rundir import RunDir, parse_json, write_text_atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +164,13 @@ def _markdown_to_html(text: str) -> str:
     return "".join(out)
 
 
-def _training_tables(logs: Path) -> list[MetricTable]:
+def _training_tables(run: RunDir) -> list[MetricTable]:
     """Last record of each ``logs/*.jsonl`` as one table (rows: trained models)."""
     last: dict[str, Any] = {}
-    for log in sorted(logs.glob("*.jsonl")):
-        lines = [ln for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    for log in sorted(run.logs.glob("*.jsonl")):
+        lines = [ln for ln in run.read_text(log).splitlines() if ln.strip()]
         if lines:
-            last[log.stem] = json.loads(lines[-1])
+            last[log.stem] = parse_json(lines[-1], log)
     return metric_tables({"final epoch": last}) if last else []
 
 
@@ -235,9 +235,9 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Path:
         body.append("<p>(metrics.json is empty)</p>")
     if run.table_path.is_file():
         body.append("<h2>Summary table</h2>")
-        body.append(_markdown_to_html(run.table_path.read_text(encoding="utf-8")))
+        body.append(_markdown_to_html(run.read_text(run.table_path)))
     if run.logs.is_dir():
-        training = _training_tables(run.logs)
+        training = _training_tables(run)
         if training:
             body.append("<h2>Training</h2>")
             body.extend(_html_table(t) for t in training)
@@ -247,14 +247,14 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Path:
         body.append("<h2>Figures</h2>")
         for fig in figures:
             caption = captions.get(fig.stem, fig.stem.replace("_", " "))
-            data = base64.b64encode(fig.read_bytes()).decode("ascii")
+            data = base64.b64encode(run.read_bytes(fig)).decode("ascii")
             body.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
     if run.config_path.is_file():
         body.append("<h2>Configuration</h2>")
-        body.append(f"<pre>{html.escape(run.config_path.read_text(encoding='utf-8'))}</pre>")
+        body.append(f"<pre>{html.escape(run.read_text(run.config_path))}</pre>")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -1,0 +1,72 @@
+"""Exclusive per-directory locks (``fcntl.flock``), held by a process while it writes a run.
+
+``acquire(folder)`` locks ``folder/.pcml.lock`` without waiting; another *process* holding it
+raises :class:`RunDirLocked` (naming the folder and, when known, that process's id). Within one
+process the lock is re-entrant (counted), so sequential and nested users of one folder share it;
+the last ``release`` closes the file, and the kernel releases the lock if the process dies, so a
+killed run never leaves a stale lock. The file is opened ``O_CLOEXEC``: processes started with
+``exec`` do not inherit it. This module imports nothing heavy (the CLI catches the error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+LOCK_NAME = ".pcml.lock"
+
+_HELD: dict[str, list[int]] = {}  # resolved folder -> [fd, count]
+
+
+class RunDirLocked(RuntimeError):
+    """Another process holds the lock of ``path``; the CLI exits with status 2."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is in use by another pcml process{holder}; wait for it to finish or "
+            "choose another --out directory"
+        )
+
+
+def acquire(folder: Path | str) -> str:
+    """Lock ``folder`` (which must exist) for this process; returns the key for :func:`release`."""
+    folder = Path(folder)
+    key = str(folder.resolve())
+    entry = _HELD.get(key)
+    if entry is not None:
+        entry[1] += 1
+        return key
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(folder / LOCK_NAME, flags, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = ""
+        with contextlib.suppress(OSError):
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise RunDirLocked(folder, f" (pid {pid})" if pid.isdigit() else "") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = [fd, 1]
+    return key
+
+
+def release(key: str) -> None:
+    """Undo one :func:`acquire`; the last one unlocks (closing the file)."""
+    entry = _HELD.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _HELD[key]
+        os.close(entry[0])  # closing the last descriptor releases the flock
