@@ -7,10 +7,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from test_loop import CFG, assert_same_run, one_thread, run
 
 from pcml.train import RESUME_FREE, TrainConfig
-
-from test_loop import CFG, assert_same_run, one_thread, run
 
 
 def test_resume_free_settings_are_the_documented_ones() -> None:

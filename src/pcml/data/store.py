@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable, Iterable
@@ -66,6 +67,7 @@ FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)  # 1: no checksums
 _HASH_ATTR = "pcml_sha256"
 _BLOCK_BYTES = 16 << 20  # rows read at a time when hashing or scanning a dataset
+_SMALL_BYTES = 1 << 28  # largest coords/time/params/mask/mass_rhs array a skeleton loads
 _LIBVER = ("v110", "v110")  # v2 object headers (checksummed); readable by HDF5 >= 1.10
 _STR = h5py.string_dtype()
 _POINTS = ("context_inputs", "context_values", "target_inputs", "target_values")
@@ -127,14 +129,19 @@ def _seal(f: h5py.File) -> None:
 
 
 def _blocks(d: h5py.Dataset) -> Iterable[np.ndarray]:
-    """The dataset's values in C order, a block of rows (<= _BLOCK_BYTES) at a time."""
+    """The dataset's values in C order, in slices of at most ``_BLOCK_BYTES`` (leading axes are
+    indexed one at a time until the rest fits), so memory stays bounded for any shape."""
     if d.ndim == 0 or d.size == 0:
         yield np.asarray(d[()])
         return
-    row = max(1, d.dtype.itemsize * (d.size // d.shape[0]))
-    step = max(1, _BLOCK_BYTES // row)
-    for i in range(0, d.shape[0], step):
-        yield np.asarray(d[i : i + step])
+    shape, item = tuple(d.shape), d.dtype.itemsize
+    axis = 0
+    while axis < len(shape) - 1 and item * math.prod(shape[axis + 1 :]) > _BLOCK_BYTES:
+        axis += 1
+    step = max(1, _BLOCK_BYTES // (item * math.prod(shape[axis + 1 :])))
+    for lead in np.ndindex(*shape[:axis]):
+        for i in range(0, shape[axis], step):
+            yield np.asarray(d[(*lead, slice(i, i + step))])
 
 
 def _digest(d: h5py.Dataset, blocks: Iterable[np.ndarray]) -> str:
@@ -300,6 +307,11 @@ class _Reader:
         d = self.dataset(g, name)
         if big and not self.load:
             return np.broadcast_to(np.zeros((), dtype=d.dtype), d.shape)
+        if not self.load and d.size * d.dtype.itemsize > _SMALL_BYTES:
+            raise _FormatError(
+                f"dataset '{d.name}' declares {d.size * d.dtype.itemsize} bytes, more than the "
+                f"{_SMALL_BYTES} a grid, time or parameter array can need"
+            )
         try:
             values = np.asarray(d[()])
         except OSError as err:
@@ -315,7 +327,8 @@ class _Reader:
 
         def visit(name: str, link: Any) -> None:
             if not isinstance(link, h5py.HardLink):
-                bad.append(f"'{name}' is a {type(link).__name__}")
+                kind = {"ExternalLink": "an external link", "SoftLink": "a soft link"}
+                bad.append(f"'{name}' is {kind.get(type(link).__name__, type(link).__name__)}")
 
         self.f.visititems_links(visit)
         if not bad:
@@ -333,6 +346,40 @@ class _Reader:
                 "refusing links to other files or objects, virtual datasets and external storage "
                 f"(pcml writes none): {'; '.join(bad)}"
             )
+
+    def ranges(self, checked: bool) -> dict[str, tuple[Any, Any] | None]:
+        """(min, max) of every dataset, streamed block by block; ``checked``: each one's hash
+        is verified in the same pass."""
+        datasets: list[h5py.Dataset] = []
+        self.f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        out: dict[str, tuple[Any, Any] | None] = {}
+        for d in datasets:
+            lo: Any = None
+            hi: Any = None
+
+            def stats(blocks: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+                nonlocal lo, hi
+                for block in blocks:
+                    if block.size:
+                        bmin, bmax = block.min(), block.max()
+                        lo = bmin if lo is None else np.minimum(lo, bmin)
+                        hi = bmax if hi is None else np.maximum(hi, bmax)
+                    yield block
+
+            try:
+                digest = _digest(d, stats(_blocks(d)))
+            except OSError as err:
+                raise _FormatError(
+                    f"dataset '{d.name}' cannot be read (failed Fletcher32 checksum or damaged): "
+                    f"{err}"
+                ) from None
+            if checked and digest != self.attr(d, _HASH_ATTR, "str"):
+                raise _FormatError(
+                    f"checksum mismatch in dataset '{d.name}' (the file changed or was "
+                    "corrupted after writing)"
+                )
+            out[d.name] = None if lo is None else (lo, hi)
+        return out
 
     def verify(self, version: int, everything: bool, require: bool) -> None:
         """Check the metadata hash and the hash of every loaded array (``everything``: of every
@@ -557,6 +604,37 @@ def cached_dataset(
             if log is not None:
                 log(f"data: regenerating {path.name}: {err}")
     return write_dataset(path, build())
+
+
+def read_info(
+    path: str | os.PathLike[str],
+) -> tuple[PDEData, dict[str, tuple[Any, Any] | None]]:
+    """For ``pcml data info``: the validated skeleton (:func:`read_skeleton`) and ``{HDF5 name:
+    (min, max) or None if empty}`` of every dataset, read block by block (memory bounded by
+    ``_BLOCK_BYTES``, never a whole field) while verifying its checksum."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(
+            f"{path}: not a readable HDF5 file (wrong format or truncated): {err}"
+        ) from err
+    with f:
+        try:
+            reader = _Reader(f, load=False)
+            reader.check_links()
+            data = reader.pdedata()
+            version = int(f.attrs["pcml_format_version"])
+            reader.verify(version, everything=False, require=False)
+            return data, reader.ranges(checked=version >= 2)
+        except _FormatError as err:
+            raise ValueError(f"{path}: not a valid pcml dataset: {err}") from None
+        except ValueError as err:
+            raise ValueError(f"{path}: inconsistent contents: {err}") from err
+        except (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError) as err:
+            raise ValueError(f"{path}: corrupt or truncated HDF5 data: {err}") from err
 
 
 def read_schema(path: str | os.PathLike[str]) -> DatasetSchema:
