@@ -5,7 +5,10 @@ raises :class:`RunDirLocked` (naming the folder and, when known, that process's 
 process the lock is re-entrant (counted), so sequential and nested users of one folder share it;
 the last ``release`` closes the file, and the kernel releases the lock if the process dies, so a
 killed run never leaves a stale lock. The file is opened ``O_CLOEXEC``: processes started with
-``exec`` do not inherit it. This module imports nothing heavy (the CLI catches the error).
+``exec`` do not inherit it. This module imports nothing heavy: the CLI catches
+:class:`RunFileError` (the base of this and of ``pcml.train.CheckpointError``,
+``pcml.train.checkpoint.LinkOutsideError`` and ``pcml.experiments.rundir.ConfigMismatch``) and
+prints one line.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ LOCK_NAME = ".pcml.lock"
 _HELD: dict[str, list[int]] = {}  # resolved folder -> [fd, count]
 
 
-class RunDirLocked(RuntimeError):
+class RunFileError(Exception):
+    """Base of errors about a run's files (lock, identity, links, checkpoints) that the CLI
+    prints as one line and exits with ``exit_code`` (2: the command cannot run as given)."""
+
+    exit_code = 1
+
+
+class RunDirLocked(RunFileError, RuntimeError):
     """Another process holds the lock of ``path``; the CLI exits with status 2."""
 
     exit_code = 2

@@ -193,3 +193,62 @@ def test_load_json_rejects_non_utf8_naming_the_file(tmp_path: Path) -> None:
         load_json(path)
     write_json_atomic(path, {"a": [[1]]})
     assert load_json(path) == {"a": [[1]]}
+
+
+# ------------------------------------------------------------------ CLI: one line, not a traceback
+_PC = ["probconserv", "run", "diffusion", "--profile", "smoke", "--no-progress", "--no-figures"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pc") / "run"
+    result = CliRunner().invoke(main, [*_PC, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def test_cli_resume_with_a_corrupt_checkpoint_is_one_line_naming_it(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path / "run")
+    ckpt = sorted((out / "checkpoints").glob("*-last.pt"))[0]
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    result = CliRunner().invoke(main, [*_PC, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("Error")]
+    assert len(lines) == 1 and ckpt.name in lines[0] and "mv " in lines[0], result.output
+    assert "Traceback" not in result.output and "weights_only" not in result.output
+
+
+def test_cli_another_config_in_the_same_out_exits_2_with_one_line(
+    finished: Path, tmp_path: Path
+) -> None:
+    out = _copy(finished, tmp_path / "run")
+    result = CliRunner().invoke(main, [*_PC, "--out", str(out), "--seed", "5"])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "different config" in lines[0] and "seed" in lines[0]
+
+
+def test_cli_resume_on_another_device_is_not_refused(finished: Path, tmp_path: Path) -> None:
+    out = _copy(finished, tmp_path / "run")
+    result = CliRunner().invoke(main, [*_PC, "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert 'device = "cpu"' in (out / "config.toml").read_text(encoding="utf-8")
+
+
+def test_cli_linked_checkpoints_leaving_the_run_exit_2(tmp_path: Path) -> None:
+    out, outside = tmp_path / "run", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (out / "checkpoints").symlink_to(outside)
+    result = CliRunner().invoke(main, [*_PC, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "checkpoints leads outside" in result.output and list(outside.iterdir()) == []

@@ -49,10 +49,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._locks import RunDirLocked, acquire, release
+from .._locks import RunDirLocked, RunFileError, acquire, release
 from ..train.checkpoint import atomic_write, check_inside
 from ..train.loop import RESUME_FREE
 from .config import to_toml
+
+
+class ConfigMismatch(RunFileError, ValueError):
+    """The run directory holds a run of another identity (CLI exit status 2)."""
+
+    exit_code = 2
+
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of JSON objects/arrays that :func:`load_json` accepts."""
@@ -282,7 +289,7 @@ class RunDir:
                 except tomllib.TOMLDecodeError as err:
                     raise ValueError(f"{self.config_path}: not valid TOML ({err})") from None
                 if diff:
-                    raise ValueError(
+                    raise ConfigMismatch(
                         f"{self.path} holds a run with a different config ({self.config_path}: "
                         f"{', '.join(diff)}); use a new --out directory (re-running the same "
                         "command there resumes; device, num_workers, checkpoint_every and more "
@@ -342,6 +349,7 @@ class RunDir:
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "ConfigMismatch",
     "RunDir",
     "RunDirLocked",
     "command_line",

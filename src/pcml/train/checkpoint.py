@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import torch
 
+from .._locks import RunFileError
 from .._version import __version__
 
 FORMAT_VERSION = 1
@@ -44,12 +45,18 @@ FORMAT_VERSION = 1
 _REQUIRED_KEYS = ("format_version", "pcml_version", "model", "config", "state_dict", "epoch")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RunFileError, ValueError):
     """A checkpoint file that cannot be used; ``path`` is the file, ``reason`` the problem."""
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path, self.reason = Path(path), reason
         super().__init__(f"checkpoint {self.path}: {reason}")
+
+
+class LinkOutsideError(RunFileError, ValueError):
+    """A path that a symbolic link leads out of its run directory (CLI exit status 2)."""
+
+    exit_code = 2
 
 
 def check_inside(root: Path | str, path: Path | str, what: str = "path") -> Path:
@@ -58,7 +65,7 @@ def check_inside(root: Path | str, path: Path | str, what: str = "path") -> Path
     root, path = Path(root), Path(path)
     real_root, real = root.resolve(), path.resolve()
     if real != real_root and real_root not in real.parents:
-        raise ValueError(
+        raise LinkOutsideError(
             f"{what} {path} leads outside {root} (it resolves to {real}, through a symbolic "
             "link); pcml does not read or write through links that leave a run directory - "
             "remove the link"
