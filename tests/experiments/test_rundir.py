@@ -138,3 +138,20 @@ def test_non_finite_metrics_are_refused_naming_the_metric(tmp_path: Path, bad: f
         rd.write_metrics({"fno": {"rel_l2": bad, "n": 3}, "boon": {"rel_l2": 0.1}})
     assert not rd.metrics_path.exists()
     rd.write_metrics({"fno": {"rel_l2": 0.2, "shock": None}})  # None (not applicable) is fine
+
+
+def test_the_same_process_may_reopen_its_own_run(tmp_path: Path) -> None:
+    cfg = probconserv_config("stefan", "smoke")
+    a, b = RunDir(tmp_path), RunDir(tmp_path)
+    a.start(cfg)
+    b.start(cfg)  # the lock is re-entrant within one process (sequential runs, tests)
+
+
+def test_links_inside_the_run_are_followed(tmp_path: Path) -> None:
+    from pcml.experiments.report import build_report
+
+    rd = RunDir(tmp_path / "run")
+    rd.write_metrics({"a": {"mse": 1.0}})
+    (rd.path / "notes.md").write_text("hello inside\n")
+    (rd.path / "table.md").symlink_to(rd.path / "notes.md")
+    assert "hello inside" in build_report(rd.path).read_text(encoding="utf-8")
