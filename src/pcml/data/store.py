@@ -67,6 +67,7 @@ FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)  # 1: no checksums
 _HASH_ATTR = "pcml_sha256"
 _BLOCK_BYTES = 16 << 20  # rows read at a time when hashing or scanning a dataset
+_CHUNK_BYTES = 1 << 22  # largest HDF5 chunk written
 _SMALL_BYTES = 1 << 28  # largest coords/time/params/mask/mass_rhs array a skeleton loads
 _LIBVER = ("v110", "v110")  # v2 object headers (checksummed); readable by HDF5 >= 1.10
 _STR = h5py.string_dtype()
@@ -114,17 +115,33 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...] | bool:
+    """Chunks of whole trailing blocks (a trajectory, or fewer axes when that is bigger than
+    ``_CHUNK_BYTES``): the views read one trajectory at a time, and Fletcher32 checks a whole
+    chunk on every read."""
+    if not shape or 0 in shape:
+        return True
+    axis = 0
+    while axis < len(shape) - 1 and itemsize * math.prod(shape[axis + 1 :]) > _CHUNK_BYTES:
+        axis += 1
+    limit = max(1, min(shape[axis], _CHUNK_BYTES // (itemsize * math.prod(shape[axis + 1 :]))))
+    rows = max(r for r in range(1, limit + 1) if shape[axis] % r == 0)  # no padded last chunk
+    return (1,) * axis + (rows,) + tuple(shape[axis + 1 :])
+
+
 def _create(g: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
-    """A chunked dataset with the Fletcher32 checksum filter."""
-    return g.create_dataset(name, data=np.asarray(value), fletcher32=True)
+    """A chunked dataset with the Fletcher32 checksum filter and its content hash (hashed from
+    memory, except bool arrays, which are hashed as read back: HDF5 stores them as int8)."""
+    arr = np.asarray(value)
+    d = g.create_dataset(
+        name, data=arr, chunks=_chunks(arr.shape, arr.dtype.itemsize), fletcher32=True
+    )
+    d.attrs[_HASH_ATTR] = _digest(d, _blocks(d) if arr.dtype.kind == "b" else (arr,))
+    return d
 
 
 def _seal(f: h5py.File) -> None:
-    """Store each dataset's content hash, then the metadata hash at the root (module doc)."""
-    datasets: list[h5py.Dataset] = []
-    f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
-    for d in datasets:
-        d.attrs[_HASH_ATTR] = _digest(d, _blocks(d))
+    """Store the metadata hash at the root (module doc), after every dataset has its own."""
     f.attrs[_HASH_ATTR] = _meta_digest(f)
 
 
