@@ -5,7 +5,8 @@ raises :class:`RunDirLocked` (naming the folder and, when known, that process's 
 process the lock is re-entrant (counted), so sequential and nested users of one folder share it;
 the last ``release`` closes the file, and the kernel releases the lock if the process dies, so a
 killed run never leaves a stale lock. The file is opened ``O_CLOEXEC``: processes started with
-``exec`` do not inherit it. This module imports nothing heavy: the CLI catches
+``exec`` do not inherit it. :func:`die_with_parent` ties a child process's life to its
+parent's (the demo's background run). This module imports nothing heavy: the CLI catches
 :class:`RunFileError` (the base of this and of ``pcml.train.CheckpointError``,
 ``pcml.train.checkpoint.LinkOutsideError`` and ``pcml.experiments.rundir.ConfigMismatch``) and
 prints one line.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
+import sys
 from pathlib import Path
 
 LOCK_NAME = ".pcml.lock"
@@ -80,3 +83,17 @@ def release(key: str) -> None:
     if entry[1] <= 0:
         del _HELD[key]
         os.close(entry[0])  # closing the last descriptor releases the flock
+
+
+def die_with_parent(parent: int, sig: int = signal.SIGINT) -> None:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies
+    (``prctl(PR_SET_DEATHSIG)``; SIGINT lets a training run save its checkpoint first), and
+    exit at once if the parent ``parent`` is already gone. A no-op on other systems. Called
+    first thing in a child (not as a ``preexec_fn``, which can deadlock in threaded parents)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # PR_SET_DEATHSIG = 1
+    if os.getppid() != parent:
+        os._exit(1)

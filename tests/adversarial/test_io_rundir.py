@@ -79,13 +79,16 @@ def test_cli_into_a_locked_directory_exits_2_with_one_line_before_any_work(
 
 
 def test_demo_background_child_dies_with_its_parent(tmp_path: Path) -> None:
-    """``_start_background``'s children get SIGINT (PR_SET_DEATHSIG) when the demo dies."""
+    """The demo starts its background run with ``_PRELUDE`` (PR_SET_DEATHSIG): killing the
+    demo with SIGKILL sends the child SIGINT (here the child just sleeps after the prelude)."""
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_DEATHSIG is Linux only")
     script = (
-        "import subprocess, os, sys, time\n"
-        "from pcml.experiments.demo import _death_signal\n"
-        "p = subprocess.Popen(['sleep', '300'], preexec_fn=_death_signal(os.getpid()))\n"
+        "import os, subprocess, sys, time\n"
+        "from pcml.experiments.demo import _PRELUDE\n"
+        "env = {**os.environ, 'PCML_DEMO_PARENT': str(os.getpid())}\n"
+        "code = _PRELUDE + 'import time; time.sleep(300)'\n"
+        "p = subprocess.Popen([sys.executable, '-c', code], env=env)\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(300)\n"
     )
@@ -95,6 +98,7 @@ def test_demo_background_child_dies_with_its_parent(tmp_path: Path) -> None:
     )
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
+    # killed before or after the child's prctl: the prelude's getppid check covers the race
     parent.kill()
     parent.wait(timeout=60)
     parent.stdout.close()

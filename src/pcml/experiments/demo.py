@@ -291,39 +291,22 @@ def _start_background(part: str, cfg: DemoConfig, run_dir: Path) -> tuple[Any, A
     sub = RunDir(run_dir / part)
     sub.write_config(cfg.heat)
     args = shlex.split(part_command(part, run_dir))[1:]
-    script = Path(sys.executable).with_name("pcml")
-    head = [str(script)] if script.is_file() else [sys.executable, "-c", _MAIN]
+    head = [sys.executable, "-c", _MAIN]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env["PCML_DEMO_PARENT"] = str(os.getpid())
     log_file = (sub.path / "demo.log").open("w", encoding="utf-8")
     proc = subprocess.Popen(
-        [*head, *args],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-        text=True,
-        preexec_fn=_death_signal(os.getpid()),
+        [*head, *args], stdout=log_file, stderr=subprocess.STDOUT, env=env, text=True
     )
     return proc, log_file, time.time()
 
 
-def _death_signal(parent: int) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGINT when this process dies (Linux
-    ``prctl(PR_SET_DEATHSIG)``; SIGINT so that it saves its checkpoint), or None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def set_death_signal() -> None:  # runs in the child between fork and exec
-        prctl(1, signal.SIGINT, 0, 0, 0)  # PR_SET_DEATHSIG = 1
-        if os.getppid() != parent:  # the parent died before the prctl
-            os._exit(1)
-
-    return set_death_signal
-
-
-_MAIN = "import sys; from pcml.cli import main; sys.exit(main())"
+# the child gets SIGINT (saves its checkpoint and stops) when the demo process dies
+_PRELUDE = (
+    "import os, sys; from pcml._locks import die_with_parent; "
+    "die_with_parent(int(os.environ['PCML_DEMO_PARENT'])); "
+)
+_MAIN = _PRELUDE + "from pcml.cli import main; sys.exit(main())"
 
 
 def _finish_background(background: tuple[Any, Any, float], sub: Path) -> float:
