@@ -118,3 +118,12 @@ def test_cached_dataset_whose_rebuild_is_not_pdedata_fails_clearly(good: Path) -
     _flip_chunk(good, "t0_fields/u")
     with pytest.raises(ValueError, match="expected PDEData"):
         cached_dataset(good, lambda: {"u": 1})  # type: ignore[arg-type, return-value]
+
+
+def test_small_file_declaring_a_huge_grid_is_refused_without_allocating_it(good: Path) -> None:
+    with h5py.File(good, "r+") as f:
+        del f["dimensions/x"]
+        f["dimensions"].create_dataset("x", shape=(2**27,), dtype="f8", chunks=(2**16,))
+    assert good.stat().st_size < 1 << 20  # declared 1 GiB, never written
+    with pytest.raises(ValueError, match=r"good\.h5.*'/dimensions/x' declares 1073741824 bytes"):
+        read_schema(good)

@@ -505,3 +505,17 @@ def test_cached_dataset_reuses_a_good_file_and_regenerates_a_corrupt_one(tmp_pat
     _as_format_1(path)  # an old cache without checksums is not trusted either
     store_module.cached_dataset(path, build, logs.append)
     assert len(calls) == 3 and "no checksums" in logs[-1]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_dataset_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    import os
+
+    old = os.umask(umask)
+    try:
+        path = write_dataset(tmp_path / "d.h5", _example())
+        cached = store_module.cached_dataset(tmp_path / "c.h5", _example)
+    finally:
+        os.umask(old)
+    for p in (path, cached):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask
