@@ -155,3 +155,21 @@ def test_links_inside_the_run_are_followed(tmp_path: Path) -> None:
     (rd.path / "notes.md").write_text("hello inside\n")
     (rd.path / "table.md").symlink_to(rd.path / "notes.md")
     assert "hello inside" in build_report(rd.path).read_text(encoding="utf-8")
+
+
+def test_only_rank_0_takes_the_lock_under_torchrun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranks of one torchrun job share the run directory; a second job does not."""
+    from pcml import _locks
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    RunDir(tmp_path).start(probconserv_config("stefan", "smoke"))
+    assert str(tmp_path.resolve()) not in _locks._HELD
+    monkeypatch.setenv("RANK", "0")
+    rd = RunDir(tmp_path)
+    rd.start(probconserv_config("stefan", "smoke"))
+    assert str(tmp_path.resolve()) in _locks._HELD
+    del rd
+    assert str(tmp_path.resolve()) not in _locks._HELD  # released with its RunDir

@@ -40,6 +40,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -216,7 +217,10 @@ class RunDir:
 
     def lock(self) -> None:
         """Hold this folder's exclusive lock while this object lives (module docstring);
-        raises :class:`~pcml._locks.RunDirLocked` if another process holds it."""
+        raises :class:`~pcml._locks.RunDirLocked` if another process holds it. Under
+        ``torchrun`` only rank 0 (``RANK``) takes it."""
+        if int(os.environ.get("RANK", "0") or 0) != 0:
+            return  # under torchrun only rank 0 locks (and writes); the ranks run together
         if self._lock is None:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = acquire(self.path)

@@ -363,6 +363,10 @@ def fit(
     if last_path.exists():
         try:
             ckpt = load_checkpoint(check_inside(run_dir, last_path, "checkpoint"), info.device)
+        except FileNotFoundError:
+            if on_corrupt == "raise":
+                raise
+            barrier(info)  # another rank has just moved the corrupt file aside
         except CheckpointError as err:
             if on_corrupt == "raise":
                 raise _retrain_hint(err, name) from None
