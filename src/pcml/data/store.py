@@ -46,7 +46,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -553,9 +553,12 @@ class _Reader:
         return PointData(*(self.array(g, n, big=True) for n in _POINTS))
 
 
-def _read(
-    path: str | os.PathLike[str], load: bool, everything: bool = False, require: bool = False
-) -> PDEData:
+T = TypeVar("T")
+
+
+def _open(path: str | os.PathLike[str], fn: Callable[[_Reader, int], T], load: bool) -> T:
+    """``fn(reader, format_version)`` on the open file after the link check; every problem
+    becomes a ``ValueError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -569,15 +572,24 @@ def _read(
         try:
             reader = _Reader(f, load)
             reader.check_links()
-            data = reader.pdedata()
-            reader.verify(int(f.attrs["pcml_format_version"]), everything, require)
-            return data
+            return fn(reader, int(f.attrs["pcml_format_version"]))
         except _FormatError as err:
             raise ValueError(f"{path}: not a valid pcml dataset: {err}") from None
         except ValueError as err:
             raise ValueError(f"{path}: inconsistent contents: {err}") from err
         except (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError) as err:
             raise ValueError(f"{path}: corrupt or truncated HDF5 data: {err}") from err
+
+
+def _read(
+    path: str | os.PathLike[str], load: bool, everything: bool = False, require: bool = False
+) -> PDEData:
+    def fn(reader: _Reader, version: int) -> PDEData:
+        data = reader.pdedata()
+        reader.verify(version, everything, require)
+        return data
+
+    return _open(path, fn, load)
 
 
 def read_dataset(
@@ -629,29 +641,13 @@ def read_info(
     """For ``pcml data info``: the validated skeleton (:func:`read_skeleton`) and ``{HDF5 name:
     (min, max) or None if empty}`` of every dataset, read block by block (memory bounded by
     ``_BLOCK_BYTES``, never a whole field) while verifying its checksum."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(
-            f"{path}: not a readable HDF5 file (wrong format or truncated): {err}"
-        ) from err
-    with f:
-        try:
-            reader = _Reader(f, load=False)
-            reader.check_links()
-            data = reader.pdedata()
-            version = int(f.attrs["pcml_format_version"])
-            reader.verify(version, everything=False, require=False)
-            return data, reader.ranges(checked=version >= 2)
-        except _FormatError as err:
-            raise ValueError(f"{path}: not a valid pcml dataset: {err}") from None
-        except ValueError as err:
-            raise ValueError(f"{path}: inconsistent contents: {err}") from err
-        except (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError) as err:
-            raise ValueError(f"{path}: corrupt or truncated HDF5 data: {err}") from err
+
+    def fn(reader: _Reader, version: int) -> tuple[PDEData, dict[str, tuple[Any, Any] | None]]:
+        data = reader.pdedata()
+        reader.verify(version, everything=False, require=False)
+        return data, reader.ranges(checked=version >= 2)
+
+    return _open(path, fn, load=False)
 
 
 def read_schema(path: str | os.PathLike[str]) -> DatasetSchema:
