@@ -213,7 +213,10 @@ class RunDir:
 
     def read_text(self, path: Path | str) -> str:
         """The UTF-8 text of a file of this run (refusing links that leave it)."""
-        return self.inside(path).read_text(encoding="utf-8")
+        try:
+            return self.inside(path).read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
 
     def lock(self) -> None:
         """Hold this folder's exclusive lock while this object lives (module docstring);
