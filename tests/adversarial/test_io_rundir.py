@@ -83,18 +83,19 @@ def test_demo_background_child_dies_with_its_parent(tmp_path: Path) -> None:
     demo with SIGKILL sends the child SIGINT (here the child just sleeps after the prelude)."""
     if not sys.platform.startswith("linux"):
         pytest.skip("PR_SET_DEATHSIG is Linux only")
+    from pcml.experiments.demo import _PRELUDE
+
     script = (
         "import os, subprocess, sys, time\n"
-        "from pcml.experiments.demo import _PRELUDE\n"
         "env = {**os.environ, 'PCML_DEMO_PARENT': str(os.getpid())}\n"
-        "code = _PRELUDE + 'import time; time.sleep(300)'\n"
+        "code = sys.argv[1] + 'import time; time.sleep(300)'\n"
         "p = subprocess.Popen([sys.executable, '-c', code], env=env)\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(300)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     parent = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", script, _PRELUDE], stdout=subprocess.PIPE, text=True, env=env
     )
     assert parent.stdout is not None
     child = int(parent.stdout.readline())
