@@ -23,8 +23,9 @@ def good(tmp_path: Path) -> Path:
 
 
 def _flip_chunk(path: Path, name: str) -> None:
-    with h5py.File(path, "r") as f:
-        offset = int(f[name].id.get_chunk_info(0).byte_offset)
+    with h5py.File(path, "r") as f:  # contiguous (older files) or chunked
+        d = f[name]
+        offset = int(d.id.get_offset() if d.chunks is None else d.id.get_chunk_info(0).byte_offset)
     blob = bytearray(path.read_bytes())
     blob[offset + 2] ^= 0x01
     path.write_bytes(bytes(blob))
@@ -127,3 +128,49 @@ def test_small_file_declaring_a_huge_grid_is_refused_without_allocating_it(good:
     assert good.stat().st_size < 1 << 20  # declared 1 GiB, never written
     with pytest.raises(ValueError, match=r"good\.h5.*'/dimensions/x' declares 1073741824 bytes"):
         read_schema(good)
+
+
+def test_flipped_point_chunk_fails_the_lazy_point_view(tmp_path: Path) -> None:
+    from pcml.data import H5PointDataset, PointData
+
+    pts = PointData(*(np.ones((2, n, d)) for n, d in ((3, 2), (3, 1), (4, 2), (4, 1))))
+    data = PDEData("p", {}, np.linspace(0, 1, 2), {}, params={"a": np.ones(2)}, points=pts)
+    path = write_dataset(tmp_path / "pts.h5", data)
+    _flip_chunk(path, "points/target_inputs")
+    view = H5PointDataset(path)  # metadata is intact
+    with pytest.raises(ValueError, match=r"pts\.h5: trajectory 0 cannot be read"):
+        view[0]
+    view.close()
+
+
+def test_boon_run_regenerates_a_corrupted_cache_and_reproduces_its_metrics(
+    tmp_path: Path,
+) -> None:
+    from pcml.experiments.boon import run
+    from pcml.experiments.boon_config import make_config
+
+    cfg = make_config("heat-neumann", "smoke", False, None, ["train.epochs=1"])
+    logs: list[str] = []
+    first = run(cfg, tmp_path, progress=False, figures=False, log=logs.append)
+    (cache,) = (tmp_path / "data").glob("*/data.h5")
+    _flip_chunk(cache, "t0_fields/u")
+    logs.clear()
+    again = run(cfg, tmp_path, progress=False, figures=False, log=logs.append)
+    assert any("regenerating data.h5" in line and "checksum" in line for line in logs), logs
+    assert again == first
+
+
+def test_boon2d_cache_with_a_flipped_byte_is_regenerated(tmp_path: Path) -> None:
+    from pcml.experiments.boon2d import profile_config
+    from pcml.experiments.boon2d_run import _data
+
+    cfg = profile_config("wave2d", "smoke")
+    logs: list[str] = []
+    first = _data(cfg, tmp_path, logs.append)
+    (path,) = (tmp_path / "data").glob("*/train.h5")
+    _flip_chunk(path, "t0_fields/u")
+    logs.clear()
+    again = _data(cfg, tmp_path, logs.append)
+    assert any("regenerating" in line and "train.h5" in line for line in logs), logs
+    assert np.array_equal(again["train"].fields["u"], first["train"].fields["u"])
+    assert np.array_equal(read_dataset(path).fields["u"], first["train"].fields["u"])
