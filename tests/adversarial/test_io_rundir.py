@@ -134,7 +134,7 @@ def test_report_refuses_links_leaving_the_run(tmp_path: Path, entry: str) -> Non
     assert not rd.report_path.exists()
 
 
-@pytest.mark.parametrize("folder", ["checkpoints", "logs", "figures"])
+@pytest.mark.parametrize("folder", ["checkpoints", "logs", "figures", "data"])
 def test_run_dir_refuses_a_linked_folder_leaving_it(tmp_path: Path, folder: str) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "elsewhere").mkdir()

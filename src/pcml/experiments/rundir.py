@@ -10,6 +10,7 @@
     DIR/logs/              {name}.jsonl per-epoch training records (pcml.train)
     DIR/figures/*.png      figures, captions in figures/captions.json ({stem: caption})
     DIR/report.html        one self-contained page (pcml.experiments.report)
+    DIR/data/<hash>/*.h5   cached datasets of the runners, verified before reuse (pcml.data)
 
 Every file is written atomically (temp file in the same folder, fsync, ``os.replace``) with
 the permissions the umask allows (``0o666 & ~umask``), like any other file the user creates.
@@ -202,6 +203,7 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
             for folder in (self.checkpoints, self.logs, self.figures):
                 self.inside(folder).mkdir(exist_ok=True)
+            self.inside(self.path / "data")  # the runners' dataset caches (data/<hash>/)
 
     def inside(self, path: Path | str) -> Path:
         """``path`` if no symbolic link leads it out of this run directory, else ``ValueError``."""
