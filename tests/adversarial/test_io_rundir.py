@@ -147,16 +147,16 @@ def test_run_dir_refuses_a_linked_folder_leaving_it(tmp_path: Path, folder: str)
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
-        ("metrics.json", '{"a": {"mse": 1.0,}}', r"metrics\.json: not valid JSON \(.* line 1"),
-        ("metrics.json", "", r"metrics\.json: not valid JSON"),
+        ("metrics.json", '{"a": {"mse": 1.0,}}', r"metrics\.json is not valid JSON \(.* line 1"),
+        ("metrics.json", "", r"metrics\.json is not valid JSON"),
         (
             "metrics.json",
             "[" * 100_000,
             rf"metrics\.json: JSON nested deeper than {MAX_JSON_DEPTH}",
         ),
         ("metrics.json", "[" * 70 + "]" * 70, r"metrics\.json: JSON nested deeper"),
-        ("figures/captions.json", "{'a': 1}", r"captions\.json: not valid JSON"),
-        ("logs/m.jsonl", '{"epoch": 1}\n{"epoch": 2', r"m\.jsonl: not valid JSON"),
+        ("figures/captions.json", "{'a': 1}", r"captions\.json is not valid JSON"),
+        ("logs/m.jsonl", '{"epoch": 1}\n{"epoch": 2', r"m\.jsonl is not valid JSON"),
     ],
 )
 def test_report_on_bad_json_names_the_file(

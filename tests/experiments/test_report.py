@@ -236,3 +236,81 @@ def test_rundir_files(tmp_path: Path) -> None:
         "logs",
         "metrics.json",
     ]
+
+
+def _story(figures: list[str]) -> dict[str, object]:
+    return {
+        "version": 1,
+        "title": "A <story> & its title",
+        "lead": "Lead paragraph.",
+        "sections": [
+            {
+                "id": "one",
+                "heading": "1. First problem",
+                "text": ["u_t = u_xx <on> [0, 1]."],
+                "key_result": "Error 0.0123 against 4.56.",
+                "table": {
+                    "title": "First table",
+                    "columns": ["u*", "method", "MSE"],
+                    "rows": [["0.6", "ANP", "0.0123"], ["0.6", "ProbConserv-ANP", "0.00456"]],
+                    "row_headers": 2,
+                    "note": "All dimensionless.",
+                },
+                "figures": figures,
+            }
+        ],
+        "commands": [["Rerun", "pcml demo --out 'runs/a b'"]],
+        "links": [["part", "one/report.html"], ["evil", "https://example.org/x"]],
+    }
+
+
+def test_story_report_reads_top_down_and_rebuilds_byte_for_byte(tmp_path: Path) -> None:
+    run = _make_run(tmp_path)
+    (run.path / "story.json").write_text(json.dumps(_story(["fig_1", "missing"])))
+    page = build_report(run.path).read_text(encoding="utf-8")
+    parser = _Collect()
+    parser.feed(page)
+    text = "".join(parser.text)
+    assert "<title>A &lt;story&gt; &amp; its title</title>" in page  # the story's title, escaped
+    assert "u_t = u_xx &lt;on&gt; [0, 1]." in page
+    order = ["Lead paragraph.", "u_t = u_xx", "Key result.", "First table", "All dimensionless.",
+             "Figures", "Figure 1. fig 1", "Other figures", "Figure 2. Total mass over time",
+             "config.toml", "Reproduce", "pcml demo --out 'runs/a b'"]  # fmt: skip
+    positions = [text.index(s) for s in order]
+    assert positions == sorted(positions)
+    # metrics.json and table.md are not repeated: the story's table is the only one
+    assert sum(tag == "table" for tag, _ in parser.tags) == 1 and "4.50e-4" not in text
+    assert sum(tag == "th" for tag, _ in parser.tags) == 3 + 2 * 2  # header + 2 labels per row
+    assert [a.get("href") for t, a in parser.tags if t == "a"] == ["one/report.html"]
+    assert sum(tag == "details" for tag, _ in parser.tags) == 1  # the configuration, folded
+    assert str(run.path) not in page  # no path: the page depends on the files only
+    # pcml report rebuilds the same bytes (no --title: the story's title)
+    before = run.report_path.read_bytes()
+    run.report_path.unlink()
+    res = CliRunner().invoke(main, ["report", str(run.path)])
+    assert res.exit_code == 0, res.output
+    assert run.report_path.read_bytes() == before
+
+
+def test_broken_story_is_a_clear_error(tmp_path: Path) -> None:
+    run = _make_run(tmp_path)
+    (run.path / "story.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"story\.json is not valid JSON"):
+        build_report(run.path)
+    (run.path / "story.json").write_text('{"title": "x"}')
+    with pytest.raises(ValueError, match="sections"):
+        build_report(run.path)
+    res = CliRunner().invoke(main, ["report", str(run.path)])
+    assert res.exit_code == 1 and "sections" in res.output
+
+
+def test_generic_report_folds_the_configuration(tmp_path: Path) -> None:
+    run = _make_run(tmp_path)
+    page = build_report(run.path).read_text(encoding="utf-8")
+    assert (
+        page.index("Summary table")
+        < page.index("<h2>Figures</h2>")
+        < page.index("<details><summary>config.toml")
+        < page.index("<h2>Reproduce</h2>")
+    )
+    assert "<b>Figure 1.</b> Total mass over time" in page

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib
@@ -41,8 +42,14 @@ def _chromium() -> str:
     return found
 
 
-def _open(page: Path, tmp: Path, screenshot: Path | None = None) -> str:
-    """Load ``page`` in headless Chromium; returns the DOM after the page's scripts ran."""
+def _open(
+    page: Path,
+    tmp: Path,
+    screenshot: Path | None = None,
+    size: tuple[int, int] = (_WIDTH, _HEIGHT),
+) -> str:
+    """Load ``page`` in headless Chromium (window ``size`` = (width, height) px); returns the DOM
+    after the page's scripts ran."""
     cmd = [
         _chromium(),
         "--headless",
@@ -54,7 +61,7 @@ def _open(page: Path, tmp: Path, screenshot: Path | None = None) -> str:
         "--disable-component-update",
         "--disable-sync",
         f"--user-data-dir={tmp / 'chromium-profile'}",
-        f"--window-size={_WIDTH},{_HEIGHT}",
+        f"--window-size={size[0]},{size[1]}",
         "--hide-scrollbars",
     ]
     if screenshot is not None:
@@ -82,6 +89,46 @@ def _make_run(path: Path) -> RunDir:
     return run
 
 
+class _Figures(HTMLParser):
+    """Collects every <img>'s alt text and every <figure>'s figcaption text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alts: list[str | None] = []
+        self.captions: list[str] = []
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.alts.append(dict(attrs).get("alt"))
+        elif tag == "figure":
+            self.captions.append("")
+            self._in = "figure"
+        elif tag == "figcaption" and self._in == "figure":
+            self._in = "figcaption"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figcaption" and self._in == "figcaption":
+            self._in = "figure"
+        elif tag == "figure":
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "figcaption":
+            self.captions[-1] += data
+
+
+def check_figures_described(dom: str) -> int:
+    """Assert that every <img> has a non-empty alt text and every <figure> a non-empty
+    figcaption; returns the number of figures."""
+    parser = _Figures()
+    parser.feed(dom)
+    assert parser.alts and all(a and a.strip() for a in parser.alts), parser.alts
+    assert len(parser.captions) == len(parser.alts)
+    assert all(c.strip() for c in parser.captions), parser.captions
+    return len(parser.captions)
+
+
 def _loaded(dom: str) -> tuple[str, list[str]]:
     body = re.search(r'<body[^>]*data-images-loaded="([^"]*)"', dom)
     assert body is not None, "the report's load script did not run"
@@ -96,6 +143,7 @@ def test_every_figure_loads_in_headless_chromium(tmp_path: Path) -> None:
     summary, per_image = _loaded(dom)
     assert summary == "2/2" and per_image == ["true", "true"]
     assert "Solution near the insulator" in dom and "boundary_error" in dom
+    assert check_figures_described(dom) == 2
 
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pixels = mpimg.imread(shot)
@@ -112,3 +160,18 @@ def test_a_broken_figure_is_detected(tmp_path: Path) -> None:
     broken.write_bytes(broken.read_bytes()[:64])  # truncated: the browser cannot decode it
     summary, per_image = _loaded(_open(build_report(run.path), tmp_path))
     assert summary == "1/2" and per_image == ["true", "false"]
+
+
+def test_a_figure_without_caption_or_alt_is_detected() -> None:
+    """Negative control of :func:`check_figures_described`."""
+    img = '<img src="data:image/png;base64,AA" alt="{}">'
+    good = f"<figure>{img.format('mass')}<figcaption>mass</figcaption></figure>"
+    assert check_figures_described(good) == 1
+    for bad in (
+        f"<figure>{img.format('')}<figcaption>mass</figcaption></figure>",
+        f"<figure>{img.format('mass')}</figure>",
+        f"<figure>{img.format('mass')}<figcaption> </figcaption></figure>",
+        '<figure><img src="x"><figcaption>mass</figcaption></figure>',
+    ):
+        with pytest.raises(AssertionError):
+            check_figures_described(bad)

@@ -46,7 +46,9 @@ def demo(out: Path, seed: int, size: str, no_progress: bool) -> None:
     2. Heat with an insulator at x = 0: a plain FNO and BOON (Neumann conditions by
        construction): boundary-flux error at both ends, relative L2 error.
 
-    Prints a summary table and writes OUT/report.html (figures, tables, configs, the command).
+    Prints a summary table and writes OUT/report.html: what each problem is and its key
+    result, one metric table per problem, the figures with measured captions and training
+    curves, the configuration and the commands (`pcml report OUT` rebuilds it byte for byte).
     """
     from ..experiments.demo import demo_config, format_summary, run_demo
 

@@ -4,39 +4,37 @@
     μ̃ = μ − Σ Gᵀ S⁻¹ (G μ − b)
     Σ̃ = Σ − Σ Gᵀ S⁻¹ G Σ
 
-Shapes: μ (..., n); Σ = diag(d) with d (..., n) or dense (..., n, n); G (n,) for one constraint or
-(..., m, n); b (...) for G (n,), else (..., m); R (..., m, m). Batch dimensions broadcast.
+Shapes: μ (..., n); Σ diagonal d (..., n), dense (..., n, n), low-rank + diagonal or a lazy
+``linear_operator`` (see :mod:`pcml.constraints._priors` for every accepted prior); G (n,) for one
+constraint or (..., m, n); b (...) for G (n,), else (..., m); R (..., m, m). Batches broadcast.
 
-Implementation (reference §11.1). With L the Cholesky factor of S and V = ΣGᵀ stored by rows as
-Vt = GΣ (..., m, n), set W = L⁻¹ Vt (..., m, n). Then
+Implementation (reference §11.1). The system is first scaled, which changes nothing exactly:
+Σ' = Σ/s with s = max diag Σ per batch entry, the rows of G divided by their max-norm and then by
+√S_kk (Jacobi scaling, so diag S' = 1), b and R scaled alike. With L L ᵀ = S' and W = L⁻¹ G'Σ'
+(..., m, n):
 
-    μ̃ = μ − Wᵀ L⁻¹ (G μ − b),     Σ̃ = Σ − Wᵀ W,     var̃_i = Σ_ii − Σ_k W_ki²,
+    μ̃ = μ − Wᵀ L⁻¹ (G'μ − b'),    Σ̃ = s (Σ' − WᵀW),    var̃_i = s (Σ'_ii − Σ_k W_ki²).
 
-so a diagonal prior costs O(n·m² + m³) per slice and the posterior is kept as "diagonal minus rank
-m"; the n×n matrix is formed only by :meth:`ConservedPosterior.covariance`. Everything is computed
-in float64 and returned in the dtype of the prior mean; autograd flows through every output.
+Cost O(n·m² + m³) per slice for a diagonal prior (O(n·m·k) for rank k + diagonal, O(n²·m) for a
+dense Σ, which is factorised (one Cholesky, or the prior's own ``scale_tril``) only for draws and
+densities). No n×n matrix is formed unless ``covariance_matrix`` is asked for. Computed in float64,
+returned in the prior mean's dtype; autograd flows through every output.
 
-Differences from the original code (``PhysNP._apply_constraint``): no dense n×n Σ and no O(n³)
-product per slice (defect 12.5); the noise term is R = σ_G² I (the original used ``ones(m, m)``
-instead of the identity, defect 12.7; harmless only for m = 1), and any R may be passed as
-``noise_cov``; exact posterior samples by sample-then-condition (§11.2) instead of a Cholesky of
-the singular Σ̃ (defect 12.11); invalid input raises ``ValueError`` instead of producing NaN.
+Refused with a ``ValueError`` (never NaN): cond(S') > 1e12 (dependent rows of G, or G supported
+where Σ vanishes, without noise) — the message names the condition number —, a constraint whose
+scaled data overflow float64, and any non-finite result. Differences from the original
+``PhysNP._apply_constraint``: no dense n×n Σ, R = σ_G² I (the original used ``ones(m, m)``, defect
+12.7), exact samples by sample-then-condition (defect 12.11), errors instead of NaN.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.distributions import (
-    Distribution,
-    Independent,
-    LowRankMultivariateNormal,
-    MultivariateNormal,
-    Normal,
-)
+from torch.distributions import Distribution
 
 from pcml.constraints._checks import (
     as_tensor,
@@ -47,213 +45,153 @@ from pcml.constraints._checks import (
     output_dtype,
     psd_factor,
 )
+from pcml.constraints._posterior import ConservedPosterior, colsub, rowdot, tri_solve
+from pcml.constraints._priors import Validate, read_prior
 
 __all__ = ["ConservedPosterior", "conserve"]
 
 _F64 = torch.float64
-#: Relative pivot L_kk²/S_kk below which S counts as singular (dependent rows, no noise).
-_PIVOT_TOL = 1e3 * torch.finfo(_F64).eps
-
-
-@dataclass(frozen=True, eq=False)
-class ConservedPosterior:
-    """N(μ̃, Σ̃) after conditioning on G u + ε = b, stored as Σ̃ = Σ − WᵀW (never dense).
-
-    Tensors (float64, broadcastable to the batch shape ``...``):
-    prior_mean μ (..., n); prior_var d (..., n) for a diagonal prior, else None; prior_factor
-    F (..., n, n) with FFᵀ = Σ for a dense prior, else None; prior_cov Σ (..., n, n) or None;
-    G (..., m, n); b (..., m); noise_factor (..., m, m) with its outer product = R, None for R = 0;
-    L (..., m, m) Cholesky factor of S; W = L⁻¹GΣ (..., m, n); mean64 μ̃ (..., n).
-    dtype: the dtype outputs are returned in.
-    """
-
-    prior_mean: Tensor = field(repr=False)
-    prior_var: Tensor | None = field(repr=False)
-    prior_cov: Tensor | None = field(repr=False)
-    prior_factor: Tensor | None = field(repr=False)
-    G: Tensor = field(repr=False)
-    b: Tensor = field(repr=False)
-    noise_factor: Tensor | None = field(repr=False)
-    L: Tensor = field(repr=False)
-    W: Tensor = field(repr=False)
-    mean64: Tensor = field(repr=False)
-    dtype: torch.dtype
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        """The broadcast batch shape ``...``."""
-        return tuple(self.mean64.shape[:-1])
-
-    @property
-    def n(self) -> int:
-        """Number of unknowns per slice."""
-        return int(self.mean64.shape[-1])
-
-    @property
-    def m(self) -> int:
-        """Number of constraints per slice."""
-        return int(self.G.shape[-2])
-
-    @property
-    def is_diagonal(self) -> bool:
-        """True when the prior covariance was diagonal."""
-        return self.prior_var is not None
-
-    @property
-    def mean(self) -> Tensor:
-        """μ̃: (..., n)."""
-        return self.mean64.to(self.dtype)
-
-    @property
-    def variance(self) -> Tensor:
-        """diag Σ̃ = diag Σ − Σ_k W_k²: (..., n), clamped at 0 against round-off; O(n·m)."""
-        base = self.prior_var if self.prior_var is not None else _diag(self.prior_cov)
-        return (base - _colsum(self.W.square())).clamp_(min=0.0).to(self.dtype)
-
-    def covariance(self) -> Tensor:
-        """Σ̃ = Σ − WᵀW as a dense (..., n, n) matrix (O(n²) memory per slice: on request only)."""
-        base = torch.diag_embed(self.prior_var) if self.prior_var is not None else self.prior_cov
-        assert base is not None
-        return (base - self.W.mT @ self.W).to(self.dtype)
-
-    def constraint_residual(self) -> Tensor:
-        """G μ̃ − b: (..., m). Zero to round-off when R = 0; σ_G² S⁻¹(Gμ − b) in general."""
-        return (torch.einsum("...kn,...n->...k", self.G, self.mean64) - self.b).to(self.dtype)
-
-    def sample(
-        self,
-        sample_shape: tuple[int, ...] | torch.Size = (),
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Exact samples y ~ N(μ̃, Σ̃): (*sample_shape, ..., n), by sample-then-condition (§11.2).
-
-            u ~ N(μ, Σ),  ε ~ N(0, R),  y = u − Σ Gᵀ S⁻¹ (G u + ε − b)
-
-        y is affine in (u, ε) with covariance (I − KG)Σ(I − KG)ᵀ + KRKᵀ = Σ − KGΣ (K = ΣGᵀS⁻¹).
-        No factorisation of Σ̃ is needed, so it is valid for the singular R = 0 case, where every
-        sample satisfies G y = b to round-off. Cost O(n·m) per sample for a diagonal prior.
-        Reparameterised: gradients flow to the prior parameters, G and b.
-        """
-        shape = tuple(sample_shape) + self.batch_shape
-        dev = self.mean64.device
-        z = torch.randn((*shape, self.n), generator=generator, dtype=_F64, device=dev)
-        if self.prior_var is not None:
-            u = self.prior_mean + self.prior_var.sqrt() * z
-        else:
-            assert self.prior_factor is not None
-            u = self.prior_mean + (self.prior_factor @ z.unsqueeze(-1)).squeeze(-1)
-        r = _rowdot(self.G, u.unsqueeze(-2)) - self.b.unsqueeze(-1)  # (*shape, m, 1)
-        if self.noise_factor is not None:
-            e = torch.randn((*shape, self.m, 1), generator=generator, dtype=_F64, device=dev)
-            r = r + self.noise_factor @ e
-        q = _tri_solve(self.L, r)
-        return (u - _colsum(self.W * q)).to(self.dtype)
-
-    def __repr__(self) -> str:
-        kind = "diagonal" if self.is_diagonal else "dense"
-        return (
-            f"ConservedPosterior(batch_shape={self.batch_shape}, n={self.n}, m={self.m}, "
-            f"prior={kind}, noise={'none' if self.noise_factor is None else 'R'}, "
-            f"dtype={self.dtype})"
-        )
-
-
-def _diag(a: Tensor | None) -> Tensor:
-    assert a is not None
-    return torch.diagonal(a, dim1=-2, dim2=-1)
-
-
-def _psd_matrix(
-    name: str, value: Any, like: Tensor, symbol: str, size: int, origin: str
-) -> tuple[tuple[int, ...], Tensor, Tensor]:
-    """Validate a covariance argument of shape (..., k, k), k = ``size``: finite, symmetric
-    (to the tolerance of its dtype) and positive semi-definite. Returns its batch shape, the
-    float64 symmetrised matrix ½(A + Aᵀ) and a factor L with L Lᵀ = that matrix."""
-    mat = as_tensor(name, value, like=like)
-    if mat.ndim < 2 or mat.shape[-2:] != (size, size):
-        raise ValueError(
-            f"{name}: expected shape (..., {symbol}, {symbol}) with {symbol} = {size} {origin}, "
-            f"got {tuple(mat.shape)}"
-        )
-    check_finite(name, mat)
-    check_symmetric(name, mat, dtype=output_dtype(mat))
-    mat64 = mat.to(_F64)
-    sym = 0.5 * (mat64 + mat64.mT)
-    return tuple(mat.shape[:-2]), sym, psd_factor(name, sym, dtype=output_dtype(mat))
-
-
-def _unpack_distribution(prior: Any) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """(mean, variance, covariance) of a torch Normal / Independent(Normal) / (LowRank)MVN."""
-    if isinstance(prior, Independent) and isinstance(prior.base_dist, Normal):
-        prior = prior.base_dist
-    if isinstance(prior, Normal):
-        return prior.loc, prior.scale.square(), None
-    if isinstance(prior, MultivariateNormal | LowRankMultivariateNormal):
-        return prior.loc, None, prior.covariance_matrix
-    raise ValueError(
-        f"mean: expected a tensor or a torch.distributions Normal / MultivariateNormal, "
-        f"got {type(prior).__name__}"
-    )
+#: Largest condition number of the scaled S' = R' + G'Σ'G'ᵀ that is accepted.
+COND_MAX = 1e12
 
 
 def conserve(
-    mean: Tensor | Distribution,
-    variance: Tensor | None = None,
-    covariance: Tensor | None = None,
+    mean: Tensor | Distribution | Any,
+    variance: Tensor | Any | None = None,
+    covariance: Tensor | Any | None = None,
     *,
-    G: Tensor,
-    b: Tensor | float,
+    G: Tensor | Any,
+    b: Tensor | float | Any,
     noise_var: Tensor | float = 0.0,
-    noise_cov: Tensor | None = None,
+    noise_cov: Tensor | Any | None = None,
+    validate: Validate = "cheap",
 ) -> ConservedPosterior:
     """Condition N(μ, Σ) on G u + ε = b, ε ~ N(0, R); returns the exact posterior N(μ̃, Σ̃).
 
-    mean: μ (..., n), or a ``Normal`` (diagonal) / ``MultivariateNormal`` prior (GPyTorch's too).
-    variance: d (..., n) ≥ 0 for Σ = diag(d); or covariance: Σ (..., n, n) symmetric PSD.
+    mean: μ (..., n) (tensor or numpy array), or a prior distribution: torch ``Normal``,
+    ``Independent(Normal)``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, GPyTorch
+    ``MultivariateNormal`` / ``MultitaskMultivariateNormal`` (lazy covariances stay lazy; a
+    multitask event is flattened in the order of ``mvn.loc``: ``mvn.mean.reshape(..., -1)`` when
+    interleaved, the default, else task-major ``mvn.mean.mT.reshape(..., -1)``).
+    variance: d (..., n) ≥ 0 for Σ = diag(d); or covariance: Σ (..., n, n) symmetric PSD, a
+    tensor or a ``linear_operator.LinearOperator``.
     G: (n,) (one constraint, then b is (...)) or (..., m, n) (then b is (..., m)). Per-slice
-    weights g: (..., n) from :func:`quadrature_weights` are passed as G=g.unsqueeze(-2) with
-    b: (..., 1) (a 2-D G is always read as (m, n)).
-    noise_var: σ_G² ≥ 0, scalar or (...), R = σ_G² I_m; 0 is the hard constraint (Σ̃G ᵀ = 0).
+    weights g (..., n) are passed as G=g.unsqueeze(-2) with b (..., 1).
+    noise_var: σ_G² ≥ 0, scalar or (...), R = σ_G² I_m; 0 is the hard constraint (Σ̃ Gᵀ = 0).
     noise_cov: an explicit R (..., m, m) symmetric PSD instead of noise_var.
-    Raises ValueError for non-finite input, negative variance, non-PSD matrices, shape mismatch,
-    or a numerically singular S (dependent rows of G, or G supported where Σ vanishes, with R = 0).
+    validate: "cheap" (default; O(n·m) plus one pass over dense inputs: shapes, finiteness,
+    non-negative diag Σ, symmetry of a dense Σ) or "full" (adds the O(n³) PSD check of Σ).
+    Raises ValueError naming the argument for bad input, an ill-conditioned or overflowing system.
     """
-    if isinstance(mean, Distribution):
-        if variance is not None or covariance is not None:
-            raise ValueError("variance/covariance: must be None when mean is a distribution")
-        mean, variance, covariance = _unpack_distribution(mean)
-    mean = as_tensor("mean", mean)
-    dtype = output_dtype(mean)
-    if mean.ndim < 1 or mean.shape[-1] < 1:
-        raise ValueError(f"mean: expected shape (..., n) with n ≥ 1, got {tuple(mean.shape)}")
-    n = mean.shape[-1]
-    check_finite("mean", mean)
-    if (variance is None) == (covariance is None):
-        raise ValueError("variance, covariance: pass exactly one of them")
-    batches: dict[str, tuple[int, ...]] = {"mean": tuple(mean.shape[:-1])}
-    prior_var = prior_cov = prior_factor = None
-    if variance is not None:
-        var = as_tensor("variance", variance, like=mean)
-        if var.ndim < 1 or var.shape[-1] != n:
-            raise ValueError(
-                f"variance: expected shape (..., n) with n = {n} from mean, got {tuple(var.shape)}"
-            )
-        check_finite("variance", var)
-        check_nonnegative("variance", var)
-        batches["variance"] = tuple(var.shape[:-1])
-        prior_var = var.to(_F64)
-    else:
-        batches["covariance"], prior_cov, prior_factor = _psd_matrix(
-            "covariance", covariance, mean, "n", n, "from mean"
-        )
+    mu_in, cov = read_prior(mean, variance, covariance, validate)
+    dtype = output_dtype(mu_in)
+    n = mu_in.shape[-1]
+    g, bb = _constraint(G, b, mu_in, n)
+    m = g.shape[-2]
+    batches = {
+        "mean": tuple(mu_in.shape[:-1]),
+        cov.name: cov.batch_shape,
+        "G": tuple(g.shape[:-2]),
+        "b": tuple(bb.shape[:-1]),
+    }
+    nv, R = _noise(noise_var, noise_cov, mu_in, m, batches)
+    batch = broadcast_batch(batches)
+    mu = mu_in.to(_F64).expand(*batch, n)
+    g64, b64 = g.to(_F64), bb.to(_F64)
 
+    with torch.no_grad():
+        r = g64.detach().abs().amax(dim=-1)  # row max-norms (..., m)
+        zero = r == 0
+        if bool(zero.any()):
+            raise ValueError(f"G: row {_first(zero)[-1]} is all zeros (batch index {_first(zero)})")
+        s = cov.diagonal().detach().amax(dim=-1)
+        s = torch.where(s > 0, s, torch.ones_like(s))
+    covs = cov.scaled(1.0 / s)
+    G1 = g64 / r.unsqueeze(-1)
+    vt1 = covs.left_matmul(G1)  # G'Σ' before the Jacobi scaling, (..., m, n)
+    A = rowdot(G1, vt1)
+    log_s = s.log()
+    with torch.no_grad():
+        akk = torch.diagonal(A.detach(), dim1=-2, dim2=-1)
+        if nv is not None:  # log R1_kk = log σ_G² − 2 log r_k − log s, R1 in G1 units
+            ell = nv.detach().log().unsqueeze(-1) - 2 * r.log() - log_s.unsqueeze(-1)
+            log_skk = torch.logaddexp(akk.log(), ell)
+        elif R is not None:
+            R1 = R.detach() / r.unsqueeze(-1) / r.unsqueeze(-2) / s[..., None, None]
+            check_finite("noise_cov (scaled by the rows of G and the prior scale)", R1)
+            log_skk = (akk + torch.diagonal(R1, dim1=-2, dim2=-1)).log()
+        else:
+            log_skk = akk.log()
+        if bool(torch.isneginf(log_skk).any()):
+            idx = _first(torch.isneginf(log_skk))
+            raise ValueError(
+                f"G: S = R + G Σ Gᵀ is singular (condition number inf at batch index {idx}): "
+                "row supported only where the prior variance vanishes, with zero noise"
+            )
+        log_j = -0.5 * log_skk  # Jacobi scale: diag S' = 1
+    j = log_j.exp()
+    S = A * j.unsqueeze(-1) * j.unsqueeze(-2)
+    noise_factor: Tensor | None = None
+    noise_logdet: Tensor | None = None
+    if nv is not None:
+        const = 2 * log_j - 2 * r.log() - log_s.unsqueeze(-1)
+        safe = torch.where(nv > 0, nv, torch.ones_like(nv))
+        Rd = torch.where((nv > 0).unsqueeze(-1), (safe.log().unsqueeze(-1) + const).exp(), 0.0)
+        S = S + torch.diag_embed(Rd)
+        noise_factor = torch.diag_embed(Rd.sqrt())
+        noise_logdet = Rd.log().sum(-1)
+    elif R is not None:
+        Rs = R / r.unsqueeze(-1) / r.unsqueeze(-2) / s[..., None, None]
+        Rs = Rs * j.unsqueeze(-1) * j.unsqueeze(-2)
+        S = S + Rs
+        noise_factor = psd_factor("noise_cov", Rs, dtype=_F64)
+    S = 0.5 * (S + S.mT)
+    bs = b64 / r * j
+    check_finite("b (divided by the row norms of G)", bs)
+    L = _cholesky(S.expand(*batch, m, m))
+    # W = L⁻¹ diag(j) G1Σ' in one pass over n
+    if m == 1:
+        W = vt1 * (j.unsqueeze(-1) / L)
+    else:
+        W = tri_solve(L, torch.diag_embed(j).expand(*batch, m, m)) @ vt1
+    W = W.expand(*batch, m, n)
+    res = rowdot(G1, mu.unsqueeze(-2)) * j.unsqueeze(-1) - bs.unsqueeze(-1)  # (..., m, 1)
+    q = tri_solve(L, res.expand(*batch, m, 1))
+    mean64 = colsub(mu, W, q)
+    if not bool(torch.isfinite(mean64.detach().sum())):
+        raise ValueError(
+            "mean: the conditioned mean overflows float64 (|G μ − b| too large for the "
+            "representable range); rescale the problem"
+        )
+    return ConservedPosterior(
+        prior_mean=mu,
+        cov=covs,
+        scale=s,
+        G=g64,
+        b=b64,
+        G1=G1,
+        j=j,
+        bs=bs,
+        noise_factor=noise_factor,
+        noise_logdet=noise_logdet,
+        L=L,
+        W=W,
+        mean64=mean64,
+        dtype=dtype,
+    )
+
+
+def _first(mask: Tensor) -> tuple[int, ...]:
+    return tuple(int(i) for i in torch.nonzero(mask)[0]) if mask.ndim else ()
+
+
+def _constraint(G: Any, b: Any, mean: Tensor, n: int) -> tuple[Tensor, Tensor]:
     g = as_tensor("G", G, like=mean)
     bb = as_tensor("b", b, like=mean)
     if g.ndim == 0:
         raise ValueError("G: expected shape (n,) or (..., m, n), got a scalar")
     if g.ndim == 1:
-        g = g.unsqueeze(0)
-        bb = bb.unsqueeze(-1)
+        g, bb = g.unsqueeze(0), bb.unsqueeze(-1)
     elif bb.ndim == 0:
         raise ValueError(f"b: expected shape (..., m) for G of shape {tuple(g.shape)}, got ()")
     if g.shape[-1] != n or g.shape[-2] < 1:
@@ -269,98 +207,59 @@ def conserve(
         )
     check_finite("G", g)
     check_finite("b", bb)
-    batches["G"] = tuple(g.shape[:-2])
-    batches["b"] = tuple(bb.shape[:-1])
+    return g, bb
 
+
+def _noise(
+    noise_var: Any, noise_cov: Any, mean: Tensor, m: int, batches: dict[str, tuple[int, ...]]
+) -> tuple[Tensor | None, Tensor | None]:
+    """(σ_G² (...) or None when all zero, R (..., m, m) or None)."""
     nv = as_tensor("noise_var", noise_var, like=mean)
     check_finite("noise_var", nv)
     check_nonnegative("noise_var", nv)
-    nv64 = nv.to(_F64)
-    eye = torch.eye(m, dtype=_F64, device=mean.device)
-    noise_factor: Tensor | None = None
     if noise_cov is not None:
         if bool((nv != 0).any()):
             raise ValueError("noise_var, noise_cov: pass at most one of them")
-        batches["noise_cov"], R, noise_factor = _psd_matrix(
-            "noise_cov", noise_cov, mean, "m", m, "rows of G"
-        )
-    else:
-        batches["noise_var"] = tuple(nv.shape)
-        R = nv64[..., None, None] * eye
-        if bool((nv != 0).any()):
-            noise_factor = nv64.sqrt()[..., None, None] * eye
-    batch = broadcast_batch(batches)
-
-    mu = mean.to(_F64).expand(*batch, n)
-    g64 = g.to(_F64)
-    b64 = bb.to(_F64)
-    if prior_var is not None:
-        vt = prior_var.unsqueeze(-2) * g64  # G Σ = (Σ Gᵀ)ᵀ, (..., m, n)
-    else:
-        assert prior_cov is not None
-        vt = g64 @ prior_cov
-    S = _rowdot(g64, vt) + R
-    S = 0.5 * (S + S.mT)
-    S = S.expand(*batch, m, m)
-    L = _cholesky_of_S(S)
-    W = _tri_solve(L, vt.expand(*batch, m, n))
-    r = _rowdot(g64, mu.unsqueeze(-2)) - b64.unsqueeze(-1)  # (..., m, 1)
-    q = _tri_solve(L, r.expand(*batch, m, 1))
-    mean64 = mu - _colsum(W * q)
-    return ConservedPosterior(
-        prior_mean=mu,
-        prior_var=prior_var,
-        prior_cov=prior_cov,
-        prior_factor=prior_factor,
-        G=g64,
-        b=b64,
-        noise_factor=noise_factor,
-        L=L,
-        W=W,
-        mean64=mean64,
-        dtype=dtype,
-    )
+        R = as_tensor("noise_cov", noise_cov, like=mean)
+        if R.ndim < 2 or R.shape[-2:] != (m, m):
+            raise ValueError(
+                f"noise_cov: expected shape (..., m, m) with m = {m} rows of G, "
+                f"got {tuple(R.shape)}"
+            )
+        check_finite("noise_cov", R)
+        check_symmetric("noise_cov", R, dtype=output_dtype(R))
+        R64 = R.to(_F64)
+        R64 = 0.5 * (R64 + R64.mT)
+        psd_factor("noise_cov", R64, dtype=output_dtype(R))
+        batches["noise_cov"] = tuple(R.shape[:-2])
+        return None, R64
+    batches["noise_var"] = tuple(nv.shape)
+    if not bool((nv != 0).any()):
+        return None, None
+    return nv.to(_F64), None
 
 
-def _rowdot(A: Tensor, B: Tensor) -> Tensor:
-    """A Bᵀ for row blocks A (..., i, n), B (..., j, n) -> (..., i, j).
-
-    Elementwise products and a sum over n: for the small i, j here this is several times faster
-    than batched matmul (bmm) of thin matrices.
-    """
-    if A.shape[-2] * B.shape[-2] <= 16:
-        return (A.unsqueeze(-2) * B.unsqueeze(-3)).sum(dim=-1)
-    return A @ B.mT
-
-
-def _colsum(A: Tensor) -> Tensor:
-    """Σ_k A_k for A (..., m, n) -> (..., n); a view (no copy) when m = 1."""
-    return A.squeeze(-2) if A.shape[-2] == 1 else A.sum(dim=-2)
-
-
-def _tri_solve(L: Tensor, B: Tensor) -> Tensor:
-    """L⁻¹ B for lower-triangular L (..., m, m) and B (..., m, k); a division when m = 1."""
-    if L.shape[-1] == 1:
-        return B / L
-    return torch.linalg.solve_triangular(L, B, upper=False)
-
-
-def _cholesky_of_S(S: Tensor) -> Tensor:
-    """Cholesky factor of S = R + GΣGᵀ (..., m, m); ValueError if S is (numerically) singular."""
+def _cholesky(S: Tensor) -> Tensor:
+    """Cholesky factor of the scaled S' (unit diagonal); ValueError naming cond(S') if too large."""
+    m = S.shape[-1]
+    if m > 1:
+        with torch.no_grad():
+            ev = torch.linalg.eigvalsh(S.detach())
+            lo, hi = ev[..., 0], ev[..., -1]
+            cond = torch.where(lo > 0, hi / lo.clamp_min(torch.finfo(_F64).tiny), math.inf)
+            bad = cond > COND_MAX
+            if bool(bad.any()):
+                raise ValueError(
+                    f"G: the scaled constraint system S = R + G Σ Gᵀ has condition number "
+                    f"{float(cond[bad].max()):.3e} > {COND_MAX:.0e} (at batch index "
+                    f"{_first(bad)}): the rows of G are (nearly) linearly dependent, or G is "
+                    "supported only where the prior variance vanishes, and the noise "
+                    "(noise_var / noise_cov) is zero or negligible on them"
+                )
     L, info = torch.linalg.cholesky_ex(S)
-    Sd = S.detach()
-    diag = torch.diagonal(Sd, dim1=-2, dim2=-1)
-    pivots = torch.diagonal(L.detach(), dim1=-2, dim2=-1).square()
-    with torch.no_grad():
-        rel = torch.where(diag > 0, pivots / diag.clamp_min(torch.finfo(_F64).tiny), 0.0)
-    bad = (info != 0) | (rel < _PIVOT_TOL).any(dim=-1)
-    if bool(bad.any()):
-        idx = tuple(int(i) for i in torch.nonzero(bad)[0]) if bad.ndim else ()
+    if bool((info != 0).any()):
         raise ValueError(
-            "G: S = R + G Σ Gᵀ is numerically singular "
-            f"(at batch index {idx}; smallest relative pivot {float(rel[bad].min()):.2e}, "
-            f"tolerance {_PIVOT_TOL:.1e}): the rows of G are linearly dependent, or G is "
-            "supported only where the prior variance vanishes, and the noise (noise_var / "
-            "noise_cov) is zero or negligible on them"
+            f"G: S = R + G Σ Gᵀ is not positive definite (batch index {_first(info != 0)}); "
+            "is the prior covariance positive semi-definite? (check with validate='full')"
         )
     return L

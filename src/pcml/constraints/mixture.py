@@ -16,8 +16,6 @@ mixture variance.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import Tensor
 
@@ -93,18 +91,6 @@ def sample_mixture(
         )
         return full.gather(0, idx)
 
-    chosen = replace(
-        posterior,
-        prior_mean=take(posterior.prior_mean, 1),
-        prior_var=None if posterior.prior_var is None else take(posterior.prior_var, 1),
-        prior_cov=None,
-        prior_factor=None if posterior.prior_factor is None else take(posterior.prior_factor, 2),
-        G=take(posterior.G, 2),
-        b=take(posterior.b, 1),
-        noise_factor=None if posterior.noise_factor is None else take(posterior.noise_factor, 2),
-        L=take(posterior.L, 2),
-        W=take(posterior.W, 2),
-        mean64=take(posterior.mean64, 1),
-    )
-    y = chosen.sample((), generator=generator)
+    chosen = posterior.map_tensors(take)
+    y = chosen.rsample((), generator=generator)
     return y.reshape(*shape, *rest, posterior.n)

@@ -29,7 +29,11 @@ class SummaryRow:
     spread: float | None = None
 
 
-_STEFAN_MODELS = {"anp": "ANP", "probconserv_anp": "ProbConserv-ANP"}
+_STEFAN_MODELS = {
+    "anp": "ANP",
+    "probconserv_anp": "ProbConserv-ANP",
+    "probconserv_anp_bounded": "Bounded ProbConserv-ANP",  # when the run has it (issue 15)
+}
 _HEAT_MODELS = {"fno": "FNO", "boon": "BOON"}
 
 

@@ -18,18 +18,17 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from pcml.experiments._style import DPI, display_name, figure_style, line_style
 from pcml.experiments.boon_cases import BoonCase
 from pcml.experiments.boon_config import BoonConfig
 from pcml.experiments.rundir import RunDir
 
 __all__ = ["make_figures"]
 
+# colours, line styles and display names: pcml.experiments._style (colour-blind safe)
 _STYLE = {
-    "truth": {"color": "k", "lw": 2.0, "ls": "-"},
-    "fno": {"color": "tab:red", "lw": 1.4, "ls": "--"},
-    "boon": {"color": "tab:blue", "lw": 1.4, "ls": "-"},
-    "boon_reference": {"color": "tab:green", "lw": 1.2, "ls": ":"},
-}
+    k: {**line_style(k), "lw": w} for k, w in (("truth", 2.0), ("fno", 1.6), ("boon", 1.6))
+} | {"boon_reference": {**line_style("boon_reference"), "lw": 1.4}}
 
 
 def _last(a: Tensor, multi: bool) -> np.ndarray:
@@ -47,6 +46,18 @@ def make_figures(
     details: Mapping[str, Any],
 ) -> None:
     """All figures of one run (module docstring); 1-D cases only (2-D cases: the generic ones)."""
+    with figure_style():
+        _make_figures(rd, case, cfg, test, preds, details)
+
+
+def _make_figures(
+    rd: RunDir,
+    case: BoonCase,
+    cfg: BoonConfig,
+    test: Mapping[str, Tensor],
+    preds: Mapping[str, Tensor],
+    details: Mapping[str, Any],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,33 +70,61 @@ def make_figures(
     x = np.linspace(0.0, 1.0, y.shape[-1])
     p = {k: _last(v, multi) for k, v in preds.items()}
     when = "last frame" if multi else "target time"
+    # one test sample for every figure of the run: the heat flux figure's (median FNO error)
+    s = 0
+    if case.kind == "heat":
+        g = [_flux(test[f"bc_x_{side}"], len(y), multi) for side in ("lower", "upper")]
+        s = _median_sample(p.get("fno", y), x, g[0], cfg.boon.neumann_orders)
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].plot(x, y[0], label="truth", **_STYLE["truth"])
+    fig, ax = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    ax[0].plot(x, y[s], **_STYLE["truth"])
+    errs = {k: np.abs(v - y).mean(0) for k, v in p.items()}
     for k, v in p.items():
-        ax[0].plot(x, v[0], label=k, **_STYLE[k])
-        ax[1].semilogy(x, np.abs(v - y).mean(0) + 1e-16, label=k, **_STYLE[k])
-    ax[0].set(xlabel="x", ylabel="u", title=f"test sample 0, {when}")
+        ax[0].plot(x, v[s], **_STYLE[k])
+        ax[1].semilogy(x, errs[k] + 1e-16, **_STYLE[k])
+    ax[0].set(xlabel="x", ylabel="u", title=f"test sample {s}, {when}")
     ax[1].set(xlabel="x", ylabel="mean |error|", title="absolute error over x (test mean)")
-    ax[0].legend(fontsize=8)
-    rd.save_figure(fig, "prediction", f"{cfg.case}: prediction vs truth ({when}) and error over x")
+    ax[0].legend()
+    ax[1].legend()
+    fig.tight_layout()
+    rd.save_figure(
+        fig,
+        "prediction",
+        f"{case.description}: prediction vs truth at the {when} for test sample {s}, and the "
+        f"absolute error over x (mean over the test split). {_compare(errs)}",
+        dpi=DPI,
+    )
     plt.close(fig)
 
     if multi and details.get("per_frame_rel_l2"):
         fig, a = plt.subplots(figsize=(5, 3.6))
         for k, v in details["per_frame_rel_l2"].items():
-            a.semilogy(np.arange(1, len(v) + 1), v, marker="o", ms=3, label=k, **_STYLE[k])
+            a.semilogy(np.arange(1, len(v) + 1), v, marker="o", ms=3, **_STYLE[k])
         a.set(xlabel="predicted frame", ylabel="relative L2 (test mean)", title="error over time")
-        a.legend(fontsize=8)
-        rd.save_figure(fig, "error_over_time", "relative L2 error per predicted frame")
+        a.legend()
+        rd.save_figure(fig, "error_over_time", "relative L2 error per predicted frame", dpi=DPI)
         plt.close(fig)
 
     if case.kind == "heat":
-        g = [_flux(test[f"bc_x_{side}"], len(y), multi) for side in ("lower", "upper")]
-        i = _median_sample(p.get("fno", y), x, g[0], cfg.boon.neumann_orders)
-        _heat(rd, plt, x, y[i], {k: v[i] for k, v in p.items()}, cfg, (g[0][i], g[1][i]), i)
+        _heat(rd, plt, x, y[s], {k: v[s] for k, v in p.items()}, cfg, (g[0][s], g[1][s]), s)
     elif case.kind == "stokes":
         _stokes(rd, plt, x, test, preds, multi)
+
+
+def _compare(errs: Mapping[str, np.ndarray]) -> str:
+    """One measured sentence: at how many nodes BOON's mean |error| is below the FNO's."""
+    if "boon" not in errs or "fno" not in errs:
+        return ""
+    below = int((errs["boon"] < errs["fno"]).sum())
+    n = errs["boon"].size
+    worst = int(np.argmax(errs["boon"] - errs["fno"]))
+    text = f"BOON's mean |error| is below the FNO's at {below} of {n} nodes"
+    if below < n:
+        text += (
+            f"; above it at x = {worst / (n - 1):.2f} ({errs['boon'][worst]:.3g} vs "
+            f"{errs['fno'][worst]:.3g})"
+        )
+    return text + "."
 
 
 def _derivative(v: np.ndarray, x: np.ndarray, orders: tuple[int, int]) -> np.ndarray:
@@ -128,31 +167,32 @@ def _heat(
     k = max(5, n // 10)
     orders = cfg.boon.neumann_orders
     dy = _derivative(y, x, orders)
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
-    ax[0].plot(x, y, label="truth", **_STYLE["truth"])
+    fig, ax = plt.subplots(1, 3, figsize=(10.5, 4.2))
+    ax[0].plot(x, y, **_STYLE["truth"])
     for side, a, sl in (
         ("x = 0 (insulator)", ax[1], slice(0, k)),
         ("x = 1 (heater)", ax[2], slice(n - k, n)),
     ):
-        a.plot(x[sl], dy[sl], label="truth", **_STYLE["truth"])
+        a.plot(x[sl], dy[sl], **_STYLE["truth"])
         a.set(xlabel="x", ylabel="∂u/∂x", title=f"∂u/∂x near {side}")
     for key, v in p.items():
-        ax[0].plot(x, v, label=key, **_STYLE[key])
+        ax[0].plot(x, v, **_STYLE[key])
         dv = _derivative(v, x, orders)
+        name = display_name(key)
         ax[1].plot(
-            x[:k], dv[:k], label=f"{key}: |∂u/∂x − g| = {abs(dv[0] - flux[0]):.3g}", **_STYLE[key]
+            x[:k], dv[:k], **{**_STYLE[key], "label": f"{name}: |error| {abs(dv[0] - flux[0]):.2g}"}
         )
         ax[2].plot(
             x[n - k :],
             dv[n - k :],
-            label=f"{key}: |∂u/∂x − g| = {abs(dv[-1] - flux[1]):.3g}",
-            **_STYLE[key],
+            **{**_STYLE[key], "label": f"{name}: |error| {abs(dv[-1] - flux[1]):.2g}"},
         )
-    ax[1].plot(x[0], flux[0], "k*", ms=9, label=f"prescribed flux g = {flux[0]:.3g}")
-    ax[2].plot(x[-1], flux[1], "k*", ms=9, label=f"prescribed flux g = {flux[1]:.3g}")
-    ax[0].set(xlabel="x", ylabel="u", title=f"temperature, test sample {index} (median FNO error)")
+    ax[1].plot(x[0], flux[0], "k*", ms=9, label=f"prescribed g = {flux[0]:.3g}")
+    ax[2].plot(x[-1], flux[1], "k*", ms=9, label=f"prescribed g = {flux[1]:.3g}")
+    ax[0].set(xlabel="x", ylabel="u", title=f"temperature, test sample {index}")
     for a in ax:
-        a.legend(fontsize=7)
+        a.legend(fontsize=9)
+    fig.tight_layout()
     rd.save_figure(
         fig,
         "heat_boundary_flux",
@@ -160,8 +200,14 @@ def _heat(
         "ends (central differences inside, BOON's one-sided stencils at the end nodes), for the "
         "test sample with the median FNO flux error at x = 0; errors are against the prescribed "
         "flux g (stars). A non-zero slope at x = 0 means heat flows through the insulator.",
+        dpi=DPI,
     )
     plt.close(fig)
+
+
+def _nolabel(key: str, j: int) -> dict[str, Any]:
+    """The style of ``key`` with its legend label on the first frame (``j == 0``) only."""
+    return {**_STYLE[key], "label": _STYLE[key]["label"] if j == 0 else None}
 
 
 def _stokes(
@@ -173,25 +219,25 @@ def _stokes(
     frames = [0, y.shape[-1] // 2, y.shape[-1] - 1] if multi else [None]
     for j, f in enumerate(frames):
         yy = y[0] if f is None else y[0, :, f]
-        ax[0].plot(x, yy, label="truth" if j == 0 else None, alpha=1 - 0.25 * j, **_STYLE["truth"])
+        ax[0].plot(x, yy, alpha=1 - 0.25 * j, **_nolabel("truth", j))
         for k, v in p.items():
             vv = v[0] if f is None else v[0, :, f]
-            ax[0].plot(x, vv, label=k if j == 0 else None, alpha=1 - 0.25 * j, **_STYLE[k])
+            ax[0].plot(x, vv, alpha=1 - 0.25 * j, **_nolabel(k, j))
     ax[0].set(xlabel="x", ylabel="u", title="velocity profiles, test sample 0")
     for k, v in p.items():
         err = np.abs(v - y)
         if multi:
-            ax[1].semilogy(
-                np.arange(1, y.shape[-1] + 1), err.mean(axis=(0, 1)), label=k, **_STYLE[k]
-            )
+            ax[1].semilogy(np.arange(1, y.shape[-1] + 1), err.mean(axis=(0, 1)), **_STYLE[k])
         else:
-            ax[1].semilogy(x, err.mean(0) + 1e-16, label=k, **_STYLE[k])
+            ax[1].semilogy(x, err.mean(0) + 1e-16, **_STYLE[k])
     ax[1].set(
         xlabel="predicted frame" if multi else "x",
         ylabel="mean |error|",
         title="absolute error over time" if multi else "absolute error over x",
     )
-    ax[0].legend(fontsize=8)
-    ax[1].legend(fontsize=8)
-    rd.save_figure(fig, "stokes_profiles", "Stokes' second problem: velocity profiles and error")
+    ax[0].legend()
+    ax[1].legend()
+    rd.save_figure(
+        fig, "stokes_profiles", "Stokes' second problem: velocity profiles and error", dpi=DPI
+    )
     plt.close(fig)

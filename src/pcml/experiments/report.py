@@ -1,9 +1,17 @@
 """The run report: one self-contained HTML page built from the files of a run directory.
 
-``build_report(DIR)`` writes ``DIR/report.html`` with the command to reproduce the run, the
-resolved config, the metrics of ``metrics.json`` as tables, ``table.md`` and every
-``figures/*.png`` embedded as a base64 ``data:`` URI, with inline CSS and no external resource,
-so the file can be mailed or attached as is. ``pcml report DIR`` rebuilds it.
+``build_report(DIR)`` writes ``DIR/report.html`` with ``table.md``, the metrics of
+``metrics.json`` as tables, the last training records, every ``figures/*.png`` embedded as a
+base64 ``data:`` URI with its caption (``figures/captions.json``) as alt text and figcaption, the
+resolved config folded in ``<details>`` and the command to reproduce the run; inline CSS and no
+external resource, so the file can be mailed or attached as is. ``pcml report DIR`` rebuilds it,
+byte for byte (the page holds no path and no time).
+
+A run directory with a ``story.json`` (the demo, :mod:`pcml.experiments.demo_story`) is rendered
+as a story instead: ``{"title", "lead", "sections": [{"id", "heading", "text": [..],
+"key_result", "table": {"title", "columns", "rows", "row_headers", "note"}, "figures": [stems]}],
+"commands": [[what, command]], "links": [[label, relative href]]}`` — one section per problem
+(paragraph, key result, table), then the figures by section, the configuration, the commands.
 
 Metric tables are read off the nesting of ``metrics.json``:
 
@@ -28,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .rundir import RunDir, parse_json, write_text_atomic
+from .rundir import (
+    RunDir,
+    load_json,
+    parse_json,
+    read_bytes_inside,
+    read_text_inside,
+    write_text_atomic,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +179,11 @@ def _markdown_to_html(text: str) -> str:
     return "".join(out)
 
 
-def _training_tables(run: RunDir) -> list[MetricTable]:
+def _training_tables(logs: Path) -> list[MetricTable]:
     """Last record of each ``logs/*.jsonl`` as one table (rows: trained models)."""
     last: dict[str, Any] = {}
-    for log in sorted(run.logs.glob("*.jsonl")):
-        lines = [ln for ln in run.read_text(log).splitlines() if ln.strip()]
+    for log in sorted(logs.glob("*.jsonl")):
+        lines = [ln for ln in read_text_inside(logs.parent, log).splitlines() if ln.strip()]
         if lines:
             last[log.stem] = parse_json(lines[-1], log)
     return metric_tables({"final epoch": last}) if last else []
@@ -183,16 +198,23 @@ h3{font-size:1.05em;margin-bottom:.3em}
 pre{background:#f4f6fa;border:1px solid #dde3ec;padding:.7em;overflow-x:auto;font-size:.88em}
 table{border-collapse:collapse;margin:.4em 0 1.2em;font-size:.92em}
 th,td{border:1px solid #d3d9e3;padding:.25em .7em}
-td{text-align:right;font-variant-numeric:tabular-nums}
-td:first-child,tbody th{text-align:left}
+td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td:first-child,tbody th{text-align:left;white-space:nowrap}
 thead th{background:#eef2f8}
 figure{margin:1.2em 0;text-align:center}
 figure img{max-width:100%;height:auto;border:1px solid #e2e6ee}
-figcaption{font-size:.92em;color:#4a5568;margin-top:.3em}
+figcaption{font-size:.95em;color:#2d3748;margin:.4em auto 0;max-width:60em;text-align:left}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.2em 0}
+.lead{font-size:1.05em}
+.key{background:#f0f7ff;border-left:4px solid #2b6cb0;padding:.5em .8em}
+.note{font-size:.88em;color:#4a5568;max-width:70em}
+details{margin:.4em 0 1em}
+summary{cursor:pointer;color:#2b6cb0}
 .meta{color:#718096;font-size:.85em}
 """
 
-# Records, after load, whether every image decoded (used by the headless-browser test).
+# Records, after load, whether every image decoded and where the first story paragraph, table
+# and figure end (used by the headless-browser tests).
 _SCRIPT = """
 window.addEventListener("load", function () {
   var imgs = document.images, ok = 0;
@@ -202,12 +224,137 @@ window.addEventListener("load", function () {
     if (good) { ok++; }
   }
   document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+  // where the first story paragraph, table and figure end (CSS px from the top of the page)
+  var marks = {"story": "p.story", "table": "table", "figure": "figure"};
+  for (var k in marks) {
+    var el = document.querySelector(marks[k]);
+    if (el) {
+      var bottom = Math.ceil(el.getBoundingClientRect().bottom + window.scrollY);
+      document.body.setAttribute("data-first-" + k + "-bottom", bottom);
+    }
+  }
 });
 """
 
 
+def _figure_html(fig: Path, caption: str, number: int | None = None) -> str:
+    """One ``<figure>``: the PNG embedded as a base64 data URI, alt text and caption."""
+    data = base64.b64encode(read_bytes_inside(fig.parent.parent, fig)).decode("ascii")
+    label = "" if number is None else f"<b>Figure {number}.</b> "
+    return (
+        f'<figure id="{html.escape(fig.stem)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(caption)}"><figcaption>{label}{html.escape(caption)}</figcaption>'
+        "</figure>"
+    )
+
+
+def _story_table(table: Mapping[str, Any]) -> str:
+    """A story table: ``{"title", "columns", "rows": [[str, ...]], "row_headers", "note"}``
+    (cells as text; the first ``row_headers`` cells of a row label it)."""
+    out = [f"<table><caption>{html.escape(str(table.get('title', '')))}</caption><thead><tr>"]
+    out.extend(f"<th>{html.escape(str(c))}</th>" for c in table["columns"])
+    out.append("</tr></thead><tbody>")
+    for row in table["rows"]:
+        cells = [str(c) for c in row]
+        head = int(table.get("row_headers", 1))
+        out.append("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cells[:head]))
+        out.extend(f"<td>{html.escape(c)}</td>" for c in cells[head:])
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    if table.get("note"):
+        out.append(f'<p class="note">{html.escape(str(table["note"]))}</p>')
+    return "".join(out)
+
+
+def _load_story(run: RunDir) -> dict[str, Any] | None:
+    """``story.json`` of the run (written by the demo), or None; ValueError if it is broken."""
+    path = run.path / "story.json"
+    if not path.is_file():
+        return None
+    story = load_json(path, run.path)
+    if not isinstance(story, dict) or not isinstance(story.get("sections"), list):
+        raise ValueError(f"{path}: expected an object with a 'sections' list")
+    return story
+
+
+def _config_html(run: RunDir, what: str) -> list[str]:
+    if not run.config_path.is_file():
+        return []
+    text = run.read_text(run.config_path)
+    return [
+        "<h2>Configuration</h2>",
+        f"<details><summary>{html.escape(what)} ({len(text.splitlines())} lines; click to "
+        f"open)</summary><pre>{html.escape(text)}</pre></details>",
+    ]
+
+
+def _story_body(run: RunDir, story: Mapping[str, Any], title: str) -> list[str]:
+    """The page of a run with a story: sections (text, key result, table), figures by section,
+    the configuration folded, the commands."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(f'<p class="meta">pcml {html.escape(__version__)}</p>')
+    if story.get("lead"):
+        body.append(f'<p class="lead">{html.escape(str(story["lead"]))}</p>')
+    for sec in story["sections"]:
+        body.append(f'<section id="{html.escape(str(sec.get("id", "")))}">')
+        body.append(f"<h2>{html.escape(str(sec['heading']))}</h2>")
+        body.extend(f'<p class="story">{html.escape(str(t))}</p>' for t in sec.get("text", ()))
+        if sec.get("key_result"):
+            body.append(
+                f'<p class="key"><strong>Key result.</strong> {html.escape(str(sec["key_result"]))}'
+                "</p>"
+            )
+        if sec.get("table"):
+            body.append(_story_table(sec["table"]))
+        body.append("</section>")
+    pngs = {p.stem: p for p in sorted(run.figures.glob("*.png"))} if run.figures.is_dir() else {}
+    captions = run.captions()
+    shown: list[tuple[str, list[str]]] = [
+        (str(sec["heading"]), [f for f in sec.get("figures", ()) if f in pngs])
+        for sec in story["sections"]
+    ]
+    listed = {f for _, figs in shown for f in figs}
+    shown.append(("Other figures", [f for f in pngs if f not in listed]))
+    if pngs:
+        body.append("<h2>Figures</h2>")
+        number = 0
+        for heading, figs in shown:
+            if figs:
+                body.append(f"<h3>{html.escape(heading)}</h3>")
+            for stem in figs:
+                number += 1
+                caption = captions.get(stem, stem.replace("_", " "))
+                body.append(_figure_html(pngs[stem], caption, number))
+    body.extend(_config_html(run, "config.toml: the resolved configuration of every part"))
+    body.append("<h2>Reproduce</h2>")
+    commands = list(story.get("commands", ()))
+    if not commands and run.command is not None:
+        commands = [["This run", run.command]]
+    for what, cmd in commands:
+        body.append(
+            f"<p>{html.escape(str(what))}:</p><pre><code>{html.escape(str(cmd))}</code></pre>"
+        )
+    if story.get("reproducibility"):
+        body.append(f'<p class="note">{html.escape(str(story["reproducibility"]))}</p>')
+    links = story.get("links", ())
+    if links:
+        items = "".join(
+            f'<li><a href="{html.escape(str(href))}">{html.escape(str(label))}</a></li>'
+            for label, href in links
+            if not re.match(r"[a-z][a-z0-9+.-]*:|//", str(href), re.IGNORECASE)
+        )
+        body.append(f"<p>Full run reports (every metric, figure and log):</p><ul>{items}</ul>")
+    return body
+
+
 def build_report(run_dir: Path | str, title: str | None = None) -> Path:
     """Write ``run_dir/report.html`` from the run's files and return its path.
+
+    A run directory with a ``story.json`` (the demo) gets its story page: one section per
+    problem, figures, configuration, commands (:func:`_story_body`); any other run the generic
+    page: summary table, metric tables, training, figures, configuration, command. The page
+    depends only on the files of the run directory (no path, no time), so rebuilding it with
+    ``pcml report DIR`` reproduces it byte for byte.
 
     Raises ``FileNotFoundError`` when ``run_dir`` has no ``metrics.json``.
     """
@@ -220,41 +367,13 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Path:
         metrics = run.read_metrics()
     except json.JSONDecodeError as err:
         raise ValueError(f"{run.metrics_path} is not valid JSON: {err}") from err
-    title = title or f"pcml run: {run.path.resolve().name}"
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    body.append(
-        f'<p class="meta">pcml {html.escape(__version__)} · {html.escape(str(run.path))}</p>'
-    )
-    if run.command is not None:
-        body.append("<h2>Reproduce</h2>")
-        body.append(f"<pre><code>{html.escape(run.command)}</code></pre>")
-    body.append("<h2>Metrics</h2>")
-    tables = metric_tables(metrics)
-    body.extend(_html_table(t) for t in tables)
-    if not tables:
-        body.append("<p>(metrics.json is empty)</p>")
-    if run.table_path.is_file():
-        body.append("<h2>Summary table</h2>")
-        body.append(_markdown_to_html(run.read_text(run.table_path)))
-    if run.logs.is_dir():
-        training = _training_tables(run)
-        if training:
-            body.append("<h2>Training</h2>")
-            body.extend(_html_table(t) for t in training)
-    figures = sorted(run.figures.glob("*.png")) if run.figures.is_dir() else []
-    if figures:
-        captions = run.captions()
-        body.append("<h2>Figures</h2>")
-        for fig in figures:
-            caption = captions.get(fig.stem, fig.stem.replace("_", " "))
-            data = base64.b64encode(run.read_bytes(fig)).decode("ascii")
-            body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-    if run.config_path.is_file():
-        body.append("<h2>Configuration</h2>")
-        body.append(f"<pre>{html.escape(run.read_text(run.config_path))}</pre>")
+    story = _load_story(run)
+    if story is not None:
+        title = title or str(story.get("title") or f"pcml run: {run.path.resolve().name}")
+        body = _story_body(run, story, title)
+    else:
+        title = title or f"pcml run: {run.path.resolve().name}"
+        body = _generic_body(run, metrics, title)
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -263,6 +382,43 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Path:
         + f"\n<script>{_SCRIPT}</script>\n</body></html>\n"
     )
     return write_text_atomic(run.report_path, page)
+
+
+def _generic_body(run: RunDir, metrics: Mapping[str, Any], title: str) -> list[str]:
+    """Summary table (table.md), metric tables (folded when table.md exists), training,
+    figures, configuration (folded), the command."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(f'<p class="meta">pcml {html.escape(__version__)}</p>')
+    has_md = run.table_path.is_file()
+    if has_md:
+        body.append("<h2>Summary table</h2>")
+        body.append(_markdown_to_html(run.read_text(run.table_path)))
+    tables = metric_tables(metrics)
+    body.append("<h2>Metrics</h2>")
+    if has_md:
+        body.append("<details><summary>Every metric of metrics.json (click to open)</summary>")
+    body.extend(_html_table(t) for t in tables)
+    if not tables:
+        body.append("<p>(metrics.json is empty)</p>")
+    if has_md:
+        body.append("</details>")
+    if run.logs.is_dir():
+        training = _training_tables(run.logs)
+        if training:
+            body.append("<h2>Training</h2>")
+            body.extend(_html_table(t) for t in training)
+    figures = sorted(run.figures.glob("*.png")) if run.figures.is_dir() else []
+    if figures:
+        captions = run.captions()
+        body.append("<h2>Figures</h2>")
+        for number, fig in enumerate(figures, 1):
+            caption = captions.get(fig.stem, fig.stem.replace("_", " "))
+            body.append(_figure_html(fig, caption, number))
+    body.extend(_config_html(run, "config.toml: the resolved configuration"))
+    if run.command is not None:
+        body.append("<h2>Reproduce</h2>")
+        body.append(f"<pre><code>{html.escape(run.command)}</code></pre>")
+    return body
 
 
 __all__ = [

@@ -121,7 +121,7 @@ def parse_json(text: str, where: Path | str) -> Any:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(
-            f"{where}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+            f"{where} is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
         ) from None
     except RecursionError:
         obj = None
@@ -146,6 +146,20 @@ def load_json(path: Path | str, root: Path | str | None = None) -> Any:
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     return parse_json(text, path)
+
+
+def read_text_inside(root: Path | str, path: Path | str) -> str:
+    """The UTF-8 text of ``path``, refusing a link that leads out of ``root`` and naming the
+    file if it is not UTF-8."""
+    try:
+        return check_inside(root, path, "file").read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_bytes_inside(root: Path | str, path: Path | str) -> bytes:
+    """The bytes of ``path``, refusing a link that leads out of ``root``."""
+    return check_inside(root, path, "file").read_bytes()
 
 
 def identity_diff(old: Any, new: Any, where: str = "") -> list[str]:
@@ -211,14 +225,11 @@ class RunDir:
 
     def read_bytes(self, path: Path | str) -> bytes:
         """The bytes of a file of this run (refusing links that leave it)."""
-        return self.inside(path).read_bytes()
+        return read_bytes_inside(self.path, path)
 
     def read_text(self, path: Path | str) -> str:
         """The UTF-8 text of a file of this run (refusing links that leave it)."""
-        try:
-            return self.inside(path).read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        return read_text_inside(self.path, path)
 
     def lock(self) -> None:
         """Hold this folder's exclusive lock while this object lives (module docstring);
@@ -365,6 +376,8 @@ __all__ = [
     "identity_diff",
     "load_json",
     "parse_json",
+    "read_bytes_inside",
+    "read_text_inside",
     "write_json_atomic",
     "write_text_atomic",
 ]
