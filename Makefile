@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) benchmarks/bench_store.py
 	$(PY) benchmarks/bench_conservation.py
 	$(PY) benchmarks/bench_boon.py
 

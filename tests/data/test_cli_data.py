@@ -97,3 +97,44 @@ def test_info_fails_clearly_on_bad_files(dataset: Path, tmp_path: Path) -> None:
     assert result.exit_code != 0 and "wave.h5" in result.output and "t0_fields/u" in result.output
     result = runner.invoke(main, ["data", "info", str(tmp_path / "nope.h5")])
     assert result.exit_code != 0 and "nope.h5" in result.output
+
+
+def test_info_never_reads_a_whole_field(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read of a field or point set is one bounded block (here 64 bytes), and the printed
+    ranges are still exact."""
+    from pcml.data import store
+
+    reads: list[tuple[str, int]] = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self: h5py.Dataset, key: object) -> object:
+        out = original(self, key)
+        reads.append((self.name, int(np.asarray(out).nbytes)))
+        return out
+
+    monkeypatch.setattr(store, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    result = CliRunner().invoke(main, ["data", "info", str(dataset)])
+    assert result.exit_code == 0, result.output
+    big = [(n, b) for n, b in reads if n.startswith(("/t0_fields", "/points"))]
+    assert big and max(b for _, b in big) <= 64, big
+    assert "u     (2, 3, 4, 5)  float32  -1.5  2.5" in _section(result.output, "fields")
+
+
+def test_info_refuses_external_links_and_names_the_file(dataset: Path, tmp_path: Path) -> None:
+    with h5py.File(dataset, "r+") as f:
+        f["t0_fields/w"] = h5py.ExternalLink(str(tmp_path / "big.h5"), "/x")
+    result = CliRunner().invoke(main, ["data", "info", str(dataset)])
+    assert result.exit_code == 1 and "wave.h5" in result.output
+    assert "'t0_fields/w' is an external link" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_info_detects_a_flipped_byte(dataset: Path) -> None:
+    with h5py.File(dataset, "r") as f:
+        offset = int(f["t0_fields/u"].id.get_chunk_info(0).byte_offset)
+    blob = bytearray(dataset.read_bytes())
+    blob[offset + 1] ^= 0x08
+    dataset.write_bytes(bytes(blob))
+    result = CliRunner().invoke(main, ["data", "info", str(dataset)])
+    assert result.exit_code == 1 and "wave.h5" in result.output and "t0_fields/u" in result.output

@@ -370,3 +370,152 @@ def test_write_rejects_bad_arguments(tmp_path: Path) -> None:
         write_dataset(tmp_path / "a.h5", {"u": np.zeros(3)})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not exist"):
         write_dataset(tmp_path / "no" / "a.h5", PDEData(**_kwargs()))
+
+
+# ----------------------------------------------------------------------------- integrity (#17)
+def _same(a: PDEData, b: PDEData) -> bool:
+    """Equal schema, metadata and every array bit for bit."""
+    if a.schema != b.schema or dict(a.constants) != dict(b.constants) or a.seed != b.seed:
+        return False
+    pairs = [(a.time, b.time), *zip(a.coords.values(), b.coords.values(), strict=True)]
+    pairs += [(a.fields[k], b.fields[k]) for k in a.fields]
+    pairs += [(a.params[k], b.params[k]) for k in a.params]
+    pairs += [(x.values, y.values) for x, y in zip(a.boundary, b.boundary, strict=True)]
+    if a.conserved is not None and b.conserved is not None:
+        pairs.append((a.conserved.mass_rhs, b.conserved.mass_rhs))
+    if a.points is not None and b.points is not None:
+        pairs += [(getattr(a.points, n), getattr(b.points, n)) for n in store_module._POINTS]
+    return all(
+        (x is None and y is None)
+        or (x is not None and y is not None and x.dtype == y.dtype and x.tobytes() == y.tobytes())
+        for x, y in pairs
+    )
+
+
+def _flip(path: Path, offset: int, mask: int = 0x10) -> Path:
+    blob = bytearray(path.read_bytes())
+    blob[offset] ^= mask
+    path.write_bytes(bytes(blob))
+    return path
+
+
+def _chunk_offset(path: Path, name: str) -> int:
+    with h5py.File(path, "r") as f:
+        return int(f[name].id.get_chunk_info(0).byte_offset)
+
+
+def test_every_dataset_has_fletcher32_and_a_content_hash(good: Path) -> None:
+    with h5py.File(good, "r") as f:
+        assert f.attrs["pcml_format_version"] == 2 and len(f.attrs["pcml_sha256"]) == 64
+        datasets: list[h5py.Dataset] = []
+        f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        assert len(datasets) > 10
+        for d in datasets:
+            assert d.fletcher32 and len(d.attrs["pcml_sha256"]) == 64, d.name
+
+
+def test_any_flipped_byte_is_detected_or_harmless(good: Path, tmp_path: Path) -> None:
+    """Over ~150 positions spread over the file: ValueError naming the file, or the exact data."""
+    ref = read_dataset(good)
+    blob = good.read_bytes()
+    rng = np.random.default_rng(17)
+    detected = 0
+    for offset in sorted(rng.choice(len(blob), size=150, replace=False)):
+        bad = tmp_path / "flip.h5"
+        bad.write_bytes(blob)
+        _flip(bad, int(offset))
+        try:
+            back = read_dataset(bad)
+        except ValueError as err:
+            assert "flip.h5" in str(err)
+            detected += 1
+        else:
+            assert _same(back, ref), f"flip at byte {offset} changed the data silently"
+    assert detected > 50  # most of the file is metadata or data, not padding
+
+
+@pytest.mark.parametrize("name", ["t0_fields/u", "t0_fields/v", "scalars/nu", "dimensions/x"])
+def test_flipped_data_byte_is_detected_by_every_reader(good: Path, name: str) -> None:
+    _flip(good, _chunk_offset(good, name) + 3)
+    with pytest.raises(ValueError, match=rf"good\.h5.*'/{name}'.*(Fletcher32|checksum)"):
+        read_dataset(good)
+    with pytest.raises(ValueError, match=r"good\.h5"):
+        store_module.verify_dataset(good)
+    if name.startswith("t0_fields"):  # lazy views: the chunk's Fletcher32 is checked on read
+        from pcml.data import H5FieldDataset
+
+        view = H5FieldDataset(good, input_fields="u", target_fields=name.split("/")[1])
+        with pytest.raises(ValueError, match=r"good\.h5: trajectory 0 cannot be read"):
+            view[0]
+        view.close()
+
+
+def test_edited_values_with_valid_fletcher32_fail_the_content_hash(good: Path) -> None:
+    """A rewrite by another tool (valid HDF5 checksums, same structure) fails pcml's hash."""
+    with h5py.File(good, "r+") as f:
+        f["t0_fields/u"][0, 0, 0] = 123.0
+    with pytest.raises(ValueError, match=r"good\.h5.*checksum mismatch in dataset '/t0_fields/u'"):
+        read_dataset(good)
+    _edit(good, lambda f: f.attrs.__setitem__("dataset_name", "other"))
+    with pytest.raises(ValueError, match=r"good\.h5.*metadata checksum mismatch"):
+        read_schema(good)
+
+
+def test_truncated_file_fails_verification(good: Path) -> None:
+    blob = good.read_bytes()
+    good.write_bytes(blob[: len(blob) - 100])
+    with pytest.raises(ValueError, match=r"good\.h5"):
+        store_module.verify_dataset(good)
+
+
+def _as_format_1(path: Path) -> Path:
+    def strip(f: h5py.File) -> None:
+        f.attrs["pcml_format_version"] = np.int64(1)
+        del f.attrs["pcml_sha256"]
+        f.visititems(
+            lambda _, o: o.attrs.__delitem__("pcml_sha256") if "pcml_sha256" in o.attrs else None
+        )
+
+    return _edit(path, strip)
+
+
+def test_format_1_files_are_read_but_not_trusted_as_a_cache(good: Path) -> None:
+    _as_format_1(good)
+    assert _same(read_dataset(good), _example())
+    with pytest.raises(ValueError, match=r"good\.h5.*format_version 1.*no checksums"):
+        store_module.verify_dataset(good)
+
+
+def test_cached_dataset_reuses_a_good_file_and_regenerates_a_corrupt_one(tmp_path: Path) -> None:
+    calls: list[int] = []
+    logs: list[str] = []
+
+    def build() -> PDEData:
+        calls.append(1)
+        return _example()
+
+    path = tmp_path / "data.h5"
+    assert store_module.cached_dataset(path, build, logs.append) == path and len(calls) == 1
+    store_module.cached_dataset(path, build, logs.append)
+    assert len(calls) == 1 and logs == []  # verified and reused
+    _flip(path, _chunk_offset(path, "t0_fields/u") + 1)
+    store_module.cached_dataset(path, build, logs.append)
+    assert len(calls) == 2 and len(logs) == 1 and "data.h5" in logs[0]
+    assert _same(read_dataset(path), _example())
+    _as_format_1(path)  # an old cache without checksums is not trusted either
+    store_module.cached_dataset(path, build, logs.append)
+    assert len(calls) == 3 and "no checksums" in logs[-1]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_dataset_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    import os
+
+    old = os.umask(umask)
+    try:
+        path = write_dataset(tmp_path / "d.h5", _example())
+        cached = store_module.cached_dataset(tmp_path / "c.h5", _example)
+    finally:
+        os.umask(old)
+    for p in (path, cached):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask

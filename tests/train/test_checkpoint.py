@@ -11,7 +11,13 @@ from torch import nn
 
 from pcml import __version__
 from pcml.train import FORMAT_VERSION, atomic_open, atomic_write, load_checkpoint, save_checkpoint
-from pcml.train.checkpoint import clone_state, qualified_name
+from pcml.train.checkpoint import (
+    CheckpointError,
+    check_inside,
+    clone_state,
+    move_aside,
+    qualified_name,
+)
 
 
 def _payload(model: nn.Module) -> dict:
@@ -68,8 +74,9 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     payload = {**_payload(nn.Linear(2, 1)), "extra": nn.Linear(1, 1)}
     save_checkpoint(path, payload)
-    with pytest.raises(Exception, match=r"[Ww]eights only load failed"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt: not a readable pcml checkpoint") as err:
         load_checkpoint(path)
+    assert "weights_only=False" not in str(err.value) and err.value.__cause__ is None
 
 
 def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,3 +108,79 @@ def test_clone_state_is_independent_of_live_parameters() -> None:
         model.weight.add_(1.0)
     assert not torch.equal(snap["sd"]["weight"], model.weight)
     assert not snap["list"][0].requires_grad and snap["t"] == (1, "a")
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.9, 0.999])
+def test_truncated_checkpoint_names_the_file(tmp_path: Path, cut: float) -> None:
+    path = save_checkpoint(tmp_path / "m.pt", _payload(nn.Linear(2, 1)))
+    blob = path.read_bytes()
+    path.write_bytes(blob[: int(len(blob) * cut)])
+    with pytest.raises(CheckpointError, match=r"m\.pt: not a readable pcml checkpoint") as err:
+        load_checkpoint(path)
+    assert err.value.path == path and "weights_only=False" not in str(err.value)
+
+
+def test_flipped_bytes_never_pass_silently_into_weights(tmp_path: Path) -> None:
+    """A flipped byte in the zip: CheckpointError, or weights that still load (torch's zip
+    stores CRC-32s, so flips in tensor data are caught)."""
+    model = nn.Linear(2, 1)
+    path = save_checkpoint(tmp_path / "m.pt", _payload(model))
+    blob = path.read_bytes()
+    for offset in range(0, len(blob), max(1, len(blob) // 97)):
+        bad = bytearray(blob)
+        bad[offset] ^= 0x04
+        path.write_bytes(bytes(bad))
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError:
+            continue
+        for k, v in model.state_dict().items():
+            assert torch.equal(ckpt["state_dict"][k], v), (offset, k)
+
+
+def test_non_finite_weights_are_refused_naming_file_and_parameter(tmp_path: Path) -> None:
+    model = nn.Linear(2, 1)
+    payload = _payload(model)
+    payload["state_dict"] = {**payload["state_dict"], "bias": torch.tensor([float("nan")])}
+    path = save_checkpoint(tmp_path / "nan.pt", payload)
+    with pytest.raises(CheckpointError, match=r"nan\.pt: state_dict\['bias'\] \(1 of 1 values\)"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, check_finite=False)["epoch"] == 3
+    payload = _payload(model)
+    state = payload["optimizer"]["state"][0]
+    state["exp_avg_sq"] = torch.full_like(state["exp_avg_sq"], float("inf"))
+    with pytest.raises(CheckpointError, match=r"inf\.pt: optimizer\['state'\]\[0\]"):
+        load_checkpoint(save_checkpoint(tmp_path / "inf.pt", payload))
+
+
+def test_move_aside_keeps_the_file_under_a_new_name(tmp_path: Path) -> None:
+    path = atomic_write(tmp_path / "m.pt", b"junk")
+    first, second = move_aside(path), move_aside(atomic_write(path, b"junk2"))
+    assert not path.exists() and first.read_bytes() == b"junk" and second.read_bytes() == b"junk2"
+    assert first.name.startswith("m.pt.corrupt-") and first != second
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        path = atomic_write(tmp_path / f"f{umask}.txt", "x")
+        ckpt = save_checkpoint(tmp_path / f"c{umask}.pt", _payload(nn.Linear(2, 1)))
+    finally:
+        os.umask(old)
+    for p in (path, ckpt):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, oct(p.stat().st_mode)
+
+
+def test_check_inside_refuses_links_that_leave_the_folder(tmp_path: Path) -> None:
+    root, outside = tmp_path / "run", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (root / "inner").mkdir()
+    (root / "ok").symlink_to(root / "inner")
+    (root / "bad").symlink_to(outside)
+    assert check_inside(root, root / "ok" / "x") == root / "ok" / "x"
+    with pytest.raises(ValueError, match=r"run/bad leads outside .*run .*elsewhere"):
+        check_inside(root, root / "bad")
+    with pytest.raises(ValueError, match="leads outside"):
+        check_inside(root, root / "inner" / ".." / ".." / "elsewhere")

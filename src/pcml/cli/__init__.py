@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from .._locks import RunFileError
 from .._version import __version__
 from .boon import boon
 from .data import data
@@ -17,7 +18,24 @@ from .probconserv import probconserv
 from .report import report
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _CannotRun(click.ClickException):
+    exit_code = 2
+
+
+class _Main(click.Group):
+    """Prints errors about a run's files (a locked run directory, another run's config, a link
+    leaving it, a corrupt checkpoint: ``pcml._locks.RunFileError``) as one line, exiting with
+    the error's status (2 where the command cannot run as given)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except RunFileError as err:
+            cls = _CannotRun if err.exit_code == 2 else click.ClickException
+            raise cls(str(err)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcml")
 def main() -> None:
     """pcml: physics-constrained machine learning (ProbConserv conservation laws, BOON

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +23,16 @@ def data() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def info(file: Path) -> None:
     """Print what FILE holds: fields, grids, parameters, boundary conditions, conserved
-    quantity and point sets (reads and validates the whole file)."""
-    from ..data import read_dataset
+    quantity and point sets. Reads the metadata, then each array block by block (bounded
+    memory, never a whole field), verifying every checksum; refuses links to other files."""
+    from ..data.store import read_info
 
     try:
-        dataset = read_dataset(file)
+        dataset, ranges = read_info(file)
     except (ValueError, OSError) as err:
         msg = str(err)
         raise click.ClickException(msg if str(file) in msg else f"{file}: {msg}") from err
-    click.echo(format_info(file, dataset))
+    click.echo(format_info(file, dataset, ranges))
 
 
 def _num(x: Any) -> str:
@@ -41,6 +42,16 @@ def _num(x: Any) -> str:
 
 def _range(a: np.ndarray) -> tuple[str, str]:
     return ("-", "-") if a.size == 0 else (_num(a.min()), _num(a.max()))
+
+
+def _streamed(
+    ranges: Mapping[str, tuple[Any, Any] | None] | None, name: str, a: np.ndarray
+) -> tuple[str, str]:
+    """The range of HDF5 dataset ``name`` from ``ranges`` (streamed), else of ``a``."""
+    if ranges is None:
+        return _range(a)
+    r = ranges.get(name)
+    return ("-", "-") if r is None else (_num(r[0]), _num(r[1]))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -54,8 +65,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     ]
 
 
-def format_info(path: Path, d: PDEData) -> str:
-    """The text printed by ``pcml data info``."""
+def format_info(
+    path: Path, d: PDEData, ranges: Mapping[str, tuple[Any, Any] | None] | None = None
+) -> str:
+    """The text printed by ``pcml data info``. ``ranges``: ``{HDF5 dataset name: (min, max)}``
+    for the fields and point sets (:func:`pcml.data.store.read_info`); without it they are
+    computed from ``d``'s arrays."""
     shape = lambda a: str(tuple(int(s) for s in a.shape))  # noqa: E731
     version = f" (version {d.generator_version})" if d.generator_version else ""
     lines = [f"file  {path}"]
@@ -72,7 +87,10 @@ def format_info(path: Path, d: PDEData) -> str:
     lines += ["", "fields"]
     lines += _table(
         ("name", "shape", "dtype", "min", "max"),
-        [(k, shape(v), str(v.dtype), *_range(v)) for k, v in d.fields.items()],
+        [
+            (k, shape(v), str(v.dtype), *_streamed(ranges, f"/t0_fields/{k}", v))
+            for k, v in d.fields.items()
+        ],
     )
     time_size = "x".join(str(s) for s in d.time.shape)
     lines += ["", "grids"]
@@ -126,6 +144,8 @@ def format_info(path: Path, d: PDEData) -> str:
     if p is not None:
         for name in ("context_inputs", "context_values", "target_inputs", "target_values"):
             a = getattr(p, name)
-            point_rows.append((name, shape(a), str(a.dtype), *_range(a)))
+            point_rows.append(
+                (name, shape(a), str(a.dtype), *_streamed(ranges, f"/points/{name}", a))
+            )
     lines += _table(("set", "shape", "dtype", "min", "max"), point_rows)
     return "\n".join(lines)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .._locks import RunFileError
+
 
 @click.command()
 @click.option(
@@ -62,6 +64,8 @@ def demo(out: Path, seed: int, size: str, no_progress: bool) -> None:
             progress=not no_progress,
             log=lambda s: click.echo(s, err=True),
         )
+    except RunFileError:
+        raise  # one line with its own exit status (pcml.cli._Main)
     except (ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     click.echo("")

@@ -15,8 +15,10 @@ from .schema import ConservedData as ConservedData
 from .schema import DatasetSchema as DatasetSchema
 from .schema import PDEData as PDEData
 from .schema import PointData as PointData
+from .store import cached_dataset as cached_dataset
 from .store import read_dataset as read_dataset
 from .store import read_schema as read_schema
+from .store import verify_dataset as verify_dataset
 from .store import write_dataset as write_dataset
 from .views import H5FieldDataset as H5FieldDataset
 from .views import H5PointDataset as H5PointDataset
@@ -29,7 +31,9 @@ __all__ = [
     "H5PointDataset",
     "PDEData",
     "PointData",
+    "cached_dataset",
     "read_dataset",
     "read_schema",
+    "verify_dataset",
     "write_dataset",
 ]

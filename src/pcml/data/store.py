@@ -18,19 +18,35 @@ Layout (``docs``: ecosystem §4)::
     points/      context_inputs, context_values, target_inputs, target_values
 
 Arrays are stored at the dtype given, so values round-trip bit for bit; metadata round-trips
-exactly (str, int, float, bool). Nothing is pickled (the original ProbConserv ``test.pt`` pickled
-``Stefan`` objects and needed ``weights_only=False``). Writes are atomic: a temp file in the target
-folder, flushed and fsynced, then ``os.replace``; a failure leaves no partial file and no litter.
+exactly (str, int, float, bool).
+
+Integrity (format 2): every dataset is chunked with the HDF5 Fletcher32 filter (HDF5 checks each
+chunk as it is read, so lazy views are covered) and carries ``pcml_sha256``, the SHA-256 of its
+dtype, shape and C-order bytes; the root attribute ``pcml_sha256`` is the SHA-256 of all
+metadata (every group, dataset, dtype, shape and attribute, those per-dataset hashes included).
+:func:`read_schema` and :func:`read_skeleton` verify the metadata hash and the arrays they load;
+:func:`read_dataset` and :func:`verify_dataset` verify everything. A flipped byte therefore either
+raises ``ValueError`` naming the file or leaves the content unchanged (unused bytes). Files of
+format 1 (no checksums) are still read, but :func:`verify_dataset` and :func:`cached_dataset`
+refuse them. External, soft and virtual links and external storage are refused (pcml writes
+none; they would make a small file read other files or gigabytes).
+
+Nothing is pickled (the original ProbConserv ``test.pt`` pickled ``Stefan`` objects and needed
+``weights_only=False``). Writes are atomic: a temp file in the target folder, flushed and fsynced,
+then ``os.replace``; a failure leaves no partial file and no litter.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import math
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -47,7 +63,13 @@ from .schema import (
     PointData,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # 1: no checksums
+_HASH_ATTR = "pcml_sha256"
+_BLOCK_BYTES = 16 << 20  # rows read at a time when hashing or scanning a dataset
+_CHUNK_BYTES = 1 << 22  # largest HDF5 chunk written
+_SMALL_BYTES = 1 << 28  # largest coords/time/params/mask/mass_rhs array a skeleton loads
+_LIBVER = ("v110", "v110")  # v2 object headers (checksummed); readable by HDF5 >= 1.10
 _STR = h5py.string_dtype()
 _POINTS = ("context_inputs", "context_values", "target_inputs", "target_values")
 
@@ -65,13 +87,14 @@ def write_dataset(path: str | os.PathLike[str], data: PDEData) -> Path:
         raise ValueError(f"write_dataset: folder {path.parent} of path {path} does not exist")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with h5py.File(tmp, "w-") as f:
+        with h5py.File(tmp, "w-", libver=_LIBVER) as f:
             _write_root(f, data)
             _write_dimensions(f, data)
             _write_fields(f, data)
             _write_boundary(f, data)
             _write_conserved(f, data)
             _write_points(f, data)
+            _seal(f)
             f.flush()
         _fsync(tmp)
         os.replace(tmp, path)
@@ -90,6 +113,91 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...] | bool:
+    """Chunks of whole trailing blocks (a trajectory, or fewer axes when that is bigger than
+    ``_CHUNK_BYTES``): the views read one trajectory at a time, and Fletcher32 checks a whole
+    chunk on every read."""
+    if not shape or 0 in shape:
+        return True
+    axis = 0
+    while axis < len(shape) - 1 and itemsize * math.prod(shape[axis + 1 :]) > _CHUNK_BYTES:
+        axis += 1
+    limit = max(1, min(shape[axis], _CHUNK_BYTES // (itemsize * math.prod(shape[axis + 1 :]))))
+    rows = max(r for r in range(1, limit + 1) if shape[axis] % r == 0)  # no padded last chunk
+    return (1,) * axis + (rows,) + tuple(shape[axis + 1 :])
+
+
+def _create(g: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
+    """A chunked dataset with the Fletcher32 checksum filter and its content hash (hashed from
+    memory, except bool arrays, which are hashed as read back: HDF5 stores them as int8)."""
+    arr = np.asarray(value)
+    d = g.create_dataset(
+        name, data=arr, chunks=_chunks(arr.shape, arr.dtype.itemsize), fletcher32=True
+    )
+    d.attrs[_HASH_ATTR] = _digest(d, _blocks(d) if arr.dtype.kind == "b" else (arr,))
+    return d
+
+
+def _seal(f: h5py.File) -> None:
+    """Store the metadata hash at the root (module doc), after every dataset has its own."""
+    f.attrs[_HASH_ATTR] = _meta_digest(f)
+
+
+def _blocks(d: h5py.Dataset) -> Iterable[np.ndarray]:
+    """The dataset's values in C order, in slices of at most ``_BLOCK_BYTES`` (leading axes are
+    indexed one at a time until the rest fits), so memory stays bounded for any shape."""
+    if d.ndim == 0 or d.size == 0:
+        yield np.asarray(d[()])
+        return
+    shape, item = tuple(d.shape), d.dtype.itemsize
+    axis = 0
+    while axis < len(shape) - 1 and item * math.prod(shape[axis + 1 :]) > _BLOCK_BYTES:
+        axis += 1
+    step = max(1, _BLOCK_BYTES // (item * math.prod(shape[axis + 1 :])))
+    for lead in np.ndindex(*shape[:axis]):
+        for i in range(0, shape[axis], step):
+            yield np.asarray(d[(*lead, slice(i, i + step))])
+
+
+def _digest(d: h5py.Dataset, blocks: Iterable[np.ndarray]) -> str:
+    """SHA-256 of the dtype, shape and C-order bytes of a dataset's values."""
+    h = hashlib.sha256(f"{np.dtype(d.dtype).str}{tuple(d.shape)}".encode())
+    for block in blocks:
+        h.update(np.ascontiguousarray(block).reshape(-1).view(np.uint8).data)
+    return h.hexdigest()
+
+
+def _canon_attr(v: Any) -> Any:
+    """A JSON-able exact form of an attribute value."""
+    if isinstance(v, str):
+        return ["s", v]
+    if isinstance(v, bytes):
+        return ["b", v.hex()]
+    arr = np.asarray(v)
+    if arr.dtype.kind == "O":
+        return ["o", list(arr.shape), [_canon_attr(x) for x in arr.reshape(-1)]]
+    return ["a", arr.dtype.str, list(arr.shape), np.ascontiguousarray(arr).tobytes().hex()]
+
+
+def _meta_digest(f: h5py.File) -> str:
+    """SHA-256 of every object's path, kind, dtype, shape and attributes (root hash excluded)."""
+    names: list[str] = []
+    f.visit(names.append)
+    h = hashlib.sha256()
+    for name in ["/", *sorted(names)]:
+        obj = f[name]
+        head: list[Any] = [name, type(obj).__name__]
+        if isinstance(obj, h5py.Dataset):
+            head += [np.dtype(obj.dtype).str, list(obj.shape)]
+        attrs = [
+            [k, _canon_attr(obj.attrs[k])]
+            for k in sorted(obj.attrs)
+            if not (name == "/" and k == _HASH_ATTR)
+        ]
+        h.update(json.dumps([head, attrs]).encode())
+    return h.hexdigest()
 
 
 def _write_root(f: h5py.File, data: PDEData) -> None:
@@ -124,20 +232,20 @@ def _varying(obj: h5py.HLObject, sample: bool, time: bool) -> None:
 def _write_dimensions(f: h5py.File, data: PDEData) -> None:
     g = f.create_group("dimensions")
     g.attrs["spatial_dims"] = _strings(data.coords)
-    _varying(g.create_dataset("time", data=data.time), data.time.ndim == 2, True)
+    _varying(_create(g, "time", data.time), data.time.ndim == 2, True)
     for axis, c in data.coords.items():
-        _varying(g.create_dataset(axis, data=c), False, False)
+        _varying(_create(g, axis, c), False, False)
     s = f.create_group("scalars")
     s.attrs["field_names"] = _strings(data.params)
     for name, p in data.params.items():
-        _varying(s.create_dataset(name, data=p), True, False)
+        _varying(_create(s, name, p), True, False)
 
 
 def _write_fields(f: h5py.File, data: PDEData) -> None:
     g = f.create_group("t0_fields")
     g.attrs["field_names"] = _strings(data.fields)
     for name, u in data.fields.items():
-        d = g.create_dataset(name, data=u)
+        d = _create(g, name, u)
         d.attrs["dim_varying"] = np.ones(len(data.coords), dtype=bool)
         _varying(d, True, True)
     for order in ("t1_fields", "t2_fields"):  # The Well's reader expects them
@@ -154,12 +262,12 @@ def _write_boundary(f: h5py.File, data: PDEData) -> None:
         h.attrs["bc_kind"] = b.kind
         mask = np.zeros(data.coords[b.axis].shape[0], dtype=bool)
         mask[0 if b.side == "lower" else -1] = True
-        h.create_dataset("mask", data=mask)
+        _create(h, "mask", mask)
         if b.values is None:
             _varying(h, False, False)
         else:
             _varying(h, b.values.shape[0] > 1, b.values.shape[1] > 1)
-            h.create_dataset("values", data=b.values)
+            _create(h, "values", b.values)
         if b.stencil_order is not None:
             h.attrs["stencil_order"] = np.int64(b.stencil_order)
 
@@ -169,7 +277,7 @@ def _write_conserved(f: h5py.File, data: PDEData) -> None:
     if c is None:
         return
     g = f.create_group("conserved")
-    g.create_dataset("mass_rhs", data=c.mass_rhs)
+    _create(g, "mass_rhs", c.mass_rhs)
     g.attrs["quantity"] = c.quantity
     g.attrs["domain"] = np.asarray(c.domain, dtype=np.float64)
     g.attrs["derivation"] = c.derivation
@@ -181,7 +289,7 @@ def _write_points(f: h5py.File, data: PDEData) -> None:
         return
     g = f.create_group("points")
     for name in _POINTS:
-        g.create_dataset(name, data=getattr(data.points, name))
+        _create(g, name, getattr(data.points, name))
 
 
 class _FormatError(Exception):
@@ -194,6 +302,7 @@ class _Reader:
 
     def __init__(self, f: h5py.File, load: bool) -> None:
         self.f, self.load = f, load
+        self.loaded: dict[str, np.ndarray] = {}  # dataset name -> values read
 
     def group(self, name: str, required: bool = True) -> h5py.Group | None:
         obj = self.f.get(name)
@@ -215,7 +324,112 @@ class _Reader:
         d = self.dataset(g, name)
         if big and not self.load:
             return np.broadcast_to(np.zeros((), dtype=d.dtype), d.shape)
-        return np.asarray(d[()])
+        if not self.load and d.size * d.dtype.itemsize > _SMALL_BYTES:
+            raise _FormatError(
+                f"dataset '{d.name}' declares {d.size * d.dtype.itemsize} bytes, more than the "
+                f"{_SMALL_BYTES} a grid, time or parameter array can need"
+            )
+        try:
+            values = np.asarray(d[()])
+        except OSError as err:
+            raise _FormatError(
+                f"dataset '{d.name}' cannot be read (failed Fletcher32 checksum or damaged): {err}"
+            ) from None
+        self.loaded[d.name] = values
+        return values
+
+    def check_links(self) -> None:
+        """Refuse soft/external links, virtual datasets and external storage."""
+        bad: list[str] = []
+
+        def visit(name: str, link: Any) -> None:
+            if not isinstance(link, h5py.HardLink):
+                kind = {"ExternalLink": "an external link", "SoftLink": "a soft link"}
+                bad.append(f"'{name}' is {kind.get(type(link).__name__, type(link).__name__)}")
+
+        self.f.visititems_links(visit)
+        if not bad:
+            datasets: list[h5py.Dataset] = []
+            self.f.visititems(
+                lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None
+            )
+            for d in datasets:
+                if d.is_virtual:
+                    bad.append(f"'{d.name}' is a virtual dataset")
+                elif d.external:
+                    bad.append(f"'{d.name}' stores its data in external files")
+        if bad:
+            raise _FormatError(
+                "refusing links to other files or objects, virtual datasets and external storage "
+                f"(pcml writes none): {'; '.join(bad)}"
+            )
+
+    def ranges(self, checked: bool) -> dict[str, tuple[Any, Any] | None]:
+        """(min, max) of every dataset, streamed block by block; ``checked``: each one's hash
+        is verified in the same pass."""
+        datasets: list[h5py.Dataset] = []
+        self.f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        out: dict[str, tuple[Any, Any] | None] = {}
+        for d in datasets:
+            lo: Any = None
+            hi: Any = None
+
+            def stats(blocks: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+                nonlocal lo, hi
+                for block in blocks:
+                    if block.size:
+                        bmin, bmax = block.min(), block.max()
+                        lo = bmin if lo is None else np.minimum(lo, bmin)
+                        hi = bmax if hi is None else np.maximum(hi, bmax)
+                    yield block
+
+            try:
+                digest = _digest(d, stats(_blocks(d)))
+            except OSError as err:
+                raise _FormatError(
+                    f"dataset '{d.name}' cannot be read (failed Fletcher32 checksum or damaged): "
+                    f"{err}"
+                ) from None
+            if checked and digest != self.attr(d, _HASH_ATTR, "str"):
+                raise _FormatError(
+                    f"checksum mismatch in dataset '{d.name}' (the file changed or was "
+                    "corrupted after writing)"
+                )
+            out[d.name] = None if lo is None else (lo, hi)
+        return out
+
+    def verify(self, version: int, everything: bool, require: bool) -> None:
+        """Check the metadata hash and the hash of every loaded array (``everything``: of every
+        dataset, reading the ones not loaded block by block; ``require``: refuse format 1)."""
+        if version < 2:
+            if require:
+                raise _FormatError(
+                    f"pcml_format_version {version} files carry no checksums; regenerate it"
+                )
+            return
+        stored = self.attr(self.f, _HASH_ATTR, "str")
+        if _meta_digest(self.f) != stored:
+            raise _FormatError(
+                "metadata checksum mismatch (the file changed or was corrupted after writing)"
+            )
+        datasets: list[h5py.Dataset] = []
+        self.f.visititems(lambda _, o: datasets.append(o) if isinstance(o, h5py.Dataset) else None)
+        for d in datasets:
+            values = self.loaded.get(d.name)
+            if values is None and not everything:
+                continue
+            try:
+                digest = _digest(d, _blocks(d) if values is None else (values,))
+            except OSError as err:
+                raise _FormatError(
+                    f"dataset '{d.name}' cannot be read (failed Fletcher32 checksum or damaged): "
+                    f"{err}"
+                ) from None
+            if digest != self.attr(d, _HASH_ATTR, "str"):
+                raise _FormatError(
+                    f"checksum mismatch in dataset '{d.name}' (the file changed or was "
+                    "corrupted after writing)"
+                )
 
     def attr(self, obj: h5py.HLObject, name: str, kind: str, default: Any = ...) -> Any:
         where = f"attribute '{name}' of '{obj.name}'"
@@ -249,8 +463,10 @@ class _Reader:
     def pdedata(self) -> PDEData:
         f, attr = self.f, self.attr
         version = attr(f, "pcml_format_version", "int")
-        if version != FORMAT_VERSION:
-            raise _FormatError(f"pcml_format_version {version} is not supported ({FORMAT_VERSION})")
+        if version not in _READABLE_VERSIONS:
+            raise _FormatError(
+                f"pcml_format_version {version} is not supported ({_READABLE_VERSIONS})"
+            )
         if attr(f, "grid_type", "str") != "cartesian":
             raise _FormatError("grid_type is not 'cartesian'")
         dims = self.group("dimensions")
@@ -337,7 +553,12 @@ class _Reader:
         return PointData(*(self.array(g, n, big=True) for n in _POINTS))
 
 
-def _read(path: str | os.PathLike[str], load: bool) -> PDEData:
+T = TypeVar("T")
+
+
+def _open(path: str | os.PathLike[str], fn: Callable[[_Reader, int], T], load: bool) -> T:
+    """``fn(reader, format_version)`` on the open file after the link check; every problem
+    becomes a ``ValueError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -349,13 +570,26 @@ def _read(path: str | os.PathLike[str], load: bool) -> PDEData:
         ) from err
     with f:
         try:
-            return _Reader(f, load).pdedata()
+            reader = _Reader(f, load)
+            reader.check_links()
+            return fn(reader, int(f.attrs["pcml_format_version"]))
         except _FormatError as err:
             raise ValueError(f"{path}: not a valid pcml dataset: {err}") from None
         except ValueError as err:
             raise ValueError(f"{path}: inconsistent contents: {err}") from err
-        except (OSError, RuntimeError, KeyError) as err:
+        except (OSError, RuntimeError, KeyError, TypeError, IndexError, OverflowError) as err:
             raise ValueError(f"{path}: corrupt or truncated HDF5 data: {err}") from err
+
+
+def _read(
+    path: str | os.PathLike[str], load: bool, everything: bool = False, require: bool = False
+) -> PDEData:
+    def fn(reader: _Reader, version: int) -> PDEData:
+        data = reader.pdedata()
+        reader.verify(version, everything, require)
+        return data
+
+    return _open(path, fn, load)
 
 
 def read_dataset(
@@ -364,15 +598,56 @@ def read_dataset(
     *,
     ignore: tuple[str, ...] = (),
 ) -> PDEData:
-    """Read and validate a dataset written by :func:`write_dataset`.
+    """Read, validate and verify (every checksum, module doc) a dataset written by
+    :func:`write_dataset`.
 
     Raises ``ValueError`` naming the file for a non-HDF5/truncated file, a missing group,
     dataset or attribute, inconsistent shapes, or (if ``expect`` is given) a schema that differs
     from ``expect`` in any field not listed in ``ignore`` (e.g. ``ignore=("n_traj",)``).
     """
-    data = _read(path, load=True)
+    data = _read(path, load=True, everything=True)
     check_schema(path, data.schema, expect, ignore)
     return data
+
+
+def verify_dataset(path: str | os.PathLike[str]) -> None:
+    """Raise ``ValueError`` naming ``path`` unless it is a valid dataset whose every checksum
+    matches (format 1 files, which have none, are refused). Reads values block by block."""
+    _read(path, load=False, everything=True, require=True)
+
+
+def cached_dataset(
+    path: str | os.PathLike[str],
+    build: Callable[[], PDEData],
+    log: Callable[[str], object] | None = None,
+) -> Path:
+    """A derived-data cache file: ``path`` if it passes :func:`verify_dataset`, otherwise
+    ``write_dataset(path, build())`` (after logging why, when the file existed); returns ``path``.
+    A cache is never used without checking it."""
+    path = Path(path)
+    if path.exists():
+        try:
+            verify_dataset(path)
+            return path
+        except ValueError as err:
+            if log is not None:
+                log(f"data: regenerating {path.name}: {err}")
+    return write_dataset(path, build())
+
+
+def read_info(
+    path: str | os.PathLike[str],
+) -> tuple[PDEData, dict[str, tuple[Any, Any] | None]]:
+    """For ``pcml data info``: the validated skeleton (:func:`read_skeleton`) and ``{HDF5 name:
+    (min, max) or None if empty}`` of every dataset, read block by block (memory bounded by
+    ``_BLOCK_BYTES``, never a whole field) while verifying its checksum."""
+
+    def fn(reader: _Reader, version: int) -> tuple[PDEData, dict[str, tuple[Any, Any] | None]]:
+        data = reader.pdedata()
+        reader.verify(version, everything=False, require=False)
+        return data, reader.ranges(checked=version >= 2)
+
+    return _open(path, fn, load=False)
 
 
 def read_schema(path: str | os.PathLike[str]) -> DatasetSchema:

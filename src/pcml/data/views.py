@@ -12,6 +12,8 @@ boundary values are expanded. ``H5PointDataset`` yields the ANP point sets of ``
 
 The file is opened on the first ``__getitem__`` in each process (a DataLoader worker re-opens it
 after fork; the object pickles without its handle), and each item reads only its own slices.
+Construction verifies the file's metadata checksum; HDF5 verifies each chunk's Fletcher32 checksum
+as an item reads it, and a failure raises ``ValueError`` naming the file and the item.
 """
 
 from __future__ import annotations
@@ -191,6 +193,14 @@ class H5FieldDataset(_LazyH5):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         i = self._index(index)
+        try:
+            return self._item(i)
+        except OSError as err:
+            raise ValueError(
+                f"{self.path}: trajectory {i} cannot be read (failed checksum or damaged): {err}"
+            ) from None
+
+    def _item(self, i: int) -> dict[str, Any]:
         f = self._h5()
         item: dict[str, Any] = {
             "x": self._fields(f, self.input_fields, i, self.input_steps),
@@ -234,10 +244,15 @@ class H5PointDataset(_LazyH5):
     def __getitem__(self, index: int) -> dict[str, Any]:
         i = self._index(index)
         g = self._h5()["points"]
-        item: dict[str, Any] = {
-            key: torch.from_numpy(np.ascontiguousarray(g[name][i])).to(self.dtype)
-            for key, name in self._KEYS
-        }
+        try:
+            item: dict[str, Any] = {
+                key: torch.from_numpy(np.ascontiguousarray(g[name][i])).to(self.dtype)
+                for key, name in self._KEYS
+            }
+        except OSError as err:
+            raise ValueError(
+                f"{self.path}: trajectory {i} cannot be read (failed checksum or damaged): {err}"
+            ) from None
         item["params"] = self._params(i)
         item["index"] = i
         return item

@@ -306,9 +306,9 @@ def _start_background(part: str, cfg: DemoConfig, run_dir: Path) -> tuple[Any, A
     sub = RunDir(run_dir / part)
     sub.write_config(cfg.heat)
     args = shlex.split(part_command(part, run_dir))[1:]
-    script = Path(sys.executable).with_name("pcml")
-    head = [str(script)] if script.is_file() else [sys.executable, "-c", _MAIN]
+    head = [sys.executable, "-c", _MAIN]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env["PCML_DEMO_PARENT"] = str(os.getpid())
     log_file = (sub.path / "demo.log").open("w", encoding="utf-8")
     proc = subprocess.Popen(
         [*head, *args], stdout=log_file, stderr=subprocess.STDOUT, env=env, text=True
@@ -316,7 +316,12 @@ def _start_background(part: str, cfg: DemoConfig, run_dir: Path) -> tuple[Any, A
     return proc, log_file, time.time()
 
 
-_MAIN = "import sys; from pcml.cli import main; sys.exit(main())"
+# the child gets SIGINT (saves its checkpoint and stops) when the demo process dies
+_PRELUDE = (
+    "import os, sys; from pcml._locks import die_with_parent; "
+    "die_with_parent(int(os.environ['PCML_DEMO_PARENT'])); "
+)
+_MAIN = _PRELUDE + "from pcml.cli import main; sys.exit(main())"
 
 
 def _finish_background(background: tuple[Any, Any, float], sub: Path) -> float:
@@ -444,6 +449,7 @@ def run_demo(
 
     t_start = time.perf_counter()
     rd = RunDir(out, create=False)  # checkpoints/ and logs/ live in the parts
+    rd.lock()  # a second demo into the same --out fails at once (RunDirLocked)
     rd.figures.mkdir(parents=True, exist_ok=True)
     for part, part_cfg in _parts(cfg):
         _check_part_dir(part, rd.path / part, part_cfg)

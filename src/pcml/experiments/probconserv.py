@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import typing
@@ -34,7 +35,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.data import Dataset
 
-from pcml.data import read_dataset, write_dataset
+from pcml.data import cached_dataset, read_dataset
 from pcml.experiments.config import config_hash
 from pcml.experiments.probconserv_config import ProbConservConfig, config_to_dict
 from pcml.experiments.probconserv_eval import METHOD_SPECS, evaluate_all
@@ -77,8 +78,11 @@ class _PointTasks(Dataset[dict[str, Tensor]]):
         return {k: v[i] for k, v in self.tensors.items()}
 
 
-def prepare_data(cfg: ProbConservConfig, out: Path) -> dict[str, Path]:
-    """Write (or reuse) ``out/data/<hash>/{train,valid,test}.h5``; returns the paths by split."""
+def prepare_data(
+    cfg: ProbConservConfig, out: Path, log: Callable[[str], object] | None = None
+) -> dict[str, Path]:
+    """Write (or reuse, once its checksums verify) ``out/data/<hash>/{train,valid,test}.h5``;
+    returns the paths by split."""
     d = cfg.data
     key = config_hash(
         {
@@ -94,11 +98,9 @@ def prepare_data(cfg: ProbConservConfig, out: Path) -> dict[str, Path]:
     n_test = d.n_test_per_value * len(prob.test_values)
     paths = {}
     for split, n in (("train", d.n_train), ("valid", d.n_valid), ("test", n_test)):
-        path = folder / f"{split}.h5"
-        if not path.exists():
-            tasks = make_split(prob, split, n, d.seed, n_t=d.n_t, n_x=d.n_x)
-            write_dataset(path, to_pdedata(tasks, n_t=d.eval_n_t, n_x=d.eval_n_x))
-        paths[split] = path
+        tasks = functools.partial(make_split, prob, split, n, d.seed, n_t=d.n_t, n_x=d.n_x)
+        build = lambda t=tasks: to_pdedata(t(), n_t=d.eval_n_t, n_x=d.eval_n_x)  # noqa: E731
+        paths[split] = cached_dataset(folder / f"{split}.h5", build, log)
     return paths
 
 
@@ -360,7 +362,7 @@ def run(
     timings: dict[str, Any] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     with _timed(timings, "data"):
-        paths = prepare_data(cfg, out)
+        paths = prepare_data(cfg, out, log)
         data = {k: _PointTasks(p) for k, p in paths.items()}
     log(f"data: {', '.join(f'{k} {len(v)}' for k, v in data.items())} ({paths['train'].parent})")
 

@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .rundir import RunDir, write_text_atomic
+from .rundir import (
+    RunDir,
+    load_json,
+    parse_json,
+    read_bytes_inside,
+    read_text_inside,
+    write_text_atomic,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +183,9 @@ def _training_tables(logs: Path) -> list[MetricTable]:
     """Last record of each ``logs/*.jsonl`` as one table (rows: trained models)."""
     last: dict[str, Any] = {}
     for log in sorted(logs.glob("*.jsonl")):
-        lines = [ln for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        lines = [ln for ln in read_text_inside(logs.parent, log).splitlines() if ln.strip()]
         if lines:
-            last[log.stem] = json.loads(lines[-1])
+            last[log.stem] = parse_json(lines[-1], log)
     return metric_tables({"final epoch": last}) if last else []
 
 
@@ -232,7 +239,7 @@ window.addEventListener("load", function () {
 
 def _figure_html(fig: Path, caption: str, number: int | None = None) -> str:
     """One ``<figure>``: the PNG embedded as a base64 data URI, alt text and caption."""
-    data = base64.b64encode(fig.read_bytes()).decode("ascii")
+    data = base64.b64encode(read_bytes_inside(fig.parent.parent, fig)).decode("ascii")
     label = "" if number is None else f"<b>Figure {number}.</b> "
     return (
         f'<figure id="{html.escape(fig.stem)}"><img src="data:image/png;base64,{data}" '
@@ -264,10 +271,7 @@ def _load_story(run: RunDir) -> dict[str, Any] | None:
     path = run.path / "story.json"
     if not path.is_file():
         return None
-    try:
-        story = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    story = load_json(path, run.path)
     if not isinstance(story, dict) or not isinstance(story.get("sections"), list):
         raise ValueError(f"{path}: expected an object with a 'sections' list")
     return story
@@ -276,7 +280,7 @@ def _load_story(run: RunDir) -> dict[str, Any] | None:
 def _config_html(run: RunDir, what: str) -> list[str]:
     if not run.config_path.is_file():
         return []
-    text = run.config_path.read_text(encoding="utf-8")
+    text = run.read_text(run.config_path)
     return [
         "<h2>Configuration</h2>",
         f"<details><summary>{html.escape(what)} ({len(text.splitlines())} lines; click to "
@@ -388,7 +392,7 @@ def _generic_body(run: RunDir, metrics: Mapping[str, Any], title: str) -> list[s
     has_md = run.table_path.is_file()
     if has_md:
         body.append("<h2>Summary table</h2>")
-        body.append(_markdown_to_html(run.table_path.read_text(encoding="utf-8")))
+        body.append(_markdown_to_html(run.read_text(run.table_path)))
     tables = metric_tables(metrics)
     body.append("<h2>Metrics</h2>")
     if has_md:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from .checkpoint import (
     FORMAT_VERSION,
+    CheckpointError,
     atomic_open,
     atomic_write,
     load_checkpoint,
     save_checkpoint,
 )
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
-from .loop import TrainConfig, TrainResult, eval_step, evaluate, fit, train_step
+from .loop import RESUME_FREE, TrainConfig, TrainResult, eval_step, evaluate, fit, train_step
 
 __all__ = [
     "FORMAT_VERSION",
+    "RESUME_FREE",
+    "CheckpointError",
     "DistInfo",
     "TrainConfig",
     "TrainResult",

@@ -13,27 +13,75 @@ A checkpoint is a dict of plain Python data and tensors, so that it loads with
 
 Every file is written atomically: temp file in the same folder, ``fsync``, ``os.replace``, then
 an ``fsync`` of the folder, so a reader (or a run killed with SIGKILL at any instant) sees
-either the old complete file or the new complete file, never a torn one.
+either the old complete file or the new complete file, never a torn one. Files are created with
+mode ``0o666`` masked by the process umask (as ``open`` does), not ``mkstemp``'s ``0o600``.
+
+:func:`load_checkpoint` raises :class:`CheckpointError` (a ``ValueError``) naming the file for a
+truncated or corrupted file, a foreign one, or one whose weights or optimizer state hold NaN/inf;
+it never suggests ``weights_only=False``. :func:`move_aside` renames such a file so that the stage
+can be retrained. :func:`check_inside` refuses paths that symbolic links lead out of a folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
-import tempfile
+import secrets
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 
+from .._locks import RunFileError
 from .._version import __version__
 
 FORMAT_VERSION = 1
 """Version of the checkpoint layout above; bumped on incompatible changes."""
 
 _REQUIRED_KEYS = ("format_version", "pcml_version", "model", "config", "state_dict", "epoch")
+
+
+class CheckpointError(RunFileError, ValueError):
+    """A checkpoint file that cannot be used; ``path`` is the file, ``reason`` the problem."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"checkpoint {self.path}: {reason}")
+
+
+class LinkOutsideError(RunFileError, ValueError):
+    """A path that a symbolic link leads out of its run directory (CLI exit status 2)."""
+
+    exit_code = 2
+
+
+def check_inside(root: Path | str, path: Path | str, what: str = "path") -> Path:
+    """``path`` if it (all symbolic links resolved) lies inside ``root`` (resolved); otherwise
+    ``ValueError`` naming both. Links inside the folder, or a linked ``root`` itself, are fine."""
+    root, path = Path(root), Path(path)
+    real_root, real = root.resolve(), path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise LinkOutsideError(
+            f"{what} {path} leads outside {root} (it resolves to {real}, through a symbolic "
+            "link); pcml does not read or write through links that leave a run directory - "
+            "remove the link"
+        )
+    return path
+
+
+def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
+    """``os.open(O_CREAT | O_EXCL, 0o666)``: like ``mkstemp`` but the umask applies."""
+    while True:
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
 
 
 @contextlib.contextmanager
@@ -47,7 +95,7 @@ def atomic_open(path: Path | str, mode: str = "wb") -> Iterator[IO[Any]]:
         raise ValueError(f"atomic_open: mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path.parent, path.name)
     try:
         encoding = "utf-8" if mode == "w" else None
         with os.fdopen(fd, mode, encoding=encoding) as fh:
@@ -104,26 +152,89 @@ def save_checkpoint(path: Path | str, payload: Mapping[str, Any]) -> Path:
     return atomic_write(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: Path | str, map_location: str | torch.device = "cpu", *, check_finite: bool = True
+) -> dict[str, Any]:
     """Load a checkpoint with ``torch.load(weights_only=True)`` and check its layout.
 
-    Raises ``FileNotFoundError`` when ``path`` does not exist and ``ValueError`` when the file
-    is not a pcml checkpoint or has a newer ``format_version`` than this pcml understands.
+    Raises ``FileNotFoundError`` when ``path`` does not exist and :class:`CheckpointError` (a
+    ``ValueError``) naming the file when it cannot be read (truncated, corrupted, pickled
+    objects), is not a pcml checkpoint, has a newer ``format_version`` than this pcml
+    understands, or (``check_finite``) holds a NaN/inf weight or optimizer value.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    data = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError:
+        raise
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, OSError...
+        raise CheckpointError(
+            path,
+            f"not a readable pcml checkpoint (truncated, corrupted, or holding objects other "
+            f"than plain data and tensors; {type(err).__name__})",
+        ) from None
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED_KEYS):
-        raise ValueError(
-            f"{path} is not a pcml checkpoint: expected a dict with keys {list(_REQUIRED_KEYS)}"
+        raise CheckpointError(
+            path, f"not a pcml checkpoint: expected a dict with keys {list(_REQUIRED_KEYS)}"
         )
     if int(data["format_version"]) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint format_version {data['format_version']}, newer than the "
-            f"{FORMAT_VERSION} this pcml {__version__} reads; upgrade pcml"
+        raise CheckpointError(
+            path,
+            f"has format_version {data['format_version']}, newer than the {FORMAT_VERSION} this "
+            f"pcml {__version__} reads; upgrade pcml",
         )
+    if check_finite:
+        for part in ("state_dict", "optimizer"):
+            bad = _first_non_finite(data.get(part), part)
+            if bad is not None:
+                raise CheckpointError(
+                    path,
+                    f"{bad} holds NaN/inf values; the run that wrote it diverged or the file was "
+                    "altered",
+                )
     return data
+
+
+def _first_non_finite(obj: Any, where: str) -> str | None:
+    """The name of the first floating tensor/number in ``obj`` holding a NaN or inf."""
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() or obj.is_complex():
+            n = int((~torch.isfinite(obj)).sum())
+            if n:
+                return f"{where} ({n} of {obj.numel()} values)"
+        return None
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else where
+    if isinstance(obj, Mapping):
+        items: Any = obj.items()
+    elif isinstance(obj, list | tuple):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        if where.startswith("optimizer") and k == "param_groups":
+            continue  # hyperparameters (lr, betas, ...), not state
+        bad = _first_non_finite(v, f"{where}[{k!r}]")
+        if bad is not None:
+            return bad
+    return None
+
+
+def move_aside(path: Path | str) -> Path:
+    """Rename ``path`` to ``{path}.corrupt-{UTC time}`` (kept for inspection); returns the new
+    path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.replace(path, target)
+    _fsync_dir(path.parent)
+    return target
 
 
 def clone_state(obj: Any) -> Any:

@@ -13,7 +13,14 @@ Reproducibility, which is the point of this module:
   its last checkpoint reproduces the uninterrupted run bit for bit;
 * checkpoints (:mod:`pcml.train.checkpoint`) are plain data, written atomically; ``fit`` resumes
   from ``{run_dir}/checkpoints/{name}-last.pt`` when its stored configuration matches, and a
-  finished run called again returns its stored result at once;
+  finished run called again returns its stored result at once. "Matches" ignores
+  :data:`RESUME_FREE` (``device``, ``num_workers``, ``checkpoint_every``: they cannot change the
+  weights) and lets ``epochs`` grow: training longer in place continues from the last
+  checkpoint to the weights of an uninterrupted run of the new length. A checkpoint that cannot
+  be read or holds NaN/inf raises :class:`~pcml.train.checkpoint.CheckpointError` naming it and
+  how to retrain the stage (``on_corrupt="move_aside"`` does so: the file is renamed
+  ``*.corrupt-<time>`` and the stage starts over). Checkpoints and logs are never written
+  through a symbolic link that leads out of ``run_dir``;
 * Ctrl-C (``KeyboardInterrupt``) saves the state of the last completed epoch before re-raising,
   so nothing finished is lost.
 
@@ -32,6 +39,7 @@ import hashlib
 import json
 import math
 import re
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +52,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write, clone_state, load_checkpoint, qualified_name, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    atomic_write,
+    check_inside,
+    clone_state,
+    load_checkpoint,
+    move_aside,
+    qualified_name,
+    save_checkpoint,
+)
 from .distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
 
 LossFn = Callable[[nn.Module, dict[str, Tensor]], Tensor]
@@ -54,6 +71,9 @@ _OPTIMIZERS = ("adam", "adamw", "sgd")
 _SCHEDULERS = ("none", "step")
 _DEVICES = ("auto", "cpu", "cuda")
 _RESERVED = ("epoch", "train_loss", "val_loss", "lr")
+
+RESUME_FREE = ("device", "num_workers", "checkpoint_every")
+"""Settings that are not part of a run's identity: a run resumes when only they change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +261,11 @@ def _check_resumable(
         problems.append(f"model {ckpt['model']} != {qualified_name(model)}")
     for part in ("train", "model"):
         old, new = ckpt["config"].get(part), config[part]
+        if part == "train" and isinstance(old, Mapping) and isinstance(new, Mapping):
+            old = {k: v for k, v in old.items() if k not in RESUME_FREE}
+            new = {k: v for k, v in new.items() if k not in RESUME_FREE}
+            if isinstance(old.get("epochs"), int) and old["epochs"] <= new.get("epochs", -1):
+                old = {**old, "epochs": new["epochs"]}  # training longer in place
         if _canon(old) != _canon(new):
             keys = sorted(
                 k
@@ -253,6 +278,18 @@ def _check_resumable(
             f"cannot resume from {path}: it was written by a different run ({'; '.join(problems)})."
             f" Use a new --out directory, or delete {path} to start this run over."
         )
+    missing = [k for k in ("optimizer", "rng", "history") if k not in ckpt]
+    if missing:
+        raise CheckpointError(path, f"cannot resume: it lacks {missing}")
+
+
+def _retrain_hint(err: CheckpointError, name: str) -> CheckpointError:
+    q = shlex.quote(str(err.path))
+    return CheckpointError(
+        err.path,
+        f"{err.reason}. To retrain '{name}' from scratch, move it aside (mv {q} {q}.corrupt) "
+        "and run the same command again (API: fit(..., on_corrupt='move_aside'))",
+    )
 
 
 def _restore_rng(rng: Mapping[str, Any]) -> None:
@@ -278,6 +315,7 @@ def fit(
     eval_fn: EvalFn | None = None,
     *,
     model_config: Any = None,
+    on_corrupt: str = "raise",
 ) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch)`` over ``train_data``.
 
@@ -286,7 +324,12 @@ def fit(
     mode without gradients; its metrics join the epoch record. ``model_config`` (a dataclass or
     mapping) is stored in the checkpoint's ``config["model"]`` so the model can be rebuilt.
     Files: ``run_dir/checkpoints/{name}-last.pt`` (and ``-best.pt``), ``run_dir/logs/{name}.jsonl``.
+    ``on_corrupt``: what to do with an unreadable or non-finite last checkpoint, ``"raise"``
+    (:class:`~pcml.train.checkpoint.CheckpointError` naming it) or ``"move_aside"`` (rename it
+    ``*.corrupt-<time>``, say so on stderr, and train this stage from scratch).
     """
+    if on_corrupt not in ("raise", "move_aside"):
+        raise ValueError(f"on_corrupt: got {on_corrupt!r}, expected 'raise' or 'move_aside'")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"name must match [A-Za-z0-9_.-]+ (it names files), got {name!r}")
     if len(train_data) == 0:  # type: ignore[arg-type]
@@ -303,6 +346,9 @@ def fit(
     last_path = run_dir / "checkpoints" / f"{name}-last.pt"
     best_path = run_dir / "checkpoints" / f"{name}-best.pt"
     log_path = run_dir / "logs" / f"{name}.jsonl"
+    for folder in (last_path.parent, log_path.parent):
+        check_inside(run_dir, folder, "folder")
+        folder.mkdir(parents=True, exist_ok=True)
     config = {"train": dataclasses.asdict(cfg), "model": _plain(model_config)}
 
     model.to(info.device)
@@ -313,10 +359,27 @@ def fit(
         else None
     )
     state = _State()
+    ckpt = None
     if last_path.exists():
-        ckpt = load_checkpoint(last_path, map_location=info.device)
+        try:
+            ckpt = load_checkpoint(check_inside(run_dir, last_path, "checkpoint"), info.device)
+        except FileNotFoundError:
+            if on_corrupt == "raise":
+                raise
+            barrier(info)  # another rank has just moved the corrupt file aside
+        except CheckpointError as err:
+            if on_corrupt == "raise":
+                raise _retrain_hint(err, name) from None
+            if info.is_main:
+                moved = move_aside(last_path)
+                print(f"{name}: {err}; moved to {moved}, retraining", file=sys.stderr)
+            barrier(info)
+    if ckpt is not None:
         _check_resumable(ckpt, config, model, last_path)
-        model.load_state_dict(ckpt["state_dict"])
+        try:
+            model.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as err:
+            raise CheckpointError(last_path, f"its weights do not fit the model: {err}") from None
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -365,7 +428,11 @@ def fit(
         )
     barrier(info)
     if cfg.keep_best and best_path.exists():
-        model.load_state_dict(load_checkpoint(best_path, map_location=info.device)["state_dict"])
+        try:
+            best_ckpt = load_checkpoint(check_inside(run_dir, best_path, "checkpoint"), info.device)
+        except CheckpointError as err:
+            raise _retrain_hint(err, name) from None
+        model.load_state_dict(best_ckpt["state_dict"])
     last = state.history[-1]
     return TrainResult(
         epochs=state.epoch,

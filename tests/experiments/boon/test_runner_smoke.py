@@ -62,7 +62,7 @@ def test_smoke_run(tmp_path, case: str, kind: str, multi: bool) -> None:
         assert (tmp_path / "figures" / "prediction.png").is_file()
     assert len(list((tmp_path / "data").glob("*/data*.h5"))) == 2
     if case == "burgers-dirichlet":  # another config in the same directory is refused
-        other = make_config(case, "smoke", multi, None, ["train.epochs=3"])
+        other = make_config(case, "smoke", multi, None, ["train.lr=0.5"])  # (more epochs resume)
         with pytest.raises(ValueError, match="different config"):
             run(other, tmp_path, progress=False, figures=False, log=lambda s: None)
 

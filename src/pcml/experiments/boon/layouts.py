@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from pcml.constraints.boundary import BoundaryConditions
-from pcml.data import H5FieldDataset, PDEData, read_dataset, write_dataset
+from pcml.data import H5FieldDataset, PDEData, cached_dataset, read_dataset, write_dataset
 from pcml.experiments.boon.cases import BoonCase, get_case
 from pcml.experiments.boon.config import BoonConfig
 from pcml.experiments.boon.data2d import FACES, build_case_data, curl, to_tensors, wall_data
@@ -103,12 +103,13 @@ class Layout1D:
             files["data_ood"] = (d.n_x, d.n_test, d.seed + 1000, case.generator_kwargs("ood"))
         paths = {}
         for name, (n_x, n, seed, gen) in files.items():
-            path = folder / f"{name}.h5"
-            if not path.exists():
+
+            def build(name: str = name, n_x: int = n_x, n: int = n, seed: int = seed,
+                      gen: dict = gen) -> PDEData:  # fmt: skip
                 log(f"data: generating {name} ({n} trajectories, n_x={n_x})")
-                data = case.build(n_traj=n, n_x=n_x, multi_step=cfg.multi_step, seed=seed, **gen)
-                write_dataset(path, data)
-            paths[name] = path
+                return case.build(n_traj=n, n_x=n_x, multi_step=cfg.multi_step, seed=seed, **gen)
+
+            paths[name] = cached_dataset(folder / f"{name}.h5", build, log)
         test = range(d.n_train + d.n_val, n_traj)
         splits: dict[str, Split] = {}
         splits["train"], bc_kinds = load_split(paths["data"], cfg.multi_step, range(d.n_train))
@@ -217,8 +218,11 @@ class Layout2D:
         for name, (n, n_x, seed, extra) in spec.items():
             path = folder / f"{name}.h5"
             if path.exists():
-                raw[name] = read_dataset(path)
-                continue
+                try:  # read_dataset verifies every checksum
+                    raw[name] = read_dataset(path)
+                    continue
+                except ValueError as err:
+                    log(f"data: regenerating {path.name}: {err}")
             log(f"data: generating {cfg.case} {name} {n}, n_x={n_x}")
             raw[name] = build_case_data(cfg.case, n, n_x, seed, **kw, **extra)
             folder.mkdir(parents=True, exist_ok=True)
