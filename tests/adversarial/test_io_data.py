@@ -146,8 +146,8 @@ def test_flipped_point_chunk_fails_the_lazy_point_view(tmp_path: Path) -> None:
 def test_boon_run_regenerates_a_corrupted_cache_and_reproduces_its_metrics(
     tmp_path: Path,
 ) -> None:
-    from pcml.experiments.boon import run
-    from pcml.experiments.boon_config import make_config
+    from pcml.experiments.boon.config import make_config
+    from pcml.experiments.boon.runner import run
 
     cfg = make_config("heat-neumann", "smoke", False, None, ["train.epochs=1"])
     logs: list[str] = []
@@ -161,16 +161,18 @@ def test_boon_run_regenerates_a_corrupted_cache_and_reproduces_its_metrics(
 
 
 def test_boon2d_cache_with_a_flipped_byte_is_regenerated(tmp_path: Path) -> None:
-    from pcml.experiments.boon2d import profile_config
-    from pcml.experiments.boon2d_run import _data
+    from pcml.experiments.boon.cases import get_case
+    from pcml.experiments.boon.config import default_config
+    from pcml.experiments.boon.layouts import Layout2D
 
-    cfg = profile_config("wave2d", "smoke")
+    cfg = default_config("wave2d", "smoke", True)
+    case = get_case("wave2d")
     logs: list[str] = []
-    first = _data(cfg, tmp_path, logs.append)
-    (path,) = (tmp_path / "data").glob("*/train.h5")
+    first = Layout2D().load(cfg, case, tmp_path, logs.append).extra["raw_test"]
+    (path,) = (tmp_path / "data").glob("*/test.h5")
     _flip_chunk(path, "t0_fields/u")
     logs.clear()
-    again = _data(cfg, tmp_path, logs.append)
-    assert any("regenerating" in line and "train.h5" in line for line in logs), logs
-    assert np.array_equal(again["train"].fields["u"], first["train"].fields["u"])
-    assert np.array_equal(read_dataset(path).fields["u"], first["train"].fields["u"])
+    again = Layout2D().load(cfg, case, tmp_path, logs.append).extra["raw_test"]
+    assert any("regenerating" in line and "test.h5" in line for line in logs), logs
+    assert np.array_equal(again.fields["u"], first.fields["u"])
+    assert np.array_equal(read_dataset(path).fields["u"], first.fields["u"])
