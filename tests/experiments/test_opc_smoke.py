@@ -129,7 +129,8 @@ def test_cli_figures_report_resume_and_bad_input(tmp_path: Path) -> None:
             "--methods",
             "ensemble,bayes",
         ],
-        [*args, "--set", "train.epochs=2"],  # a different config in the same directory
+        [*args, "--set", "train.lr=0.002"],  # a different config in the same directory (more
+        # epochs would be the same run trained longer, which resumes)
     ]
     for argv in bad:
         res = CliRunner().invoke(main, argv)
