@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._validate import resolve_config
 
 
 def _case_names() -> list[str]:
@@ -88,10 +89,16 @@ def run_cmd(
         sets.append(f"seed={seed}")
     if device is not None:
         sets.append(f'train.device="{device}"')
-    try:
-        cfg = make_config(case, profile, multi_step, config_file, sets)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+    cfg = resolve_config(
+        lambda: make_config(case, profile, multi_step, config_file, sets),
+        out=out,
+        config_file=config_file,
+        sets=sets,
+        overrides=overrides,
+        seed=seed,
+        flags={"train.epochs": "--epochs", "models": "--models", "seed": "--seed"}
+        | {"train.device": "--device"},
+    )
     command = shlex.join(["pcml", *sys.argv[1:]])
     run(
         cfg,

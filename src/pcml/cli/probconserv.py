@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._validate import resolve_config
 
 PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection", "burgers")
 
@@ -75,10 +76,16 @@ def run_cmd(
         sets.append(f"seed={seed}")
     if device is not None:
         sets += [f'train.{k}.device="{device}"' for k in ("anp", "softc", "ensemble", "gp")]
-    try:
-        cfg = make_config(problem, profile, config_file, sets)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+    cfg = resolve_config(
+        lambda: make_config(problem, profile, config_file, sets),
+        out=out,
+        config_file=config_file,
+        sets=sets,
+        overrides=overrides,
+        seed=seed,
+        flags={"inequality": "--inequality", "methods": "--methods", "seed": "--seed"}
+        | {f"train.{k}.device": "--device" for k in ("anp", "softc", "ensemble", "gp")},
+    )
     argv = ["pcml", "probconserv", "run", problem, "--profile", profile, "--out", str(out)]
     if config_file is not None:
         argv += ["--config", str(config_file)]
