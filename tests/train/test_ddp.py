@@ -12,8 +12,10 @@ trains the toy model and saves each rank's final parameters.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +26,28 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 from pcml.train import TrainConfig, fit
+
+
+def ddp_skip_reason() -> str | None:
+    """Why a 2-process gloo run cannot start here (None: it can): torch without distributed or
+    gloo, no ``torch.distributed.run`` (torchrun), or no loopback interface ``lo`` for
+    ``GLOO_SOCKET_IFNAME``. Shared with the CLI's torchrun test."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_gloo_available():
+        return "this torch build has no distributed/gloo support"
+    if importlib.util.find_spec("torch.distributed.run") is None:
+        return "torchrun (torch.distributed.run) is not available"
+    try:
+        names = {name for _, name in socket.if_nameindex()}
+    except OSError as err:  # pragma: no cover - platform dependent
+        return f"cannot list network interfaces: {err}"
+    if "lo" not in names:
+        return f"no loopback interface 'lo' for GLOO_SOCKET_IFNAME (interfaces: {sorted(names)})"
+    return None
+
+
+NEEDS_DDP = pytest.mark.skipif(ddp_skip_reason() is not None, reason=str(ddp_skip_reason()))
 
 CFG = TrainConfig(epochs=4, batch_size=8, lr=2e-2, seed=5, device="cpu", checkpoint_every=2)
 
@@ -65,6 +89,7 @@ def _worker_main(out: Path) -> None:
 
 
 @pytest.mark.slow
+@NEEDS_DDP
 def test_two_process_gloo_run_matches_single_process(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     out.mkdir()
@@ -96,6 +121,19 @@ def test_two_process_gloo_run_matches_single_process(tmp_path: Path) -> None:
     assert single.history[-1]["train_loss"] < single.history[0]["train_loss"]
     for key, value in model.state_dict().items():
         torch.testing.assert_close(states[0][key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_skip_reason_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``lo`` or torchrun is missing the DDP tests skip with that reason, never fail."""
+    monkeypatch.setattr(socket, "if_nameindex", lambda: [(1, "eth0")])
+    assert "loopback interface 'lo'" in str(ddp_skip_reason())
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch.distributed.run" else real_find_spec(name, *a),
+    )
+    assert "torchrun" in str(ddp_skip_reason())
 
 
 if __name__ == "__main__":
