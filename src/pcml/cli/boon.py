@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._options import (
+    config_options,
+    echo_log,
+    echo_result,
+    out_option,
+    profile_option,
+    rank_run_dir,
+    run_options,
+    toml_names,
+)
 from ._validate import resolve_config
 
 
@@ -100,12 +109,13 @@ def run_cmd(
         | {"train.device": "--device"},
     )
     command = shlex.join(["pcml", *sys.argv[1:]])
-    run(
-        cfg,
-        out,
-        command=command,
-        progress=not no_progress,
-        figures=not no_figures,
-        log=echo_log,
-    )
-    click.echo((out / "table.md").read_text(encoding="utf-8"))
+    with rank_run_dir(out) as (run_out, main_rank):
+        run(
+            cfg,
+            run_out,
+            command=command,
+            progress=not no_progress,
+            figures=not no_figures and main_rank,
+            log=echo_log,
+        )
+    echo_result(lambda: (out / "table.md").read_text(encoding="utf-8"))

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._options import (
+    config_options,
+    echo_log,
+    echo_result,
+    out_option,
+    profile_option,
+    rank_run_dir,
+    run_options,
+    toml_names,
+)
 from ._validate import resolve_config
 
 PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection", "burgers")
@@ -98,15 +107,16 @@ def run_cmd(
         argv += ["--device", device]
     argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
     command = shlex.join(argv)
-    metrics = run(
-        cfg,
-        out,
-        command=command,
-        progress=not no_progress,
-        figures=not no_figures,
-        log=echo_log,
-    )
+    with rank_run_dir(out) as (run_out, main_rank):
+        metrics = run(
+            cfg,
+            run_out,
+            command=command,
+            progress=not no_progress,
+            figures=not no_figures and main_rank,
+            log=echo_log,
+        )
     from ..pdes.gpme import get_problem
 
-    click.echo(format_table(metrics, get_problem(problem).param_name))
-    click.echo(f"wrote {out}/metrics.json")
+    echo_result(lambda: format_table(metrics, get_problem(problem).param_name))
+    echo_result(lambda: f"wrote {out}/metrics.json")
