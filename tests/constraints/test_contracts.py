@@ -1,0 +1,134 @@
+"""Contracts of pcml.constraints that the property tests did not pin down (found by ``make
+mutate``, docs/testing.md): errors name the argument exactly, float64 inside / input dtype
+outside, the caller's generator alone drives sampling, and the edge shapes the docstrings allow.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from pcml.constraints import conserve, mixture_moments, project_mean, sample_mixture
+from pcml.constraints._checks import check_symmetric
+
+F64 = torch.float64
+
+
+# ------------------------------------------------------------------------------ mixture_moments
+@pytest.mark.parametrize(
+    ("means", "variances", "match"),
+    [
+        ("abc", torch.ones(2, 3), r"^means: cannot convert str"),
+        (torch.ones(2, 3), "abc", r"^variances: cannot convert str"),
+        (
+            torch.tensor(1.0),
+            torch.tensor(1.0),
+            r"^means: expected shape \(S, \.\.\., n\) .*got \(\)",
+        ),
+        (torch.ones(0, 3), torch.ones(0, 3), r"^means: expected shape .*got \(0, 3\)"),
+        (torch.full((2, 3), np.inf), torch.ones(2, 3), r"^means: "),
+        (torch.ones(2, 3), torch.full((2, 3), np.nan), r"^variances: "),
+        (torch.ones(2, 3), -torch.ones(2, 3), r"^variances: "),
+    ],
+)
+def test_mixture_moments_errors_name_the_argument(means, variances, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        mixture_moments(means, variances)
+
+
+def test_mixture_moments_single_function_axis_is_allowed() -> None:
+    """(S, n) with S = 1 and n = 1: the smallest shape the docstring allows."""
+    loc, var = mixture_moments(torch.tensor([[2.0]], dtype=F64), torch.tensor([[0.5]], dtype=F64))
+    assert loc.shape == var.shape == (1,)
+    assert float(loc) == 2.0 and float(var) == 0.5
+
+
+def test_mixture_moments_compute_in_float64_and_return_the_input_dtype() -> None:
+    g = torch.Generator().manual_seed(0)
+    means = (1e4 + torch.randn(64, 5, generator=g, dtype=F64)).float()
+    variances = torch.rand(64, 5, generator=g, dtype=F64).float()
+    loc, var = mixture_moments(means, variances)
+    assert loc.dtype == var.dtype == torch.float32
+    loc64, var64 = mixture_moments(means.double(), variances.double())
+    torch.testing.assert_close(loc, loc64.float(), rtol=0, atol=0)
+    torch.testing.assert_close(var, var64.float(), rtol=0, atol=0)
+    # integer means are moments in the default dtype
+    li, vi = mixture_moments(torch.tensor([[1, 2], [3, 4]]), torch.zeros(2, 2, dtype=torch.int64))
+    assert li.dtype == vi.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(li, torch.tensor([2.0, 3.0]))
+    torch.testing.assert_close(vi, torch.tensor([1.0, 1.0]))
+
+
+# ------------------------------------------------------------------------------ sample_mixture
+def _posterior(S: int, batch: tuple[int, ...], n: int = 6):
+    rng = np.random.default_rng(4)
+    mu = torch.from_numpy(rng.normal(size=(S, *batch, n)) * 3.0)
+    var = torch.from_numpy(rng.uniform(0.1, 1.0, size=(S, *batch, n)))
+    g = torch.full((n,), 1.0 / n, dtype=F64)
+    b = torch.from_numpy(rng.normal(size=batch))
+    return conserve(mu, variance=var, G=g, b=b), b
+
+
+def test_sample_mixture_uses_only_the_callers_generator() -> None:
+    post, _ = _posterior(4, (3,))
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(sample_mixture(post, (50,), generator=torch.Generator().manual_seed(7)))
+    torch.testing.assert_close(draws[0], draws[1], rtol=0, atol=0)
+    other = sample_mixture(post, (50,), generator=torch.Generator().manual_seed(8))
+    assert not torch.equal(draws[0], other)
+
+
+def test_sample_mixture_with_only_the_component_axis() -> None:
+    """Batch shape (S,): no further batch axes is a valid mixture (one function)."""
+    post, b = _posterior(3, ())
+    y = sample_mixture(post, (20,), generator=torch.Generator().manual_seed(0))
+    assert y.shape == (20, 6)
+    torch.testing.assert_close(
+        y.mean(-1), torch.full((20,), float(b), dtype=F64), rtol=0, atol=1e-12
+    )
+
+
+def test_sample_mixture_all_axes_shared() -> None:
+    post, _ = _posterior(5, (2, 3))
+    y = sample_mixture(post, (40,), shared_ndim=2, generator=torch.Generator().manual_seed(1))
+    assert y.shape == (40, 2, 3, 6)
+    with pytest.raises(ValueError, match=r"^shared_ndim: expected 0\.\.2 for batch"):
+        sample_mixture(post, (4,), shared_ndim=3)
+
+
+def test_sample_mixture_refuses_a_posterior_without_component_axis() -> None:
+    post = conserve(
+        torch.zeros(6, dtype=F64), variance=torch.ones(6, dtype=F64), G=torch.ones(6), b=1.0
+    )
+    with pytest.raises(
+        ValueError, match=r"^posterior: expected a batch shape \(S, \.\.\.\) with a component axis"
+    ):
+        sample_mixture(post, (3,))
+
+
+# ------------------------------------------------------------------------ project_mean, checks
+def test_project_mean_names_its_argument() -> None:
+    with pytest.raises(ValueError, match=r"^mean: cannot convert str"):
+        project_mean("abc", torch.ones(3), 1.0)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (4, 3, 2)])
+def test_check_symmetric_requires_square_matrices(shape: tuple[int, ...]) -> None:
+    expect = r"^A: expected a square matrix \(\.\.\., k, k\), got shape " + re.escape(str(shape))
+    with pytest.raises(ValueError, match=expect):
+        check_symmetric("A", torch.zeros(shape), dtype=F64)
+
+
+def test_check_symmetric_tolerance_is_per_matrix() -> None:
+    """Relative to each matrix's own max |a|: a tiny asymmetric matrix next to a huge symmetric
+    one is still refused."""
+    small = torch.tensor([[1.0, 2.0], [2.0 + 1e-6, 1.0]], dtype=F64)
+    big = 1e12 * torch.eye(2, dtype=F64)
+    with pytest.raises(ValueError, match=r"^A: expected a symmetric matrix"):
+        check_symmetric("A", torch.stack([small, big]), dtype=F64)
+    check_symmetric("A", torch.stack([(small + small.mT) / 2, big]), dtype=F64)
