@@ -132,3 +132,22 @@ def test_check_symmetric_tolerance_is_per_matrix() -> None:
     with pytest.raises(ValueError, match=r"^A: expected a symmetric matrix"):
         check_symmetric("A", torch.stack([small, big]), dtype=F64)
     check_symmetric("A", torch.stack([(small + small.mT) / 2, big]), dtype=F64)
+
+
+def test_check_symmetric_accepts_round_off_of_large_matrices() -> None:
+    """The tolerance is relative (100 ulp of max |a|): a 1e8-sized matrix whose asymmetry is
+    1e-15 relative (1e-7 absolute) passes, also next to a small exactly symmetric matrix."""
+    big = 1e8 * torch.tensor([[1.0, 0.5], [0.5, 1.0]], dtype=F64)
+    big[0, 1] += 1e-7
+    small = torch.tensor([[1.0, 0.2], [0.2, 1.0]], dtype=F64)
+    check_symmetric("A", big, dtype=F64)
+    check_symmetric("A", torch.stack([big, small]), dtype=F64)
+
+
+def test_mixture_moments_of_scalar_components() -> None:
+    """means of shape (S,) (one scalar per component) give scalar moments."""
+    loc, var = mixture_moments(
+        torch.tensor([1.0, 3.0], dtype=F64), torch.tensor([0.5, 1.5], dtype=F64)
+    )
+    assert loc.shape == var.shape == ()
+    assert float(loc) == 2.0 and float(var) == 1.0 + 1.0
