@@ -151,3 +151,56 @@ def test_mixture_moments_of_scalar_components() -> None:
     )
     assert loc.shape == var.shape == ()
     assert float(loc) == 2.0 and float(var) == 1.0 + 1.0
+
+
+# ------------------------------------------------------------------------------ _checks messages
+def test_check_finite_reports_count_first_index_and_value() -> None:
+    from pcml.constraints._checks import check_finite
+
+    with pytest.raises(ValueError, match=r"^t: expected finite values, found 1 non-finite entry "):
+        check_finite("t", torch.tensor([float("nan")]))  # a single element is checked too
+    with pytest.raises(
+        ValueError, match=r"found 2 non-finite entries \(first at index \(1,\): inf\)"
+    ):
+        check_finite("t", torch.tensor([0.0, float("inf"), float("nan")]))
+    with pytest.raises(ValueError, match=r"first at index \(\): -inf\) in a tensor of shape \(\)"):
+        check_finite("t", torch.tensor(float("-inf")))
+
+
+def test_check_nonnegative_reports_the_first_negative_entry() -> None:
+    from pcml.constraints._checks import check_nonnegative
+
+    check_nonnegative("v", torch.tensor([0.0, 0.5, 0.0]))  # zeros are allowed
+    with pytest.raises(
+        ValueError, match=r"^v: expected non-negative values, found -1\.0 at index \(2,\)"
+    ):
+        check_nonnegative("v", torch.tensor([0.0, 0.5, -1.0, -2.0]))
+    with pytest.raises(ValueError, match=r"found -3\.0 at index \(\) \(shape \(\)\)"):
+        check_nonnegative("v", torch.tensor(-3.0))
+    with pytest.raises(ValueError, match=r"found -0\.5 at index \(0,\)"):
+        check_nonnegative("v", torch.tensor([-0.5]))
+
+
+# ------------------------------------------------------------------------------ stencils, axes
+def test_fornberg_weights_argument_range_and_higher_derivatives() -> None:
+    from pcml.constraints import fornberg_weights
+
+    assert fornberg_weights(0.0, [0.0], 0) == [[1.0]]  # n = 1, m = 0 is valid
+    for m, n in ((-1, 3), (3, 3), (0, 0)):
+        with pytest.raises(
+            ValueError, match=rf"^fornberg_weights: need 0 <= m < len\(x\); got m={m}"
+        ):
+            fornberg_weights(0.0, [0.0, 1.0, 2.0][:n], m)
+    # second and third derivatives on 5 central nodes (classical weights)
+    c = np.array(fornberg_weights(0.0, [-2.0, -1.0, 0.0, 1.0, 2.0], 3))
+    np.testing.assert_allclose(c[:, 2], [-1 / 12, 4 / 3, -5 / 2, 4 / 3, -1 / 12], atol=1e-14)
+    np.testing.assert_allclose(c[:, 3], [-1 / 2, 1.0, 0.0, -1.0, 1 / 2], atol=1e-14)
+    np.testing.assert_allclose(c[:, 0], [0, 0, 1, 0, 0], atol=1e-15)
+
+
+def test_default_axis_names() -> None:
+    from pcml.constraints.boundary import default_axis_names
+
+    assert default_axis_names(3) == ("x", "y", "t")
+    with pytest.raises(ValueError, match=r"^default_axis_names: ndim must be 1, 2 or 3, got 4$"):
+        default_axis_names(4)
