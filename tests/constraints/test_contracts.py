@@ -204,3 +204,64 @@ def test_default_axis_names() -> None:
     assert default_axis_names(3) == ("x", "y", "t")
     with pytest.raises(ValueError, match=r"^default_axis_names: ndim must be 1, 2 or 3, got 4$"):
         default_axis_names(4)
+
+
+# ------------------------------------------------------------------------------ boundary, stencils
+def test_boundary_condition_errors_are_exact() -> None:
+    from pcml.constraints import BoundaryConditions, Dirichlet, Periodic
+
+    with pytest.raises(
+        ValueError,
+        match=r"holds 'bad'; expected Dirichlet\(\), Neumann\(order\), Periodic\(\) or None$",
+    ):
+        BoundaryConditions({"x": (Dirichlet(), "bad")})
+    with pytest.raises(ValueError, match=r"; Periodic must be given on both sides of an axis$"):
+        BoundaryConditions({"x": (Periodic(), Dirichlet())})
+
+
+def test_wall_values_name_the_side_and_take_the_field_dtype() -> None:
+    from pcml.constraints import BoundaryConditions, Dirichlet
+    from pcml.constraints.boundary import wall_values
+
+    bcs = BoundaryConditions({"x": (Dirichlet(), Dirichlet())})
+    u = torch.zeros(2, 1, 9, dtype=torch.float32)
+    with pytest.raises(
+        ValueError, match=r"^bc_values\['x'\] must be a \(lower, upper\) tuple, got \[1"
+    ):
+        wall_values(bcs, {"x": [1.0, 2.0]}, ("x",), u)
+    with pytest.raises(
+        ValueError, match=r"^bc_values\['x'\]\[0\] \(lower\) has shape \(3,\); its leading"
+    ):
+        wall_values(bcs, {"x": (torch.zeros(3), torch.zeros(2))}, ("x",), u)
+    with pytest.raises(ValueError, match=r"^bc_values\['x'\]\[1\] \(upper\) has shape \(3,\)"):
+        wall_values(bcs, {"x": (torch.zeros(2), torch.zeros(3))}, ("x",), u)
+    lo, hi = wall_values(bcs, {"x": (torch.zeros(2, dtype=F64), 1.0)}, ("x",), u)["x"]
+    assert lo is not None and hi is not None
+    assert lo.dtype == hi.dtype == torch.float32 and lo.shape == hi.shape == (2,)
+
+
+def test_axis_coords_take_the_requested_dtype() -> None:
+    from pcml.constraints.boundary import axis_coords
+
+    assert axis_coords(None, "x", 5, torch.float32).dtype == torch.float32
+    given = axis_coords({"x": torch.tensor([0.0, 0.5, 1.0], dtype=F64)}, "x", 3, torch.float32)
+    assert given.dtype == torch.float32
+
+
+def test_one_sided_stencil_limits_and_messages() -> None:
+    from pcml.constraints import OneSidedStencil
+
+    OneSidedStencil(order=6)  # the highest order allowed
+    with pytest.raises(
+        ValueError, match=r"^OneSidedStencil: order must be an int in 1\.\.6, got 7$"
+    ):
+        OneSidedStencil(order=7)
+    s = OneSidedStencil(order=2)  # 3 points: needs 4 nodes
+    assert s.weights([0.0, 0.25, 0.5, 1.0], "lower").weights == (-6.0, 8.0, -2.0)
+    with pytest.raises(ValueError, match=r"grid of 3 nodes is too small; need at least 4 so"):
+        s.weights([0.0, 0.25, 0.5], "lower")
+    for coords in ([0.0, 0.25, 0.25, 1.0], [0.0, 0.5, 0.25, 1.0]):
+        with pytest.raises(
+            ValueError, match=r"^OneSidedStencil: coords must be strictly increasing$"
+        ):
+            s.weights(coords, "lower")
