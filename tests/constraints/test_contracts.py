@@ -244,6 +244,7 @@ def test_axis_coords_take_the_requested_dtype() -> None:
     from pcml.constraints.boundary import axis_coords
 
     assert axis_coords(None, "x", 5, torch.float32).dtype == torch.float32
+    assert axis_coords(None, "x", 5).dtype == torch.float64  # the default, not torch's float32
     given = axis_coords({"x": torch.tensor([0.0, 0.5, 1.0], dtype=F64)}, "x", 3, torch.float32)
     assert given.dtype == torch.float32
 
