@@ -93,14 +93,66 @@ def test_batched_dtype_and_custom_rule():
 @pytest.mark.parametrize(
     ("x", "rule", "match"),
     [
-        ([0.0, 0.5, 0.4, 1.0], "trapezoid", "x: .*unsorted"),
-        ([0.0, 0.5, 0.5, 1.0], "trapezoid", "x: .*repeated"),
+        (
+            [0.0, 0.5, 0.4, 1.0],
+            "trapezoid",
+            r"^x: .*; unsorted \(decreasing\) points at index \(1,\)–2 ",
+        ),
+        ([0.0, 0.5, 0.5, 1.0], "trapezoid", r"^x: .*; repeated points at index \(1,\)–2 "),
         ([0.0, 1.0], "simpson", "x: .*n ≥ 3"),
         ([0.0, float("nan"), 1.0], "trapezoid", "x: .*finite"),
         ([0.0, 1.0], "midpoint", "rule: unknown"),
-        ([0.0, 1.0], 3, "rule:"),
+        ([0.0, 1.0], 3, "^rule: expected a name or a QuadratureRule, got int$"),
     ],
 )
 def test_bad_input_raises(x, rule, match):
     with pytest.raises(ValueError, match=match):
         quadrature_weights(torch.tensor(x), rule)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_weights_are_differentiable_in_the_grid(rule, dtype):
+    """The docstring promises g(x) differentiable in x (a mesh moved by a learned map, a grid
+    that is itself a parameter). For every interval rule Σ_i g_i(x) = x_{n−1} − x_0 (the rule
+    integrates constants exactly), so ∇_x Σ g = (−1, 0, …, 0, +1) exactly; and for
+    Σ g_i x_i² (exact for the 2nd-order rules only up to O(h²)) autograd must agree with central
+    finite differences of the same function (gradcheck). A detached grid gives no gradient."""
+    rng = np.random.default_rng(7)
+    x = torch.tensor(_grid(rng, 9), dtype=dtype).requires_grad_(True)
+    quadrature_weights(x, rule).sum().backward()
+    expect = torch.zeros(9, dtype=dtype)
+    expect[0], expect[-1] = -1.0, 1.0
+    assert x.grad is not None
+    atol = 1e-5 if dtype == torch.float32 else 1e-12  # Simpson: exact up to round-off
+    torch.testing.assert_close(x.grad, expect, rtol=0, atol=atol)
+    x64 = torch.tensor(_grid(rng, 7), dtype=torch.float64, requires_grad=True)
+    c = torch.tensor(rng.normal(size=7), dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda z: quadrature_weights(z, rule) @ (c * z**2), (x64,))
+
+
+def test_non_tensor_grids_are_named_in_the_error():
+    with pytest.raises(ValueError, match=r"^x: cannot convert str to a tensor"):
+        quadrature_weights("0, 0.5, 1")
+    with pytest.raises(ValueError, match=r"^x: complex tensors"):
+        quadrature_weights(torch.tensor([0.0, 0.5, 1.0], dtype=torch.complex128))
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("n", [6, 7, 10])  # even n: Simpson's last-interval correction
+def test_batched_grids_equal_per_slice_for_every_rule(rule, n):
+    x = torch.tensor(_grid(np.random.default_rng(n), n, (3, 2)), dtype=F64)
+    w = quadrature_weights(x, rule)
+    assert w.shape == (3, 2, n)
+    for idx in np.ndindex(3, 2):
+        torch.testing.assert_close(w[idx], quadrature_weights(x[idx], rule), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_float32_grids_are_computed_in_float64(rule):
+    """Returned in x's dtype but computed in float64 (the docstring): the float32 weights are
+    the float64 weights of the same grid, rounded once."""
+    x = torch.tensor(_grid(np.random.default_rng(3), 33), dtype=torch.float32)
+    w32 = quadrature_weights(x, rule)
+    assert w32.dtype == torch.float32
+    torch.testing.assert_close(w32, quadrature_weights(x.double(), rule).float(), rtol=0, atol=0)

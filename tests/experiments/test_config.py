@@ -215,3 +215,28 @@ def test_config_hash_is_sha256_of_canonical_json() -> None:
 @given(a=outers, b=outers)
 def test_hash_separates_different_configs(a: Outer, b: Outer) -> None:
     assert (config_hash(a) == config_hash(b)) == (a == b)
+
+
+def test_every_built_in_profile_is_inside_the_bounds() -> None:
+    """The bound tables admit every profile of every case/problem (else the CLI would refuse a
+    built-in setting) and cover every numeric field (check_bounds raises KeyError otherwise)."""
+    from pcml.experiments.boon.cases import CASES
+    from pcml.experiments.boon.config import default_config
+    from pcml.experiments.config_bounds import validate_config
+    from pcml.experiments.probconserv_config import PROBLEMS
+    from pcml.experiments.probconserv_config import make_config as pc_config
+
+    checked = 0
+    expected = 0
+    for case in CASES:
+        tasks = (True,) if case in ("cavity", "wave2d") else (False, True)  # 2-D: multi-step only
+        expected += 3 * len(tasks)
+        for profile in ("smoke", "quick", "paper"):
+            for multi_step in tasks:
+                validate_config(default_config(case, profile, multi_step))
+                checked += 1
+    for problem in PROBLEMS:
+        for profile in ("smoke", "quick", "paper"):
+            validate_config(pc_config(problem, profile))
+            checked += 1
+    assert checked == expected + 3 * len(PROBLEMS)

@@ -21,7 +21,6 @@ from pcml.experiments.demo import (
     demo_config,
     format_summary,
     part_command,
-    summary_metrics,
     summary_rows,
 )
 from pcml.experiments.probconserv_config import make_config as pc_make_config
@@ -82,10 +81,47 @@ def test_summary_table_has_the_expected_rows(demo_run: tuple[Path, str]) -> None
     assert abs(s["probconserv_anp"]["ce"]) <= 1e-10 < abs(s["anp"]["ce"])
     for end in ("flux_error_x0", "flux_error_x1"):
         assert h["boon"][end] <= 1e-5 < h["fno"][end], end
-    # the summary is computed from the parts' own metrics.json
+    # the summary is the parts' own metrics.json, spelled out here key by key (not recomputed
+    # with summary_metrics, the function under test)
     parts = {p: json.loads((out / p / "metrics.json").read_text()) for p in ("stefan", "heat")}
-    assert summary_metrics(parts["stefan"], parts["heat"], float(front)) == metrics
-    assert h["fno"]["flux_error_x1"] == parts["heat"]["fno"]["boundary_error_x_upper"]
+    pc, heat = parts["stefan"]["0.6"], parts["heat"]
+    expected = {
+        "stefan": {
+            key: {
+                "ce": pc[key]["ce"],
+                "mse": pc[key]["mse"],
+                "shock_mean": pc[key]["shock_mean"],
+                "shock_std": pc[key]["shock_std"],
+                "true_front": float(front),
+            }
+            for key in ("anp", "probconserv_anp")
+        },
+        "heat": {
+            key: {
+                "flux_error_x0": heat[key]["boundary_error_x_lower"],
+                "flux_error_x1": heat[key]["boundary_error_x_upper"],
+                "rel_l2": heat[key]["rel_l2"],
+            }
+            for key in ("fno", "boon")
+        },
+    }
+    assert metrics == expected
+    # each printed cell is the metrics.json number at the printed precision
+    names = {"ANP": "anp", "ProbConserv-ANP": "probconserv_anp", "FNO": "fno", "BOON": "boon"}
+    fields = {
+        "conservation error CE": "ce",
+        "MSE": "mse",
+        "shock position": "shock_mean",
+        "flux error at x = 0 (insulator)": "flux_error_x0",
+        "flux error at x = 1 (heater)": "flux_error_x1",
+        "relative L2": "rel_l2",
+    }
+    _, *rows = _table(output)
+    for problem, model, metric, cell in rows:
+        part = "stefan" if problem == _STEFAN else "heat"
+        value = expected[part][names[model]][fields[re.sub(r" \(true [0-9.]+\)", "", metric)]]
+        shown = float(cell.split(" ± ")[0])
+        assert shown == pytest.approx(value, rel=5e-4, abs=5e-5 if abs(value) >= 1e-3 else 0)
 
 
 def test_run_directories_are_complete(demo_run: tuple[Path, str]) -> None:

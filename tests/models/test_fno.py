@@ -127,6 +127,26 @@ def test_positional_embedding_and_lifting_options() -> None:
     assert second.abs().max() < 1e-12
 
 
+@pytest.mark.parametrize("grid", [(11,), (2,), (7, 5)])
+def test_grid_channels_are_linspace_0_1_including_both_ends(grid: tuple[int, ...]) -> None:
+    """The appended coordinates are x_j = j/(N−1) on every axis (closed [0, 1], as the original
+    FNO codes), not j/N: with a zero input the single linear lift gives v = W_x·x (+ W_y·y) + b,
+    so solving for the coordinates from the model's own W and b recovers them exactly."""
+    d = len(grid)
+    model = FNO((1,) * d, 1, 1, 6).to(F64)
+    assert isinstance(model.lifting, torch.nn.Linear)
+    v = model.lift(torch.zeros(2, 1, *grid, dtype=F64))  # (2, 6, *grid)
+    w, b = model.lifting.weight.detach(), model.lifting.bias.detach()  # (6, 1 + d), (6,)
+    coords = [torch.linspace(0.0, 1.0, n, dtype=F64) for n in grid]
+    mesh = torch.stack(torch.meshgrid(*coords, indexing="ij"))  # (d, *grid)
+    expect = torch.einsum("cd,d...->c...", w[:, 1:], mesh) + b.view(-1, *([1] * d))
+    torch.testing.assert_close(v[0], expect, rtol=0, atol=1e-14)
+    torch.testing.assert_close(v[1], v[0], rtol=0, atol=0)
+    # least squares for the coordinates at each node: the first node is 0, the last is exactly 1
+    x = torch.linalg.lstsq(w[:, 1:], (v[0] - b.view(-1, *([1] * d))).reshape(6, -1)).solution
+    torch.testing.assert_close(x, mesh.reshape(d, -1), rtol=0, atol=1e-12)
+
+
 def test_fno_errors() -> None:
     with pytest.raises(ValueError, match="n_modes"):
         FNO((2, 2, 2, 2), 1, 1, 4)

@@ -64,6 +64,21 @@ def test_no_overflow_for_small_viscosity() -> None:
     p = BurgersDirichletProblem(viscosity=0.02, n_quadrature=4096)
     u = burgers_dirichlet_cole_hopf(coeffs, np.linspace(0, 1, 101), np.array([0.5]), p)
     assert np.all(np.isfinite(u))
+    # finite *and right*: the shifted Cole–Hopf series agrees with the method of lines, whose
+    # error falls at second order (measured 1.27e-3 at 201 nodes, 3.17e-4 at 401), obeys the
+    # maximum principle of viscous Burgers with zero ends and keeps u(t, 0) = u(t, 1) = 0
+    times = np.array([0.0, 0.5])
+    errors = []
+    for n_x in (201, 401):
+        x = np.linspace(0, 1, n_x)
+        exact = burgers_dirichlet_cole_hopf(coeffs, x, times, p)
+        mol = burgers_dirichlet_mol(sine_series(coeffs, x), times, p.viscosity)
+        errors.append(np.abs(exact - mol).max())
+        assert np.abs(exact[:, 1]).max() <= np.abs(exact[:, 0]).max() * (1 + 1e-9)
+        assert np.abs(exact[..., [0, -1]]).max() < 1e-12
+        assert np.abs(exact[:, 1]).max() > 0.5  # not decayed to a trivial state
+    assert errors[1] < 5e-4
+    assert 3.5 < errors[0] / errors[1] < 4.5
 
 
 def test_bad_input(coeffs: np.ndarray) -> None:

@@ -258,19 +258,27 @@ SLOW_CFG = TrainConfig(epochs=12, batch_size=8, lr=1e-2, seed=11, checkpoint_eve
 
 
 def _slow_main(run_dir: Path) -> None:
+    """Train; once the first checkpoint exists (written atomically at the end of epoch 2),
+    announce it with ``blocked`` and wait to be killed inside epoch 3 — so the parent's SIGKILL
+    lands mid-epoch after a checkpoint, every time, without racing the wall clock."""
     torch.set_num_threads(1)
+    last = run_dir / "checkpoints" / "toy-last.pt"
 
-    def slow_mse(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        time.sleep(0.02)  # numerics untouched; gives the test time to interrupt
+    def blocking_mse(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        if last.exists():
+            (run_dir / "blocked").touch()
+            time.sleep(300)  # the parent kills us long before; never an orphan for long
+            os._exit(3)
         return mse(model, batch)
 
-    run(run_dir, SLOW_CFG, loss_fn=slow_mse, progress=False)
+    run(run_dir, SLOW_CFG, loss_fn=blocking_mse, progress=False)
 
 
 @pytest.mark.slow
 def test_sigkilled_process_resumes_to_identical_metrics(tmp_path: Path) -> None:
-    """SIGKILL (no handler can run) after the first checkpoint; re-running resumes from the
-    last atomically written checkpoint and ends bit-identical to an uninterrupted run."""
+    """SIGKILL (no handler can run) in the epoch after the first checkpoint; re-running resumes
+    from the last atomically written checkpoint and ends bit-identical to an uninterrupted run.
+    The child blocks once that checkpoint exists, so the kill point is deterministic."""
     cut = tmp_path / "cut"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
@@ -283,14 +291,15 @@ def test_sigkilled_process_resumes_to_identical_metrics(tmp_path: Path) -> None:
     last = cut / "checkpoints" / "toy-last.pt"
     with one_thread():  # the reference, computed while the subprocess trains
         ref_model, ref = run(tmp_path / "ref", SLOW_CFG, progress=False)
-    deadline = time.monotonic() + 60
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 240  # a generous bound on a loaded machine, not a race
+    while not (cut / "blocked").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "the child never reached its first checkpoint"
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"the run ended before it was killed: {err}"
     epoch = torch.load(last, weights_only=True)["epoch"]
-    assert 0 < epoch < SLOW_CFG.epochs
+    assert epoch == SLOW_CFG.checkpoint_every  # the first checkpoint, deterministically
     with one_thread():
         model, res = run(cut, SLOW_CFG, progress=False)
     assert res.resumed_from == epoch

@@ -8,7 +8,10 @@ and help text on top.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +82,46 @@ def toml_names(csv: str) -> str:
     return "[" + ", ".join(f'"{m}"' for m in names if m) + "]"
 
 
+def _is_main_process() -> bool:
+    from ..train.distributed import is_main_process
+
+    return is_main_process()
+
+
 def echo_log(message: str) -> None:
-    """Progress lines go to stderr, so that stdout holds only the result table."""
-    click.echo(message, err=True)
+    """Progress lines go to stderr, so that stdout holds only the result table; under
+    ``torchrun`` only rank 0 logs (one copy of every line)."""
+    if _is_main_process():
+        click.echo(message, err=True)
+
+
+def echo_result(text: Callable[[], str]) -> None:
+    """Print the result (``text()``, read lazily) on stdout — on rank 0 only under torchrun."""
+    if _is_main_process():
+        click.echo(text())
+
+
+@contextlib.contextmanager
+def rank_run_dir(out: Path) -> Iterator[tuple[Path, bool]]:
+    """``(directory to run in, is rank 0)`` for an experiment command.
+
+    Without ``torchrun`` and on rank 0 this is ``out``: rank 0 alone writes the run directory
+    (config, data, checkpoints, metrics, figures, report) and holds its lock. A rank ``r > 0``
+    trains its share of every batch (DDP) but runs in a private scratch directory, deleted at
+    the end, that starts with a copy of ``out/checkpoints``: every rank then resumes each model
+    from the same epoch as rank 0 (``fit`` reads ``{name}-last.pt`` before its first collective,
+    and rank 0 writes those files only from inside the collectives), and nothing of rank r
+    reaches ``out``. Its data are regenerated there from the same seeds, hence identical.
+    """
+    if _is_main_process():
+        yield out, True
+        return
+    from ..train.distributed import process_rank
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"pcml-rank{process_rank()}-"))
+    try:
+        if (out / "checkpoints").is_dir():
+            shutil.copytree(out / "checkpoints", scratch / "run" / "checkpoints", symlinks=False)
+        yield scratch / "run", False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._options import (
+    config_options,
+    echo_log,
+    echo_result,
+    out_option,
+    profile_option,
+    rank_run_dir,
+    run_options,
+    toml_names,
+)
+from ._validate import resolve_config
 
 
 def _case_names() -> list[str]:
@@ -90,20 +100,27 @@ def run_cmd(
         sets.append(f"seed={seed}")
     if device is not None:
         sets.append(f'train.device="{device}"')
-    try:
-        cfg = make_config(case, profile, multi_step, config_file, sets)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
-    command = shlex.join(["pcml", *sys.argv[1:]])
-    run(
-        cfg,
-        out,
-        command=command,
-        progress=not no_progress,
-        figures=not no_figures,
-        log=echo_log,
+    cfg = resolve_config(
+        lambda: make_config(case, profile, multi_step, config_file, sets),
+        out=out,
+        config_file=config_file,
+        sets=sets,
+        overrides=overrides,
+        seed=seed,
+        flags={"train.epochs": "--epochs", "models": "--models", "seed": "--seed"}
+        | {"train.device": "--device"},
     )
-    click.echo((out / "table.md").read_text(encoding="utf-8"))
+    command = shlex.join(["pcml", *sys.argv[1:]])
+    with rank_run_dir(out) as (run_out, main_rank):
+        run(
+            cfg,
+            run_out,
+            command=command,
+            progress=not no_progress,
+            figures=not no_figures and main_rank,
+            log=echo_log,
+        )
+    echo_result(lambda: (out / "table.md").read_text(encoding="utf-8"))
 
 
 @boon.command("study")

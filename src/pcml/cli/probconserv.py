@@ -7,7 +7,17 @@ from pathlib import Path
 
 import click
 
-from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._options import (
+    config_options,
+    echo_log,
+    echo_result,
+    out_option,
+    profile_option,
+    rank_run_dir,
+    run_options,
+    toml_names,
+)
+from ._validate import resolve_config
 
 PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection", "burgers")
 
@@ -79,10 +89,16 @@ def run_cmd(
         sets.append(f"seed={seed}")
     if device is not None:
         sets += [f'train.{k}.device="{device}"' for k in ("anp", "softc", "ensemble", "gp")]
-    try:
-        cfg = make_config(problem, profile, config_file, sets)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+    cfg = resolve_config(
+        lambda: make_config(problem, profile, config_file, sets),
+        out=out,
+        config_file=config_file,
+        sets=sets,
+        overrides=overrides,
+        seed=seed,
+        flags={"inequality": "--inequality", "methods": "--methods", "seed": "--seed"}
+        | {f"train.{k}.device": "--device" for k in ("anp", "softc", "ensemble", "gp")},
+    )
     argv = ["pcml", "probconserv", "run", problem, "--profile", profile, "--out", str(out)]
     if config_file is not None:
         argv += ["--config", str(config_file)]
@@ -95,16 +111,17 @@ def run_cmd(
         argv += ["--device", device]
     argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
     command = shlex.join(argv)
-    run(
-        cfg,
-        out,
-        command=command,
-        progress=not no_progress,
-        figures=not no_figures,
-        log=echo_log,
-    )
-    click.echo((out / "table.md").read_text(encoding="utf-8"))
-    click.echo(f"wrote {out}/metrics.json")
+    with rank_run_dir(out) as (run_out, main_rank):
+        run(
+            cfg,
+            run_out,
+            command=command,
+            progress=not no_progress,
+            figures=not no_figures and main_rank,
+            log=echo_log,
+        )
+    echo_result(lambda: (out / "table.md").read_text(encoding="utf-8"))
+    echo_result(lambda: f"wrote {out}/metrics.json")
 
 
 @probconserv.command("multi")

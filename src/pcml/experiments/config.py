@@ -10,6 +10,9 @@ A config is a ``@dataclass(frozen=True, slots=True)`` whose fields are ``bool``,
 * :func:`to_toml` writes TOML that :func:`load_config` reads back to an equal config (a tiny
   emitter: pcml takes no TOML-writer dependency). TOML has no null: ``None`` is written as the
   string ``"none"``, which ``X | None`` fields read back as ``None``;
+* :class:`Bound` and :func:`check_bounds` hold the allowed range of every numeric field as data
+  (a table ``{dotted key or field name: Bound}``) and check a resolved config against it; a
+  numeric field without an entry is an error, so a new field cannot skip validation;
 * :func:`config_hash` is the sha256 of the canonical JSON of :func:`to_dict` (sorted keys,
   integral floats written as integers, -0.0 as 0), so equal configs hash equally in every
   process and Python version. Use it to key caches and run directories; the original
@@ -26,6 +29,7 @@ import re
 import tomllib
 import types
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -140,6 +144,98 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return str(value)
         raise _fail(key, tp, value)
     raise TypeError(f"config key {key!r}: unsupported field type {_type_name(tp)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """Allowed values of one numeric config field: lo ≤ v ≤ hi (``lo_open``/``hi_open`` make
+    that end strict); ``integer`` requires an int. NaN is never inside a bound."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.integer and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    def describe(self) -> str:
+        """``"an integer in [1, 1000000]"``, ``"a number in (0, 1]"``."""
+
+        def end(v: float) -> str:
+            if math.isinf(v):
+                return "inf" if v > 0 else "-inf"
+            return str(int(v)) if float(v).is_integer() and abs(v) < 2**63 else repr(v)
+
+        kind = "an integer" if self.integer else "a number"
+        left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+        return f"{kind} in {left}{end(self.lo)}, {end(self.hi)}{right}"
+
+
+def int_bound(lo: int, hi: int) -> Bound:
+    """An integer in [lo, hi]."""
+    return Bound(lo, hi, integer=True)
+
+
+class ConfigRangeError(ValueError):
+    """A numeric config value outside its :class:`Bound`; ``key`` is the dotted key."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"config key {key!r} = {value!r} is out of range: allowed {allowed}")
+
+
+def _bound_for(bounds: Mapping[str, Bound], key: str) -> Bound | None:
+    """The entry for the dotted ``key``, else for its last part(s): ``train.anp.lr`` looks up
+    ``train.anp.lr``, ``anp.lr``, ``lr``."""
+    parts = key.split(".")
+    for i in range(len(parts)):
+        found = bounds.get(".".join(parts[i:]))
+        if found is not None:
+            return found
+    return None
+
+
+def _numbers(value: Any) -> list[Any] | None:
+    """The numbers in a numeric field (a number, or a list/tuple of numbers), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, list | tuple) and value and all(_numbers(v) for v in value):
+        return [n for v in value for n in _numbers(v) or ()]
+    return None
+
+
+def check_bounds(cfg: Any, bounds: Mapping[str, Bound], prefix: str = "") -> None:
+    """Every numeric field of the (nested) config ``cfg`` lies in its bound.
+
+    Raises :class:`ConfigRangeError` naming the dotted key, the value and the allowed range, and
+    ``KeyError`` for a numeric field that ``bounds`` does not cover (a programming error: the
+    table must grow with the config).
+    """
+    for f in dataclasses.fields(cfg):
+        key = prefix + f.name
+        value = getattr(cfg, f.name)
+        if _is_config(value):
+            check_bounds(value, bounds, key + ".")
+            continue
+        numbers = _numbers(value)
+        if numbers is None:
+            continue
+        bound = _bound_for(bounds, key)
+        if bound is None:
+            raise KeyError(f"no Bound for the numeric config key {key!r}")
+        for number in numbers:
+            if not bound.contains(number):
+                raise ConfigRangeError(key, value, bound.describe())
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
@@ -315,8 +411,12 @@ def to_toml(cfg: Any) -> str:
 
 
 __all__ = [
+    "Bound",
+    "ConfigRangeError",
+    "check_bounds",
     "config_hash",
     "from_dict",
+    "int_bound",
     "load_config",
     "parse_overrides",
     "to_dict",

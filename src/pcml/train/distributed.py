@@ -50,6 +50,17 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
+def process_rank() -> int:
+    """This process's rank from the ``torchrun`` environment (``RANK``; 0 without torchrun),
+    readable before the process group exists — e.g. to log and write artefacts on rank 0 only."""
+    return _env_int("RANK", 0)
+
+
+def is_main_process() -> bool:
+    """True unless ``torchrun`` started this process as a rank other than 0."""
+    return process_rank() == 0
+
+
 def _pick_device(device: str, local_rank: int) -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

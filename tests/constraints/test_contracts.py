@@ -1,0 +1,268 @@
+"""Contracts of pcml.constraints that the property tests did not pin down (found by ``make
+mutate``, docs/testing.md): errors name the argument exactly, float64 inside / input dtype
+outside, the caller's generator alone drives sampling, and the edge shapes the docstrings allow.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from pcml.constraints import conserve, mixture_moments, project_mean, sample_mixture
+from pcml.constraints._checks import check_symmetric
+
+F64 = torch.float64
+
+
+# ------------------------------------------------------------------------------ mixture_moments
+@pytest.mark.parametrize(
+    ("means", "variances", "match"),
+    [
+        ("abc", torch.ones(2, 3), r"^means: cannot convert str"),
+        (torch.ones(2, 3), "abc", r"^variances: cannot convert str"),
+        (
+            torch.tensor(1.0),
+            torch.tensor(1.0),
+            r"^means: expected shape \(S, \.\.\., n\) .*got \(\)",
+        ),
+        (torch.ones(0, 3), torch.ones(0, 3), r"^means: expected shape .*got \(0, 3\)"),
+        (torch.full((2, 3), np.inf), torch.ones(2, 3), r"^means: "),
+        (torch.ones(2, 3), torch.full((2, 3), np.nan), r"^variances: "),
+        (torch.ones(2, 3), -torch.ones(2, 3), r"^variances: "),
+    ],
+)
+def test_mixture_moments_errors_name_the_argument(means, variances, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        mixture_moments(means, variances)
+
+
+def test_mixture_moments_single_function_axis_is_allowed() -> None:
+    """(S, n) with S = 1 and n = 1: the smallest shape the docstring allows."""
+    loc, var = mixture_moments(torch.tensor([[2.0]], dtype=F64), torch.tensor([[0.5]], dtype=F64))
+    assert loc.shape == var.shape == (1,)
+    assert float(loc) == 2.0 and float(var) == 0.5
+
+
+def test_mixture_moments_compute_in_float64_and_return_the_input_dtype() -> None:
+    g = torch.Generator().manual_seed(0)
+    means = (1e4 + torch.randn(64, 5, generator=g, dtype=F64)).float()
+    variances = torch.rand(64, 5, generator=g, dtype=F64).float()
+    loc, var = mixture_moments(means, variances)
+    assert loc.dtype == var.dtype == torch.float32
+    loc64, var64 = mixture_moments(means.double(), variances.double())
+    torch.testing.assert_close(loc, loc64.float(), rtol=0, atol=0)
+    torch.testing.assert_close(var, var64.float(), rtol=0, atol=0)
+    # integer means are moments in the default dtype
+    li, vi = mixture_moments(torch.tensor([[1, 2], [3, 4]]), torch.zeros(2, 2, dtype=torch.int64))
+    assert li.dtype == vi.dtype == torch.get_default_dtype()
+    torch.testing.assert_close(li, torch.tensor([2.0, 3.0]))
+    torch.testing.assert_close(vi, torch.tensor([1.0, 1.0]))
+
+
+# ------------------------------------------------------------------------------ sample_mixture
+def _posterior(S: int, batch: tuple[int, ...], n: int = 6):
+    rng = np.random.default_rng(4)
+    mu = torch.from_numpy(rng.normal(size=(S, *batch, n)) * 3.0)
+    var = torch.from_numpy(rng.uniform(0.1, 1.0, size=(S, *batch, n)))
+    g = torch.full((n,), 1.0 / n, dtype=F64)
+    b = torch.from_numpy(rng.normal(size=batch))
+    return conserve(mu, variance=var, G=g, b=b), b
+
+
+def test_sample_mixture_uses_only_the_callers_generator() -> None:
+    post, _ = _posterior(4, (3,))
+    draws = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        draws.append(sample_mixture(post, (50,), generator=torch.Generator().manual_seed(7)))
+    torch.testing.assert_close(draws[0], draws[1], rtol=0, atol=0)
+    other = sample_mixture(post, (50,), generator=torch.Generator().manual_seed(8))
+    assert not torch.equal(draws[0], other)
+
+
+def test_sample_mixture_with_only_the_component_axis() -> None:
+    """Batch shape (S,): no further batch axes is a valid mixture (one function)."""
+    post, b = _posterior(3, ())
+    y = sample_mixture(post, (20,), generator=torch.Generator().manual_seed(0))
+    assert y.shape == (20, 6)
+    torch.testing.assert_close(
+        y.mean(-1), torch.full((20,), float(b), dtype=F64), rtol=0, atol=1e-12
+    )
+
+
+def test_sample_mixture_all_axes_shared() -> None:
+    post, _ = _posterior(5, (2, 3))
+    y = sample_mixture(post, (40,), shared_ndim=2, generator=torch.Generator().manual_seed(1))
+    assert y.shape == (40, 2, 3, 6)
+    with pytest.raises(ValueError, match=r"^shared_ndim: expected 0\.\.2 for batch"):
+        sample_mixture(post, (4,), shared_ndim=3)
+
+
+def test_sample_mixture_refuses_a_posterior_without_component_axis() -> None:
+    post = conserve(
+        torch.zeros(6, dtype=F64), variance=torch.ones(6, dtype=F64), G=torch.ones(6), b=1.0
+    )
+    with pytest.raises(
+        ValueError, match=r"^posterior: expected a batch shape \(S, \.\.\.\) with a component axis"
+    ):
+        sample_mixture(post, (3,))
+
+
+# ------------------------------------------------------------------------ project_mean, checks
+def test_project_mean_names_its_argument() -> None:
+    with pytest.raises(ValueError, match=r"^mean: cannot convert str"):
+        project_mean("abc", torch.ones(3), 1.0)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (4, 3, 2)])
+def test_check_symmetric_requires_square_matrices(shape: tuple[int, ...]) -> None:
+    expect = r"^A: expected a square matrix \(\.\.\., k, k\), got shape " + re.escape(str(shape))
+    with pytest.raises(ValueError, match=expect):
+        check_symmetric("A", torch.zeros(shape), dtype=F64)
+
+
+def test_check_symmetric_tolerance_is_per_matrix() -> None:
+    """Relative to each matrix's own max |a|: a tiny asymmetric matrix next to a huge symmetric
+    one is still refused."""
+    small = torch.tensor([[1.0, 2.0], [2.0 + 1e-6, 1.0]], dtype=F64)
+    big = 1e12 * torch.eye(2, dtype=F64)
+    with pytest.raises(ValueError, match=r"^A: expected a symmetric matrix"):
+        check_symmetric("A", torch.stack([small, big]), dtype=F64)
+    check_symmetric("A", torch.stack([(small + small.mT) / 2, big]), dtype=F64)
+
+
+def test_check_symmetric_accepts_round_off_of_large_matrices() -> None:
+    """The tolerance is relative (100 ulp of max |a|): a 1e8-sized matrix whose asymmetry is
+    1e-15 relative (1e-7 absolute) passes, also next to a small exactly symmetric matrix."""
+    big = 1e8 * torch.tensor([[1.0, 0.5], [0.5, 1.0]], dtype=F64)
+    big[0, 1] += 1e-7
+    small = torch.tensor([[1.0, 0.2], [0.2, 1.0]], dtype=F64)
+    check_symmetric("A", big, dtype=F64)
+    check_symmetric("A", torch.stack([big, small]), dtype=F64)
+
+
+def test_mixture_moments_of_scalar_components() -> None:
+    """means of shape (S,) (one scalar per component) give scalar moments."""
+    loc, var = mixture_moments(
+        torch.tensor([1.0, 3.0], dtype=F64), torch.tensor([0.5, 1.5], dtype=F64)
+    )
+    assert loc.shape == var.shape == ()
+    assert float(loc) == 2.0 and float(var) == 1.0 + 1.0
+
+
+# ------------------------------------------------------------------------------ _checks messages
+def test_check_finite_reports_count_first_index_and_value() -> None:
+    from pcml.constraints._checks import check_finite
+
+    with pytest.raises(ValueError, match=r"^t: expected finite values, found 1 non-finite entry "):
+        check_finite("t", torch.tensor([float("nan")]))  # a single element is checked too
+    with pytest.raises(
+        ValueError, match=r"found 2 non-finite entries \(first at index \(1,\): inf\)"
+    ):
+        check_finite("t", torch.tensor([0.0, float("inf"), float("nan")]))
+    with pytest.raises(ValueError, match=r"first at index \(\): -inf\) in a tensor of shape \(\)"):
+        check_finite("t", torch.tensor(float("-inf")))
+
+
+def test_check_nonnegative_reports_the_first_negative_entry() -> None:
+    from pcml.constraints._checks import check_nonnegative
+
+    check_nonnegative("v", torch.tensor([0.0, 0.5, 0.0]))  # zeros are allowed
+    with pytest.raises(
+        ValueError, match=r"^v: expected non-negative values, found -1\.0 at index \(2,\)"
+    ):
+        check_nonnegative("v", torch.tensor([0.0, 0.5, -1.0, -2.0]))
+    with pytest.raises(ValueError, match=r"found -3\.0 at index \(\) \(shape \(\)\)"):
+        check_nonnegative("v", torch.tensor(-3.0))
+    with pytest.raises(ValueError, match=r"found -0\.5 at index \(0,\)"):
+        check_nonnegative("v", torch.tensor([-0.5]))
+
+
+# ------------------------------------------------------------------------------ stencils, axes
+def test_fornberg_weights_argument_range_and_higher_derivatives() -> None:
+    from pcml.constraints import fornberg_weights
+
+    assert fornberg_weights(0.0, [0.0], 0) == [[1.0]]  # n = 1, m = 0 is valid
+    for m, n in ((-1, 3), (3, 3), (0, 0)):
+        with pytest.raises(
+            ValueError, match=rf"^fornberg_weights: need 0 <= m < len\(x\); got m={m}"
+        ):
+            fornberg_weights(0.0, [0.0, 1.0, 2.0][:n], m)
+    # second and third derivatives on 5 central nodes (classical weights)
+    c = np.array(fornberg_weights(0.0, [-2.0, -1.0, 0.0, 1.0, 2.0], 3))
+    np.testing.assert_allclose(c[:, 2], [-1 / 12, 4 / 3, -5 / 2, 4 / 3, -1 / 12], atol=1e-14)
+    np.testing.assert_allclose(c[:, 3], [-1 / 2, 1.0, 0.0, -1.0, 1 / 2], atol=1e-14)
+    np.testing.assert_allclose(c[:, 0], [0, 0, 1, 0, 0], atol=1e-15)
+
+
+def test_default_axis_names() -> None:
+    from pcml.constraints.boundary import default_axis_names
+
+    assert default_axis_names(3) == ("x", "y", "t")
+    with pytest.raises(ValueError, match=r"^default_axis_names: ndim must be 1, 2 or 3, got 4$"):
+        default_axis_names(4)
+
+
+# ------------------------------------------------------------------------------ boundary, stencils
+def test_boundary_condition_errors_are_exact() -> None:
+    from pcml.constraints import BoundaryConditions, Dirichlet, Periodic
+
+    with pytest.raises(
+        ValueError,
+        match=r"holds 'bad'; expected Dirichlet\(\), Neumann\(order\), Periodic\(\) or None$",
+    ):
+        BoundaryConditions({"x": (Dirichlet(), "bad")})
+    with pytest.raises(ValueError, match=r"; Periodic must be given on both sides of an axis$"):
+        BoundaryConditions({"x": (Periodic(), Dirichlet())})
+
+
+def test_wall_values_name_the_side_and_take_the_field_dtype() -> None:
+    from pcml.constraints import BoundaryConditions, Dirichlet
+    from pcml.constraints.boundary import wall_values
+
+    bcs = BoundaryConditions({"x": (Dirichlet(), Dirichlet())})
+    u = torch.zeros(2, 1, 9, dtype=torch.float32)
+    with pytest.raises(
+        ValueError, match=r"^bc_values\['x'\] must be a \(lower, upper\) tuple, got \[1"
+    ):
+        wall_values(bcs, {"x": [1.0, 2.0]}, ("x",), u)
+    with pytest.raises(
+        ValueError, match=r"^bc_values\['x'\]\[0\] \(lower\) has shape \(3,\); its leading"
+    ):
+        wall_values(bcs, {"x": (torch.zeros(3), torch.zeros(2))}, ("x",), u)
+    with pytest.raises(ValueError, match=r"^bc_values\['x'\]\[1\] \(upper\) has shape \(3,\)"):
+        wall_values(bcs, {"x": (torch.zeros(2), torch.zeros(3))}, ("x",), u)
+    lo, hi = wall_values(bcs, {"x": (torch.zeros(2, dtype=F64), 1.0)}, ("x",), u)["x"]
+    assert lo is not None and hi is not None
+    assert lo.dtype == hi.dtype == torch.float32 and lo.shape == hi.shape == (2,)
+
+
+def test_axis_coords_take_the_requested_dtype() -> None:
+    from pcml.constraints.boundary import axis_coords
+
+    assert axis_coords(None, "x", 5, torch.float32).dtype == torch.float32
+    assert axis_coords(None, "x", 5).dtype == torch.float64  # the default, not torch's float32
+    given = axis_coords({"x": torch.tensor([0.0, 0.5, 1.0], dtype=F64)}, "x", 3, torch.float32)
+    assert given.dtype == torch.float32
+
+
+def test_one_sided_stencil_limits_and_messages() -> None:
+    from pcml.constraints import OneSidedStencil
+
+    OneSidedStencil(order=6)  # the highest order allowed
+    with pytest.raises(
+        ValueError, match=r"^OneSidedStencil: order must be an int in 1\.\.6, got 7$"
+    ):
+        OneSidedStencil(order=7)
+    s = OneSidedStencil(order=2)  # 3 points: needs 4 nodes
+    assert s.weights([0.0, 0.25, 0.5, 1.0], "lower").weights == (-6.0, 8.0, -2.0)
+    with pytest.raises(ValueError, match=r"grid of 3 nodes is too small; need at least 4 so"):
+        s.weights([0.0, 0.25, 0.5], "lower")
+    for coords in ([0.0, 0.25, 0.25, 1.0], [0.0, 0.5, 0.25, 1.0]):
+        with pytest.raises(
+            ValueError, match=r"^OneSidedStencil: coords must be strictly increasing$"
+        ):
+            s.weights(coords, "lower")
