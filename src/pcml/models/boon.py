@@ -62,7 +62,6 @@ call. BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -71,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pcml.constraints.boundary import (
+    CORNER_RULE,
     BCValues,
     BoundaryConditions,
     Dirichlet,
@@ -78,14 +78,34 @@ from pcml.constraints.boundary import (
     Periodic,
     apply_boundary_conditions,
     axis_coords,
+    check_closed_periodic,
+    check_finite,
     default_axis_names,
     interior_mask,
     wall_values,
 )
 from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
+from pcml.models.boon_extension import (
+    check_fraction,
+    extended,
+    spectral_convs,
+    trapezoid_weights,
+)
+from pcml.models.boon_lift import smooth_lift
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
+
+
+def _operator_ndim(op: nn.Module) -> int | None:
+    """Grid dimension of pcml's FNO (``ndim``), neuraloperator's FNO (``n_dim``) or any module with
+    ``n_modes``; None when the module does not say (read from the first input)."""
+    for attr in ("ndim", "n_dim"):
+        v = getattr(op, attr, None)
+        if isinstance(v, int):
+            return v
+    modes = getattr(op, "n_modes", None)
+    return len(modes) if isinstance(modes, tuple | list) else None
 
 
 # A boundary node's new value as data: Σ_j coefs[j]·u[nodes[j]] + offset (offset: (B, C, *wall)).
@@ -196,54 +216,84 @@ def _end_spec(
 
 
 class BOON(nn.Module):
-    """Boundary-corrected FNO sharing the weights of ``fno`` (see module docstring).
+    """Any channels-first operator with exact boundary conditions (see module docstring).
 
-    ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``; ``mode``:
-    "channelwise" | "reference" | "none"; ``eps``: Tikhonov parameter of the block solves;
-    ``reference_tol``: scalar clamp of the reference mode; ``axis_names``: names of the grid axes
-    (default ("x",), ("x", "t"), ("x", "y", "t")); ``elimination_axis``: axis along which K is
-    eliminated (default: the first axis with a Dirichlet/Neumann side); ``mask_activation``: GELU
-    on interior nodes only (True) or everywhere (False); ``periodic``: "open" (operator on the
-    N − 1 distinct nodes of a closed periodic grid, endpoint copied) or "average" (the article's
-    per-layer end averaging on all N nodes); ``hidden_value_scale``: λ ≥ 0, the hidden layers'
-    boundary values are λ times the output's (module docstring; the output stays exact).
+    ``operator``: pcml's :class:`~pcml.models.fno.FNO`, ``neuralop.models.FNO`` or any module
+    mapping (B, C_in, *grid) → (B, C_out, *grid) (``fno=`` is accepted as the old keyword).
+    ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``. ``mode``:
+    "extension" (default, resolution-invariant, any operator), or — pcml FNO only — the article's
+    elimination "channelwise" | "reference" | "none". ``padding_fraction`` f: the extension's
+    domain padding (extension mode). Elimination modes only: ``eps`` (Tikhonov parameter of the
+    block solves), ``reference_tol`` (scalar clamp of the reference mode), ``neumann_half``,
+    ``elimination_axis`` (default: the first axis with a Dirichlet/Neumann side),
+    ``mask_activation`` (GELU on interior nodes only), ``periodic`` ("distinct": a closed periodic
+    grid runs on its N − 1 distinct nodes, endpoint copied — "open" is the old name; "average":
+    the article's per-layer end averaging) and ``hidden_value_scale`` λ ≥ 0 (hidden boundary
+    values λ times the output's). ``axis_names``: names of the grid axes (default ("x",),
+    ("x", "t"), ("x", "y", "t") by the operator's dimension, read at the first call for a module
+    that does not say).
+
+    Attributes: ``enforcement`` — "spectral" (the operator's spectral convolutions were found and
+    corrected inside, plus the output lift and exact enforcement), "elimination" (the article's
+    kernel correction inside pcml's Fourier layers), "output" (exact output-level enforcement
+    only: no spectral convolution visible, or ``mode="none"``), "none" (no BCs: the operator
+    exactly); ``corner_rule`` (:data:`pcml.constraints.boundary.CORNER_RULE`).
     """
+
+    corner_rule = CORNER_RULE
 
     def __init__(
         self,
-        fno: FNO,
+        operator: nn.Module | None = None,
         bcs: BoundaryConditions | Mapping | None = None,
-        mode: Literal["channelwise", "reference", "none"] = "channelwise",
+        mode: Literal["extension", "channelwise", "reference", "none"] = "extension",
         neumann_half: bool = False,
         eps: float = 1e-7,
         reference_tol: float = 1e-7,
         axis_names: Sequence[str] | None = None,
         elimination_axis: str | None = None,
         mask_activation: bool = True,
-        periodic: Literal["open", "average"] = "open",
+        periodic: Literal["distinct", "open", "average"] = "distinct",
         hidden_value_scale: float = 1.0,
+        padding_fraction: float = 0.25,
+        *,
+        fno: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if mode not in ("channelwise", "reference", "none"):
+        if operator is None:
+            operator = fno
+        elif fno is not None:
+            raise ValueError("BOON: give the operator once (positionally or as fno=), not both")
+        if not isinstance(operator, nn.Module):
+            raise ValueError(f"BOON: operator must be an nn.Module, got {type(operator).__name__}")
+        if mode not in ("extension", "channelwise", "reference", "none"):
             raise ValueError(
-                f"BOON: mode must be 'channelwise', 'reference' or 'none', got {mode!r}"
+                "BOON: mode must be 'extension', 'channelwise', 'reference' or 'none', "
+                f"got {mode!r}"
             )
-        if periodic not in ("open", "average"):
-            raise ValueError(f"BOON: periodic must be 'open' or 'average', got {periodic!r}")
+        if periodic not in ("distinct", "open", "average"):
+            raise ValueError(
+                "BOON: periodic must be 'distinct' (old name 'open') or 'average', "
+                f"got {periodic!r}"
+            )
+        for name, val in (
+            ("eps", eps),
+            ("reference_tol", reference_tol),
+            ("hidden_value_scale", hidden_value_scale),
+        ):
+            check_finite(val, f"BOON: {name}")
         if eps < 0 or reference_tol <= 0:
             raise ValueError(
                 f"BOON: need eps >= 0 and reference_tol > 0, got {eps}, {reference_tol}"
             )
-        if not (math.isfinite(hidden_value_scale) and hidden_value_scale >= 0):
+        if hidden_value_scale < 0:
             raise ValueError(
                 f"BOON: hidden_value_scale must be finite and >= 0, got {hidden_value_scale!r}"
             )
+        self.padding_fraction = check_fraction(padding_fraction)
         self.hidden_value_scale = float(hidden_value_scale)
-        self.fno = fno
+        self.operator = operator
         self.bcs = bcs if isinstance(bcs, BoundaryConditions) else BoundaryConditions(bcs or {})
-        self.names = tuple(axis_names) if axis_names else default_axis_names(fno.ndim)
-        if len(self.names) != fno.ndim:
-            raise ValueError(f"BOON: axis_names {self.names} must name {fno.ndim} grid axes")
         self.mode, self.neumann_half, self.eps, self.reference_tol = (
             mode,
             neumann_half,
@@ -251,14 +301,91 @@ class BOON(nn.Module):
             reference_tol,
         )
         self.mask_activation = mask_activation
-        self.periodic = periodic
+        self.periodic = "distinct" if periodic == "open" else periodic
+        ndim = _operator_ndim(operator)
+        self._names: tuple[str, ...] | None = tuple(axis_names) if axis_names else None
+        if self._names is None and ndim is not None:
+            self._names = default_axis_names(ndim)
+        if self._names is not None and ndim is not None and len(self._names) != ndim:
+            raise ValueError(f"BOON: axis_names {self._names} must name {ndim} grid axes")
+        if self._names is not None:
+            self.bcs.axes(self._names)  # validates the axis names
+        self._convs = spectral_convs(operator) if mode == "extension" else []
+        if not self.bcs:
+            self.enforcement = "none"
+        elif mode == "extension":
+            self.enforcement = "spectral" if self._convs and self._bounded() else "output"
+        elif mode == "none":
+            self.enforcement = "output"
+        else:
+            self.enforcement = "elimination"
+        if mode == "extension":
+            self._check_operator_padding()
+            return
+        if not isinstance(operator, FNO):
+            raise ValueError(
+                f"BOON: mode={mode!r} (the article's elimination) needs pcml's FNO; got "
+                f"{type(operator).__name__} — use mode='extension' for any operator"
+            )
+        self._init_elimination(operator, elimination_axis)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the grid axes (known after construction, or after the first call for an
+        operator that does not state its dimension)."""
+        if self._names is None:
+            raise ValueError("BOON: axis names are unknown until the first call (or axis_names=)")
+        return self._names
+
+    @property
+    def fno(self) -> Any:
+        """The wrapped operator (old name)."""
+        return self.operator
+
+    def extra_repr(self) -> str:
+        sides = {k: (repr(v[0]), repr(v[1])) for k, v in self.bcs.sides.items()}
+        return f"mode={self.mode!r}, enforcement={self.enforcement!r}, bcs={sides}"
+
+    def _bounded(self) -> bool:
+        """Whether some BC axis is bounded (Dirichlet/Neumann/free sides, not periodic)."""
+        return any(not isinstance(lo, Periodic) for lo, _ in self.bcs.sides.values())
+
+    def _check_operator_padding(self) -> None:
+        """Extension mode: refuse an operator that pads a bounded axis itself."""
+        if self._bounded() and getattr(self.operator, "domain_padding", None) is not None:
+            raise ValueError(
+                "BOON: the neuraloperator FNO has domain_padding set; BOON's extension pads the "
+                "bounded axes itself — build the FNO with domain_padding=None"
+            )
+        if isinstance(self.operator, FNO) and self._names is not None:
+            for i, name, lo, _ in self.bcs.axes(self.names):
+                if self.operator.padding[i] and not isinstance(lo, Periodic):
+                    raise ValueError(
+                        f"BOON: axis {name!r} carries BCs but is padded by "
+                        f"{self.operator.padding[i]}"
+                    )
+
+    def _init_elimination(self, fno: FNO, elimination_axis: str | None) -> None:
+        """The article's elimination modes (pcml FNO only)."""
         axes = self.bcs.axes(self.names)
-        # open periodic grids: grid indices of the periodic axes; hidden BCs = the others
+        # closed periodic grids run on their distinct nodes; open ones need nothing
         self._open_dims = tuple(
-            i for i, _, lo, _ in axes if periodic == "open" and isinstance(lo, Periodic)
+            i
+            for i, _, lo, _ in axes
+            if self.periodic == "distinct" and isinstance(lo, Periodic) and lo.closed
         )
+        for _, name, lo, _ in axes:
+            if self.periodic == "average" and isinstance(lo, Periodic) and not lo.closed:
+                raise ValueError(
+                    f"BOON: periodic='average' averages the two ends of a closed grid; axis "
+                    f"{name!r} is Periodic(grid='open')"
+                )
         self._hidden_bcs = BoundaryConditions(
-            {n: (lo, up) for i, n, lo, up in axes if i not in self._open_dims}
+            {
+                n: (lo, up)
+                for i, n, lo, up in axes
+                if i not in self._open_dims and not (isinstance(lo, Periodic) and not lo.closed)
+            }
         )
         for i, name, _, _ in axes:
             if fno.padding[i]:
@@ -273,7 +400,7 @@ class BOON(nn.Module):
                 raise ValueError(
                     f"BOON: elimination_axis {elimination_axis!r} has no Dirichlet/Neumann side"
                 )
-        if elim and mode != "none":
+        if elim and self.mode != "none":
             i, name, lo, up = elim[0]
             if fno.ndim > 1 and i == fno.ndim - 1:
                 raise ValueError(
@@ -393,31 +520,96 @@ class BOON(nn.Module):
 
     def forward(
         self,
-        a: Tensor,
+        a: Tensor | None = None,
         bc_values: BCValues | None = None,
         grid: Mapping[str, Tensor] | None = None,
+        **kwargs: Any,
     ) -> Tensor:
+        """Output (B, out_channels, *grid) for input ``a`` (B, in_channels, *grid).
+
+        ``bc_values``: ``{axis: (lower, upper)}``, or keyword arguments ``bc_<axis>=(lower,
+        upper)``. For neuraloperator's ``Trainer`` (``model(**sample)``) the input may come as
+        ``x=`` and the target ``y=`` is ignored. ``grid``: ``{axis: coords (N,)}``.
+        """
+        a, bc_values = self._call_arguments(a, bc_values, kwargs)
+        if self._names is None:
+            self._names = default_axis_names(a.ndim - 2)
+            self.bcs.axes(self._names)
+        if len(self.names) != a.ndim - 2:
+            raise ValueError(
+                f"BOON: input has shape {tuple(a.shape)} but the axes are {self.names}"
+            )
         if not self.bcs:
             if bc_values:
                 raise ValueError("BOON: bc_values given but the model has no boundary conditions")
-            return self.fno(a)
+            return self.operator(a)
+        check_finite(a, "BOON: input a")
+        check_closed_periodic(a, self.bcs, self.names)
         shape = tuple(a.shape[2:])
         probe = a.new_empty((a.shape[0], 1, *shape))
         vals = wall_values(self.bcs, bc_values, self.names, probe)
         coords = {n: axis_coords(grid, n, shape[i]) for i, n, _, _ in self.bcs.axes(self.names)}
+        if self.mode == "extension":
+            return self._extension_forward(a, vals, coords)
         for d in self._open_dims:
-            if shape[d] < 3:
-                raise ValueError(
-                    f"BOON: periodic axis {self.names[d]!r} needs >= 3 closed-grid nodes, "
-                    f"got {shape[d]}"
-                )
             a = a.narrow(2 + d, 0, shape[d] - 1)
         if self._hidden_bcs:
             out = self._hidden_forward(a, self._open_values(vals), coords)
-        else:  # only open periodic axes: the FFT is periodic by construction
+        else:  # only periodic axes: the FFT is periodic by construction
             out = self.fno(a)
         for d in self._open_dims:  # endpoint := node 0, bitwise
             out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
+        return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
+
+    def _call_arguments(
+        self, a: Tensor | None, bc_values: BCValues | None, kwargs: dict[str, Any]
+    ) -> tuple[Tensor, BCValues | None]:
+        """Input and BC values from positional/keyword arguments (see :meth:`forward`)."""
+        x = kwargs.pop("x", None)
+        kwargs.pop("y", None)  # the target of a neuraloperator sample
+        if (a is None) == (x is None):
+            raise ValueError("BOON: pass the input once, as the first argument or as x=")
+        inp = a if a is not None else x
+        if not isinstance(inp, Tensor):
+            raise ValueError(f"BOON: the input must be a tensor, got {type(inp).__name__}")
+        unknown = sorted(k for k in kwargs if not k.startswith("bc_"))
+        if unknown:
+            raise ValueError(
+                f"BOON: unexpected keyword arguments {unknown}; boundary values are passed as "
+                "bc_values={axis: (lower, upper)} or bc_<axis>=(lower, upper)"
+            )
+        extra = {k[3:]: v for k, v in kwargs.items()}
+        if extra:
+            both = set(extra) & set(bc_values or {})
+            if both:
+                raise ValueError(f"BOON: values for axes {sorted(both)} given twice")
+            bc_values = {**dict(bc_values or {}), **{k: tuple(v) for k, v in extra.items()}}
+        return inp, bc_values
+
+    def _extension_forward(
+        self,
+        a: Tensor,
+        vals: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+    ) -> Tensor:
+        """Extended spectral layers, smooth output lift, exact enforcement (module docstring)."""
+        axes = self.bcs.axes(self.names)
+        closed = [i for i, _, lo, _ in axes if isinstance(lo, Periodic) and lo.closed]
+        bounded = [(2 + i, n) for i, n, lo, _ in axes if not isinstance(lo, Periodic)]
+        weights = [trapezoid_weights(coords[n]) for _, n in bounded]
+        for d in closed:
+            a = a.narrow(2 + d, 0, a.shape[2 + d] - 1)
+        dims = [d for d, _ in bounded]
+        with extended(self._convs, dims, self.padding_fraction, weights):
+            out = self.operator(a)
+        if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:
+            raise ValueError(
+                "BOON: the operator must return a (B, C_out, *grid) tensor on the input's grid, "
+                f"got {getattr(out, 'shape', type(out))}"
+            )
+        for d in closed:  # endpoint := node 0, bitwise
+            out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
+        out = smooth_lift(out, self.bcs, vals, coords, self.names)
         return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
 
     def _open_values(

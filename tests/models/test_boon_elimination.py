@@ -1,7 +1,9 @@
-"""BOON: exact BCs on the output, exact hidden-layer elimination, analytic = probed blocks."""
+"""BOON, the article's elimination modes (channelwise / reference / none): exact BCs on the output,
+exact hidden-layer elimination, analytic = probed blocks. (Default extension mode: test_boon.py.)"""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -19,11 +21,20 @@ from pcml.constraints.boundary import (
     wall_values,
 )
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.models.boon import BOON, _gelu_with_ends
+from pcml.models.boon import BOON as _BOON
+from pcml.models.boon import _gelu_with_ends
 from pcml.models.boon_correction import boundary_blocks, eliminate, reference_scalars
 from pcml.models.fno import FNO
 
 F64 = torch.float64
+BOON = functools.partial(_BOON, mode="channelwise")
+CLOSED = Periodic("closed")
+
+
+def _closed(a: torch.Tensor, dim: int = 2) -> torch.Tensor:
+    """a with its last node along ``dim`` replaced by the first (a closed periodic grid)."""
+    n = a.shape[dim]
+    return torch.cat([a.narrow(dim, 0, n - 1), a.narrow(dim, 0, 1)], dim=dim)
 
 
 def _fno(ndim: int, hidden: int, seed: int, dtype: torch.dtype = F64, pad_t: int = 0) -> FNO:
@@ -73,10 +84,10 @@ def test_space_time_1d_all_kinds(seed, batch, n, frames, kind, mode) -> None:
     bcs = {
         "dirichlet": {"x": (Dirichlet(), Dirichlet())},
         "neumann": {"x": (Neumann(1), Neumann(3))},
-        "periodic": {"x": (Periodic(), Periodic())},
+        "periodic": {"x": (CLOSED, CLOSED)},
     }[kind]
     model = BOON(_fno(2, 4, seed, F64, pad_t=3), bcs, mode=mode)
-    a = torch.randn(batch, 1, n, frames, dtype=F64)
+    a = _closed(torch.randn(batch, 1, n, frames, dtype=F64))
     lo, hi = torch.randn(batch, frames, dtype=F64), torch.randn(batch, frames, dtype=F64)
     out = model(a, None if kind == "periodic" else {"x": (lo, hi)})
     assert out.shape == (batch, 1, n, frames)
@@ -124,8 +135,8 @@ def test_neumann_relation_exact_at_any_resolution(
     seed=st.integers(0, 10_000), n=st.integers(10, 40), dtype=st.sampled_from([torch.float32, F64])
 )
 def test_periodic_ends_bitwise_1d(seed, n, dtype) -> None:
-    model = BOON(_fno(1, 3, seed, dtype), {"x": (Periodic(), Periodic())})
-    out = model(torch.randn(2, 1, n, dtype=dtype))
+    model = BOON(_fno(1, 3, seed, dtype), {"x": (CLOSED, CLOSED)})
+    out = model(_closed(torch.randn(2, 1, n, dtype=dtype)))
     assert torch.equal(out[:, :, 0], out[:, :, -1])
 
 
@@ -133,10 +144,10 @@ def test_periodic_ends_bitwise_1d(seed, n, dtype) -> None:
 def test_space_time_2d_all_walls(kind: str) -> None:
     """Grid (x, y, t), BCs on all four walls; later axes (y) win at the corners."""
     b, nx, ny, nt = 2, 10, 9, 6
-    bc = {"dirichlet": Dirichlet(), "neumann": Neumann(2), "periodic": Periodic()}[kind]
+    bc = {"dirichlet": Dirichlet(), "neumann": Neumann(2), "periodic": CLOSED}[kind]
     bcs = BoundaryConditions({"x": (bc, bc), "y": (bc, bc)})
     model = BOON(_fno(3, 3, 1, F64, pad_t=2), bcs)
-    a = torch.randn(b, 1, nx, ny, nt, dtype=F64)
+    a = _closed(_closed(torch.randn(b, 1, nx, ny, nt, dtype=F64)), 3)
     vals = None
     if kind != "periodic":
         vals = {

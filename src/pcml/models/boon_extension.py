@@ -1,0 +1,171 @@
+r"""Non-periodic extension of spectral convolutions: the walls of a bounded axis are not neighbours
+on the FFT circle, and the layer is a trapezoid rule for the integral operator on [x_0, x_{N−1}].
+
+A spectral convolution on N nodes is circulant: on a closed grid of a bounded axis the two walls
+are adjacent nodes of the FFT circle, so any boundary correction that solves for wall data mixes
+the two walls through the kernel at offset ±h and scales with N (boon.md §15). Here every visible
+spectral convolution :math:`\mathcal K` along a bounded axis (N nodes, spacing
+:math:`h = 1/(N-1)`) is replaced by
+
+.. math::
+    (\tilde{\mathcal K} v)_p = \big(\mathcal K_M\, \mathrm{pad}_M(\tau v)\big)_p,\quad p < N,\qquad
+    (\tau v)_q = w_q v_q,\ w_0 = w_{N-1} = \tfrac12,\ w_q = 1 \text{ otherwise},
+
+with :math:`\mathrm{pad}_M` zero-padding to :math:`M = (1 + f)(N - 1)` nodes (f = ``fraction``,
+default ¼; :math:`P = M - N` zeros after the last node, rounded). The FFT period is then
+:math:`Mh = 1 + f` at every resolution, so the retained modes are the same physical frequencies
+:math:`k/(1+f)`, and
+
+.. math::
+    (\tilde{\mathcal K} v)(x_p) = \frac{1}{M}\sum_{q} w_q\, k_M(p - q)\, v_q
+    = \frac{1}{1+f}\int_0^1 \kappa(x_p - y)\, v(y)\, dy + O(h^2),
+
+the composite trapezoid rule of a fixed integral operator with the band-limited kernel
+:math:`\kappa` of period :math:`1 + f`. For smooth v the corrected layers therefore converge at
+second order as the grid is refined (the plain FNO on a closed grid converges only at first order:
+its period Nh = 1 + h moves with N), and the walls are :math:`fM/(1+f) \ge` a fixed distance f
+apart across the padding. Applied to every spectral convolution and every bounded axis (each padded
+independently; corners get the product weight ¼). On a non-uniform grid (``grid=`` of the call)
+the weights :math:`w_q` are the grid's trapezoid weights divided by the mean spacing, so the
+quadrature measure follows the actual nodes (the kernel is still read at index offsets, as in any
+FFT layer). The pointwise paths (skip, bias, activation) are
+untouched. Shapes: the hooked module's input (B, C, *grid) and output (B, C', *grid) are unchanged.
+
+The extension is installed as forward hooks for the duration of one call (:func:`extended`), so the
+wrapped module is unchanged outside BOON. It recognises pcml's
+:class:`~pcml.models.fno.SpectralConv` and neuraloperator's
+``neuralop.layers.spectral_convolution.SpectralConv`` (and its subclasses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pcml.models.fno import SpectralConv
+
+__all__ = [
+    "extended",
+    "extension_nodes",
+    "spectral_convs",
+    "trapezoid_extend",
+    "trapezoid_weights",
+]
+
+
+def extension_nodes(n: int, fraction: float) -> int:
+    """P = round(f (N − 1)) − 1 zero nodes appended (at least 1), so that M = N + P ≈ (1+f)(N−1)."""
+    return max(round(fraction * (n - 1)) - 1, 1)
+
+
+def _is_neuralop_spectral(m: nn.Module) -> bool:
+    return any(
+        c.__name__ == "SpectralConv" and c.__module__.startswith("neuralop")
+        for c in type(m).__mro__
+    )
+
+
+def spectral_convs(operator: nn.Module) -> list[nn.Module]:
+    """The spectral convolutions inside ``operator`` that the extension can correct (pcml's and
+    neuraloperator's), in module order."""
+    return [
+        m for m in operator.modules() if isinstance(m, SpectralConv) or _is_neuralop_spectral(m)
+    ]
+
+
+def trapezoid_weights(coords: Tensor) -> Tensor | None:
+    r"""Normalised trapezoid weights (N,) of a grid, :math:`w_q = (x_{q+1} - x_{q-1}) / (2\bar h)`
+    (one-sided at the ends, :math:`\bar h = (x_{N-1} - x_0)/(N - 1)`); None for a uniform grid,
+    whose weights are exactly ½, 1, …, 1, ½."""
+    c = coords.to(torch.float64)
+    d = c[1:] - c[:-1]
+    hbar = (c[-1] - c[0]) / (c.numel() - 1)
+    if bool(((d - hbar).abs() <= 1e-12 * hbar).all()):
+        return None
+    w = torch.zeros_like(c)
+    w[:-1] += d / 2
+    w[1:] += d / 2
+    return w / hbar
+
+
+def trapezoid_extend(
+    v: Tensor,
+    dims: Sequence[int],
+    fraction: float,
+    weights: Sequence[Tensor | None] | None = None,
+) -> Tensor:
+    """τ v zero-padded along ``dims`` (module docstring): ends halved (or, for a non-uniform grid,
+    every node times its normalised trapezoid weight from ``weights``), P zeros appended."""
+    for k, d in enumerate(dims):
+        n = v.shape[d]
+        w = None if weights is None else weights[k]
+        if w is None:
+            half = v.new_tensor(0.5)
+            ends = [v.narrow(d, 0, 1) * half, v.narrow(d, 1, n - 2), v.narrow(d, n - 1, 1) * half]
+            v = torch.cat(ends, dim=d)
+        else:
+            shape = [1] * v.ndim
+            shape[d] = n
+            v = v * w.to(v).reshape(shape)
+        pad = [0, 0] * (v.ndim - 1 - d) + [0, extension_nodes(n, fraction)]
+        v = F.pad(v, pad)
+    return v
+
+
+@contextlib.contextmanager
+def extended(
+    convs: Sequence[nn.Module],
+    dims: Sequence[int],
+    fraction: float,
+    weights: Sequence[Tensor | None] | None = None,
+) -> Iterator[None]:
+    """Within the block, every module in ``convs`` acts as the trapezoid-extended operator along
+    the tensor ``dims`` (module docstring; ``weights``: per dim the :func:`trapezoid_weights` of a
+    non-uniform grid, or None). Hooks are removed on exit, also on error."""
+    if not dims or not convs:
+        yield
+        return
+    sizes: list[tuple[int, ...]] = []
+
+    def pre(_m: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if kwargs.get("output_shape") is not None:
+            raise ValueError(
+                "BOON: the extended spectral convolution does not support output_shape "
+                "(resolution scaling inside the operator)"
+            )
+        x = args[0] if args else kwargs.pop("x")
+        if any(x.shape[d] < 3 for d in dims):
+            raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(x.shape)}")
+        sizes.append(tuple(x.shape[d] for d in dims))
+        return (trapezoid_extend(x, dims, fraction, weights), *args[1:]), kwargs
+
+    def post(_m: nn.Module, _args: tuple, _kwargs: dict, out: Any) -> Any:
+        ns = sizes.pop()
+        for d, n in zip(dims, ns, strict=True):
+            out = out.narrow(d, 0, n)
+        return out
+
+    handles = []
+    try:
+        for m in convs:
+            handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(m.register_forward_hook(post, with_kwargs=True))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def check_fraction(fraction: float) -> float:
+    """Validate the padding fraction f (finite, 0 < f <= 4)."""
+    if not (isinstance(fraction, int | float) and math.isfinite(fraction) and 0 < fraction <= 4):
+        raise ValueError(
+            f"BOON: padding_fraction must be a finite number in (0, 4], got {fraction!r}"
+        )
+    return float(fraction)
