@@ -472,3 +472,20 @@ def test_hidden_value_scale_is_validated() -> None:
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="hidden_value_scale"):
             BOON(_fno(1, 2, 0), {"x": (Dirichlet(), Dirichlet())}, hidden_value_scale=bad)
+
+
+@pytest.mark.parametrize("mode", ["channelwise", "reference"])
+def test_hidden_layers_use_the_non_uniform_grid(mode: str) -> None:
+    """The hidden Neumann relations are built on the grid of the call: with a non-uniform grid the
+    interior output changes (a mutant building hidden stencils on the uniform grid only changes the
+    two output boundary nodes), and the output relation holds for the non-uniform stencil."""
+    model = BOON(_fno(1, 3, 4), {"x": (Neumann(2), Neumann(3))}, mode=mode)
+    n = 24
+    xs = torch.linspace(0, 1, n, dtype=F64) ** 1.3
+    a = torch.randn(2, 1, n, dtype=F64)
+    g = (torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([2.0, 1.0], dtype=F64))
+    out_u = model(a, {"x": g})
+    out_n = model(a, {"x": g}, grid={"x": xs})
+    assert (out_u[..., 1:-1] - out_n[..., 1:-1]).abs().max() > 1e-6
+    assert _neumann_residual(out_n, 2, "lower", g[0].unsqueeze(1), xs) <= 1e-12
+    assert _neumann_residual(out_n, 3, "upper", g[1].unsqueeze(1), xs) <= 1e-12

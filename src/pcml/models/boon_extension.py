@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -124,10 +124,12 @@ def extended(
     dims: Sequence[int],
     fraction: float,
     weights: Sequence[Tensor | None] | None = None,
+    lift: Callable[[Tensor], Tensor] | None = None,
 ) -> Iterator[None]:
     """Within the block, every module in ``convs`` acts as the trapezoid-extended operator along
     the tensor ``dims`` (module docstring; ``weights``: per dim the :func:`trapezoid_weights` of a
-    non-uniform grid, or None). Hooks are removed on exit, also on error."""
+    non-uniform grid, or None), followed by ``lift`` (the hidden boundary lift, or None). Hooks
+    are removed on exit, also on error."""
     if not dims or not convs:
         yield
         return
@@ -149,7 +151,7 @@ def extended(
         ns = sizes.pop()
         for d, n in zip(dims, ns, strict=True):
             out = out.narrow(d, 0, n)
-        return out
+        return out if lift is None else lift(out)
 
     handles = []
     try:

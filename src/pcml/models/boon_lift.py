@@ -101,9 +101,11 @@ def smooth_lift(
     values: Mapping[str, tuple[Tensor | None, Tensor | None]],
     coords: Mapping[str, Tensor],
     names: Sequence[str],
+    data_only: tuple[type, ...] = (),
 ) -> Tensor:
     """``u`` (B, C, *grid) plus the smooth lift of every Dirichlet/Neumann axis (module docstring);
-    periodic and free sides are left alone."""
+    periodic and free sides are left alone. Sides whose kind is in ``data_only`` inject their data
+    without reading the field (residual :math:`g_s` instead of :math:`g_s - L_s u`)."""
     axes = [ax for ax in bcs.axes(names) if (_kind(ax[2]), _kind(ax[3])) != (None, None)]
     axes.sort(key=lambda ax: 0 if Neumann in (type(ax[2]), type(ax[3])) else 1)
     for i, name, lo, up in axes:
@@ -120,10 +122,14 @@ def smooth_lift(
         )  # (S, J) = L_s ψ_j, float64
         m_inv = torch.linalg.inv(m).to(u.dtype).to(u.device)
         resid = []
-        for (s, _), (nodes, w) in zip(sides, funcs, strict=True):
+        for (s, bc), (nodes, w) in zip(sides, funcs, strict=True):
             target = values[name][s]
             assert target is not None
-            resid.append(target.unsqueeze(1).to(u.dtype) - _apply(u, dim, nodes, w))
+            g = target.unsqueeze(1).to(u.dtype)
+            if isinstance(bc, data_only):
+                resid.append(g.expand_as(u.select(dim, 0)))
+            else:
+                resid.append(g - _apply(u, dim, nodes, w))
         r = torch.stack(resid, dim=-1)  # (B, C, *wall, S)
         coef = r @ m_inv.T  # (B, C, *wall, J)
         shape = [1] * u.ndim
