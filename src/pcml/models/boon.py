@@ -89,13 +89,14 @@ Saad et al. 2023: every Fourier layer :math:`v \mapsto \sigma(Kv + Wv + b)` beco
 Closed periodic axes in the elimination modes (``periodic="distinct"``, the default; "open" is its
 old name) — a fix over the original, which averaged the two end nodes after every layer
 (``periodic="average"`` keeps that for reproduction). Such periodic data live on a *closed* grid
-of N nodes whose last node repeats the first (period (N − 1)h). An FFT over all N nodes assumes period N·h, so the spectral convolution is not periodic with the data's period
-and the duplicated node is a wrap-around kink; averaging the ends per layer cannot repair that (and
-the masked GELU leaves the two end nodes unactivated among activated neighbours). Here the operator
-runs on the N − 1 distinct nodes, where the FFT's period is the true one and every layer is
-periodic by construction, and the output endpoint is a copy of node 0 (ends bitwise equal). An
-input whose endpoint differs from node 0 is refused. With only periodic BCs this is exactly the
-FNO on the open grid followed by the endpoint copy: no hidden correction is needed.
+of N nodes whose last node repeats the first (period (N − 1)h). An FFT over all N nodes assumes
+period N·h, so the spectral convolution is not periodic with the data's period and the duplicated
+node is a wrap-around kink; averaging the ends per layer cannot repair that (and the masked GELU
+leaves the two end nodes unactivated among activated neighbours). Here the operator runs on the
+N − 1 distinct nodes, where the FFT's period is the true one and every layer is periodic by
+construction, and the output endpoint is a copy of node 0 (ends bitwise equal). An input whose
+endpoint differs from node 0 is refused. With only periodic BCs this is exactly the FNO on the open
+grid followed by the endpoint copy: no hidden correction is needed.
 
 Elimination modes: ``"channelwise"`` block elimination over channels, exact for any width;
 ``"reference"`` the article's scalar probes (output channel 0, summed over input channels) with the
