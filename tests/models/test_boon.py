@@ -4,6 +4,7 @@ periodic grids, keyword values, non-finite input refused, a neuraloperator train
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -23,7 +24,12 @@ from pcml.constraints.boundary import (
 )
 from pcml.constraints.stencils import OneSidedStencil
 from pcml.models.boon import BOON
-from pcml.models.boon_extension import extension_nodes, trapezoid_weights
+from pcml.models.boon_extension import (
+    extended,
+    extension_nodes,
+    trapezoid_extend,
+    trapezoid_weights,
+)
 from pcml.models.fno import FNO
 
 try:
@@ -277,35 +283,56 @@ def test_1d_plus_time_per_frame_values(op: str, kind: str) -> None:
             assert (d - (lo, hi)[s]).abs().max() <= 1e-10
 
 
-def test_non_uniform_grid_reaches_the_hidden_layers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a non-uniform grid the extended spectral layers weight each node by its trapezoid
-    weight (captured at the spectral convolution's input), and the interior output changes."""
+@pytest.mark.parametrize("weights", ["uniform", "non-uniform"])
+def test_extended_layer_is_the_padded_trapezoid_convolution(weights: str) -> None:
+    """Inside BOON a spectral convolution is crop(K_M(pad_M(w·v))) with w the trapezoid weights
+    of the call's grid — on a non-uniform grid the hidden layers use its weights (a mutant that
+    ignores the grid fails here)."""
     torch.manual_seed(0)
-    fno = _to(FNO((4,), 1, 1, 3, n_layers=2, projection_channels=4), F64)
-    model = BOON(fno, {"x": (Neumann(2), Dirichlet())})
+    sc = _to(FNO((5,), 1, 1, 3).layers[0].spectral, F64)  # type: ignore[union-attr]
+    n, f = 40, 0.25
+    xs = torch.linspace(0, 1, n, dtype=F64)
+    if weights == "non-uniform":
+        xs = xs**1.5
+    w = trapezoid_weights(xs)
+    assert (w is None) == (weights == "uniform")
+    v = torch.randn(2, 3, n, dtype=F64)
+    padded = trapezoid_extend(v, [2], f, [w])
+    assert padded.shape[-1] == n + extension_nodes(n, f) and (padded[..., n:] == 0).all()
+    expect = sc(padded)[..., :n]
+    for transform in ("dft", "fft"):  # the closed-form GEMM path and the FFT path
+        sc.transform = transform
+        with extended([sc], [2], f, [w]):
+            got = sc(v)
+        torch.testing.assert_close(got, expect, rtol=1e-12, atol=1e-13)
+    assert sc.extension is None  # restored
+
+
+def test_closed_form_equals_generic_path_and_grid_changes_the_interior() -> None:
+    """pcml's 1-D closed form (lift folded into the DFT matrices) = the generic path (FFT, then
+    the lift on the field), and a non-uniform grid changes the interior output."""
+    torch.manual_seed(0)
+    fno = _to(FNO((4,), 1, 1, 3, n_layers=3, projection_channels=4), F64)
+    fno_fft = copy.deepcopy(fno)
+    for layer in fno_fft.layers:  # type: ignore[union-attr]
+        layer.spectral.transform = "fft"
     n = 40
     xs = torch.linspace(0, 1, n, dtype=F64) ** 1.5
-    a = torch.randn(1, 1, n, dtype=F64)
-    seen: list[torch.Tensor] = []
-    spectral = fno.layers[0].spectral  # type: ignore[index]
-    inner = spectral.spectrum
-
-    def spy(v: torch.Tensor) -> torch.Tensor:  # what the transform really receives
-        seen.append(v)
-        return inner(v)
-
-    monkeypatch.setattr(spectral, "spectrum", spy)
-    out_u = model(a, {"x": (0.5, 1.0)})
-    out_n = model(a, {"x": (0.5, 1.0)}, grid={"x": xs})
-    v = fno.lift(a)  # type: ignore[operator]
-    w = trapezoid_weights(xs)
-    assert w is not None and trapezoid_weights(torch.linspace(0, 1, n, dtype=F64)) is None
-    pad = extension_nodes(n, 0.25)
-    assert seen[0].shape[-1] == seen[1].shape[-1] == n + pad
-    torch.testing.assert_close(seen[1][..., :n], v * w, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(seen[0][..., 1 : n - 1], v[..., 1:-1], rtol=0, atol=0)
-    assert (seen[1][..., n:] == 0).all()
-    assert (out_u[..., 1:-1] - out_n[..., 1:-1]).abs().max() > 1e-3
+    a = torch.randn(2, 1, n, dtype=F64)
+    for bcs, vals in (
+        ({"x": (Neumann(2), Dirichlet())}, (0.5, torch.tensor([1.0, -2.0], dtype=F64))),
+        ({"x": (Dirichlet(), None)}, (torch.tensor([1.0, 3.0], dtype=F64), None)),
+    ):
+        m, m_fft = BOON(fno, bcs), BOON(fno_fft, bcs)
+        for grid in (None, {"x": xs}):
+            torch.testing.assert_close(
+                m(a, {"x": vals}, grid=grid),
+                m_fft(a, {"x": vals}, grid=grid),
+                rtol=1e-11,
+                atol=1e-12,
+            )
+        out_u, out_n = m(a, {"x": vals}), m(a, {"x": vals}, grid={"x": xs})
+        assert (out_u[..., 1:-1] - out_n[..., 1:-1]).abs().max() > 1e-3
 
 
 # ------------------------------------------------------------------------------ any operator

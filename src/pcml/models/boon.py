@@ -140,12 +140,13 @@ from pcml.constraints.boundary import (
 )
 from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
 from pcml.models.boon_extension import (
+    AxisLift,
     check_fraction,
     extended,
     spectral_convs,
     trapezoid_weights,
 )
-from pcml.models.boon_lift import smooth_lift
+from pcml.models.boon_lift import lift_operator, smooth_lift
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
@@ -377,7 +378,9 @@ class BOON(nn.Module):
         self.padding_fraction = check_fraction(padding_fraction)
         self.hidden_lift = bool(hidden_lift)
         self.hidden_value_scale = float(hidden_value_scale)
-        self.operator = operator
+        self.fno: Any = (
+            operator  # registered as "fno": state-dict keys stay "fno.*" for any operator
+        )
         self.bcs = bcs if isinstance(bcs, BoundaryConditions) else BoundaryConditions(bcs or {})
         self.mode, self.neumann_half, self.eps, self.reference_tol = (
             mode,
@@ -423,9 +426,10 @@ class BOON(nn.Module):
         return self._names
 
     @property
-    def fno(self) -> Any:
-        """The wrapped operator (old name)."""
-        return self.operator
+    def operator(self) -> Any:
+        """The wrapped operator (registered as the submodule ``fno``, the old name, so state dicts
+        keep their keys)."""
+        return self.fno
 
     def extra_repr(self) -> str:
         sides = {k: (repr(v[0]), repr(v[1])) for k, v in self.bcs.sides.items()}
@@ -686,6 +690,7 @@ class BOON(nn.Module):
             a = a.narrow(2 + d, 0, a.shape[2 + d] - 1)
         dims = [d for d, _ in bounded]
         lift = None
+        axis_lift = None
         if self.hidden_lift and bounded:
             hidden = BoundaryConditions(
                 {n: (lo, up) for _, n, lo, up in axes if not isinstance(lo, Periodic)}
@@ -696,7 +701,13 @@ class BOON(nn.Module):
                 hv = _fit_values(hidden, vals, self.names, v.shape[2:], lam)
                 return smooth_lift(v, hidden, hv, coords, self.names, data_only=(Neumann,))
 
-        with extended(self._convs, dims, self.padding_fraction, weights, lift):
+            if a.ndim == 3:  # 1-D: the same lift as matrices, folded into the DFT (closed form)
+                _, name, lo, up = axes[0]
+                lmat, r_mat, psi, sides = lift_operator(lo, up, coords[name].cpu(), (Neumann,))
+                side_vals = [vals[name][s] for s in sides]
+                g = lam * torch.stack([v for v in side_vals if v is not None], dim=-1)
+                axis_lift = AxisLift(lmat, r_mat, psi, g)
+        with extended(self._convs, dims, self.padding_fraction, weights, lift, axis_lift):
             out = self.operator(a)
         if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:
             raise ValueError(

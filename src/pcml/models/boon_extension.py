@@ -42,15 +42,17 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pcml.models.fno import SpectralConv
+from pcml.models.fno import SpectralConv, _dft_pair, _retain
 
 __all__ = [
+    "AxisLift",
     "extended",
     "extension_nodes",
     "spectral_convs",
@@ -118,6 +120,107 @@ def trapezoid_extend(
     return v
 
 
+@dataclass(frozen=True)
+class AxisLift:
+    """The hidden lift along a 1-D axis as matrices (:func:`pcml.models.boon_lift.lift_operator`):
+    ``lmat`` (N, S), ``r_mat`` (S, J), ``psi`` (J, N) float64 and the hidden values ``g`` (B, S)."""
+
+    lmat: Tensor
+    r_mat: Tensor
+    psi: Tensor
+    g: Tensor
+
+
+class _PcmlExtended:
+    r"""The extended forward of pcml's :class:`SpectralConv` (installed as its ``extension``).
+
+    1-D with GEMM transforms (closed form, no extra full-size pass): the trapezoid weights and
+    the zero padding fold into the analysis matrix, the crop and the hidden lift into the
+    synthesis matrix,
+
+    .. math::
+        A' = \mathrm{diag}(w)\, A_M[{:}N],\qquad
+        S' = S_M[:, {:}N]\,(I - L R \Psi),\qquad
+        \tilde{\mathcal K}v + \Lambda_g = \big(\mathrm{mix}(vA')\big) S' + g R \Psi,
+
+    so the corrected layer costs the plain layer's two GEMMs (on N rows) plus one broadcast add.
+    Otherwise: weights, rfftn/irfftn on the padded grid (``s=``, no explicit padding copy), crop,
+    then ``lift``.
+    """
+
+    def __init__(
+        self,
+        dims: Sequence[int],
+        fraction: float,
+        weights: Sequence[Tensor | None] | None,
+        lift: Callable[[Tensor], Tensor] | None,
+        axis_lift: AxisLift | None,
+    ) -> None:
+        self.dims, self.fraction, self.weights = list(dims), fraction, weights
+        self.lift, self.axis_lift = lift, axis_lift
+        self._mats: dict[tuple, tuple[Tensor, Tensor, Tensor | None]] = {}
+
+    def _matrices(
+        self, sc: SpectralConv, n: int, v: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        key = (n, sc.n_modes[0], v.dtype, v.device)
+        if key not in self._mats:
+            m, big = sc.n_modes[0], n + extension_nodes(n, self.fraction)
+            ana, syn = _dft_pair(big, m, torch.float64, torch.device("cpu"))
+            w = self.weights[0] if self.weights is not None else None
+            if w is None:
+                w = torch.ones(n, dtype=torch.float64)
+                w[0] = w[-1] = 0.5
+            a_mat = w.to(torch.float64).cpu()[:, None] * ana[:n]
+            s_mat = syn[:, :n]
+            add = None
+            al = self.axis_lift
+            if al is not None:
+                s_mat = s_mat - (s_mat @ al.lmat) @ al.r_mat @ al.psi
+                add = ((al.g.to(torch.float64).cpu() @ al.r_mat) @ al.psi).unsqueeze(1)
+                add = add.to(dtype=v.dtype, device=v.device)
+            self._mats[key] = (
+                a_mat.to(dtype=v.dtype, device=v.device).contiguous(),
+                s_mat.to(dtype=v.dtype, device=v.device).contiguous(),
+                add,
+            )
+        return self._mats[key]
+
+    def __call__(self, sc: SpectralConv, v: Tensor) -> Tensor:
+        n = v.shape[-1]
+        if sc.ndim == 1 and self.dims == [2] and sc.uses_dft(n + extension_nodes(n, self.fraction)):
+            if n < 3:
+                raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(v.shape)}")
+            a_mat, s_mat, add = self._matrices(sc, n, v)
+            m = sc.n_modes[0]
+            y = sc.mix(torch.view_as_complex((v @ a_mat).unflatten(-1, (m, 2))))
+            out = torch.view_as_real(y).flatten(-2) @ s_mat
+            return out if add is None else out + add
+        return self._generic(sc, v)
+
+    def _generic(self, sc: SpectralConv, v: Tensor) -> Tensor:
+        grid = list(v.shape[2:])
+        if any(v.shape[d] < 3 for d in self.dims):
+            raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(v.shape)}")
+        for k, d in enumerate(self.dims):
+            w = self.weights[k] if self.weights is not None else None
+            n = v.shape[d]
+            if w is None:
+                w = torch.ones(n, dtype=torch.float64)
+                w[0] = w[-1] = 0.5
+            shape = [1] * v.ndim
+            shape[d] = n
+            v = v * w.to(v).reshape(shape)
+            grid[d - 2] = n + extension_nodes(n, self.fraction)
+        sc.check_grid(grid)
+        fft_dims = list(range(2, 2 + sc.ndim))
+        spec = _retain(torch.fft.rfftn(v, s=grid, dim=fft_dims), fft_dims, grid, sc.n_modes)
+        out = sc.synthesize(sc.mix(spec), grid)
+        for d in self.dims:
+            out = out.narrow(d, 0, v.shape[d])
+        return out if self.lift is None else self.lift(out)
+
+
 @contextlib.contextmanager
 def extended(
     convs: Sequence[nn.Module],
@@ -125,11 +228,14 @@ def extended(
     fraction: float,
     weights: Sequence[Tensor | None] | None = None,
     lift: Callable[[Tensor], Tensor] | None = None,
+    axis_lift: AxisLift | None = None,
 ) -> Iterator[None]:
     """Within the block, every module in ``convs`` acts as the trapezoid-extended operator along
     the tensor ``dims`` (module docstring; ``weights``: per dim the :func:`trapezoid_weights` of a
-    non-uniform grid, or None), followed by ``lift`` (the hidden boundary lift, or None). Hooks
-    are removed on exit, also on error."""
+    non-uniform grid, or None), followed by ``lift`` (the hidden boundary lift, or None;
+    ``axis_lift``: the same lift as matrices, for pcml's 1-D closed form). pcml's spectral
+    convolutions get the extended forward as their ``extension`` attribute, others (neuraloperator)
+    forward hooks. Everything is restored on exit, also on error."""
     if not dims or not convs:
         yield
         return
@@ -154,14 +260,21 @@ def extended(
         return out if lift is None else lift(out)
 
     handles = []
+    own = _PcmlExtended(dims, fraction, weights, lift, axis_lift)
+    pcml = [m for m in convs if isinstance(m, SpectralConv)]
     try:
         for m in convs:
-            handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
-            handles.append(m.register_forward_hook(post, with_kwargs=True))
+            if isinstance(m, SpectralConv):
+                m.extension = own
+            else:
+                handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+                handles.append(m.register_forward_hook(post, with_kwargs=True))
         yield
     finally:
         for h in handles:
             h.remove()
+        for m in pcml:
+            m.extension = None
 
 
 def check_fraction(fraction: float) -> float:

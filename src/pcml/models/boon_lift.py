@@ -95,6 +95,30 @@ def _apply(u: Tensor, dim: int, nodes: list[int], weights: list[float]) -> Tenso
     return out
 
 
+def lift_operator(
+    lo: BC | None, up: BC | None, coords: Tensor, data_only: tuple[type, ...] = ()
+) -> tuple[Tensor, Tensor, Tensor, list[int]]:
+    r"""The lift of one axis as matrices (float64): ``(L, R, Ψ, sides)`` with L (N, S) the
+    functionals read from the field (a zero column for a ``data_only`` side), R = M⁻ᵀ (S, J),
+    Ψ (J, N) and the side indices (0 lower, 1 upper) in order, so that along the axis
+
+    .. math:: \mathrm{lift}(u) = u + (g - u L) R \Psi = u (I - L R \Psi) + g R \Psi.
+    """
+    n = coords.numel()
+    psi = lift_basis(lo, up, coords)  # (J, N)
+    sides = [(s, bc) for s, bc in enumerate((lo, up)) if isinstance(bc, Dirichlet | Neumann)]
+    lmat = torch.zeros(n, len(sides), dtype=torch.float64)
+    m = torch.zeros(len(sides), len(sides), dtype=torch.float64)
+    for k, (s, bc) in enumerate(sides):
+        nodes, w = _functional(bc, s, coords)
+        f = torch.zeros(n, dtype=torch.float64)
+        f[nodes] = torch.tensor(w, dtype=torch.float64)
+        m[k] = psi @ f  # L_s ψ_j
+        if not isinstance(bc, data_only):
+            lmat[:, k] = f
+    return lmat, torch.linalg.inv(m).T, psi, [s for s, _ in sides]
+
+
 def smooth_lift(
     u: Tensor,
     bcs: BoundaryConditions,
@@ -111,31 +135,12 @@ def smooth_lift(
     for i, name, lo, up in axes:
         dim = 2 + i
         c = coords[name]
-        psi = lift_basis(lo, up, c)  # (J, N)
-        sides = [(s, bc) for s, bc in enumerate((lo, up)) if isinstance(bc, Dirichlet | Neumann)]
-        funcs = [_functional(bc, s, c) for s, bc in sides]
-        m = torch.stack(
-            [
-                torch.stack([(psi[j, nodes] * psi.new_tensor(w)).sum() for j in range(len(sides))])
-                for nodes, w in funcs
-            ]
-        )  # (S, J) = L_s ψ_j, float64
-        m_inv = torch.linalg.inv(m).to(u.dtype).to(u.device)
-        resid = []
-        for (s, bc), (nodes, w) in zip(sides, funcs, strict=True):
-            target = values[name][s]
-            assert target is not None
-            g = target.unsqueeze(1).to(u.dtype)
-            if isinstance(bc, data_only):
-                resid.append(g.expand_as(u.select(dim, 0)))
-            else:
-                resid.append(g - _apply(u, dim, nodes, w))
-        r = torch.stack(resid, dim=-1)  # (B, C, *wall, S)
-        coef = r @ m_inv.T  # (B, C, *wall, J)
-        shape = [1] * u.ndim
-        shape[dim] = u.shape[dim]
-        corr = 0
-        for j in range(psi.shape[0]):
-            corr = corr + coef[..., j].unsqueeze(dim) * psi[j].to(u).reshape(shape)
-        u = u + corr
+        lmat, r_mat, psi, sides = lift_operator(lo, up, c.cpu(), data_only)
+        # residual g - L u, per wall point: (B, C, *wall, S)
+        targets = [values[name][s] for s in sides]
+        g = torch.stack([t.unsqueeze(1).to(u.dtype) for t in targets if t is not None], dim=-1)
+        rows = torch.nonzero(lmat.abs().sum(1)).flatten()  # the few nodes the functionals read
+        lu = torch.movedim(u.index_select(dim, rows.to(u.device)), dim, -1) @ lmat[rows].to(u)
+        coef = (g - lu) @ r_mat.to(u)  # (B, C, *wall, J)
+        u = u + torch.movedim(coef @ psi.to(u), -1, dim)
     return u
