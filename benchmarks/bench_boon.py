@@ -1,13 +1,14 @@
 """Forward+backward time of BOON / FNO per BC kind, against a straightforward original-style BOON.
 
-Cases (issues #5, #13): 1-D (N=512, hidden 64, modes 16, batch 20), 1-D + time (N=256, T=32,
-hidden 32, modes 12×12, batch 8, time padded by 9 as the original BOON-2d; the FNO baseline uses
-the same padding), and 1-D with neuraloperator's FNO (16 modes, width 64) wrapped by BOON, against
-that FNO. ``boon_*`` rows are BOON's default extension mode (spectral layers on the 25 %-padded
-grid, hidden and output lifts), ``boon_channelwise_*`` the article's elimination in closed form. The "original" variant re-implements the article's algorithm in the straightforward way
-(reference §4–§7, §14.1): every wrapped linear map (K, and W with its bias) is called on two
-full-batch probe tensors twice each, then on x, y and z — 7 full layer calls for Dirichlet, 6 for
-Neumann (right step only), 1 for periodic. It lives here, not in the package.
+Cases (issues #5, #13): 1-D (N=512, hidden 64, modes 16, batch 20), 1-D + time (N=256, T=32, hidden
+32, modes 12×12, batch 8, time padded by 9 as the original BOON-2d; the FNO baseline uses the same
+padding), and 1-D with neuraloperator's FNO (16 modes, width 64) wrapped by BOON, against that FNO.
+``boon_*`` rows are BOON's default extension mode (spectral layers on the 25 %-padded grid, hidden
+and output lifts), ``boon_channelwise_*`` the article's elimination in closed form. The "original"
+variant re-implements the article's algorithm in the straightforward way (reference §4–§7, §14.1):
+every wrapped linear map (K, and W with its bias) is called on two full-batch probe tensors twice
+each, then on x, y and z — 7 full layer calls for Dirichlet, 6 for Neumann (right step only), 1 for
+periodic. It lives here, not in the package.
 
 pcml's 1-D spectral convolution computes its transforms by GEMM (``SpectralConv`` docstring); the
 row ``fno_fft`` is the same FNO forced onto rfft/irfft, so the BOON/FNO ratios are against the

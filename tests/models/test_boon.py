@@ -446,3 +446,38 @@ def test_non_finite_input_values_grids_and_options_are_refused(bad: float) -> No
             BOON(fno, {"x": (Dirichlet(), None)}, **{name: bad})
     with pytest.raises(ValueError, match="mode"):
         BOON(fno, {"x": (Dirichlet(), None)}, mode="faithful")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_nd_closed_form_equals_padded_fft_and_field_lift(ndim: int) -> None:
+    """pcml's n-D closed form (bounded axes by complex GEMMs with the weights, padding, crop and
+    the hidden lift folded in) equals rfftn/irfftn on the padded grid followed by the lift."""
+    from pcml.models.boon_extension import _PcmlExtended
+    from pcml.models.boon_lift import lift_operator, smooth_lift
+
+    torch.manual_seed(2)
+    modes = (3, 3) if ndim == 2 else (3, 2, 3)
+    sc = _to(FNO(modes, 1, 1, 3).layers[0].spectral, F64)  # type: ignore[union-attr]
+    grid = (20, 9) if ndim == 2 else (14, 11, 8)
+    names = ("x", "t") if ndim == 2 else ("x", "y", "t")
+    sides = {"x": (Dirichlet(), Neumann(2))}
+    if ndim == 3:
+        sides["y"] = (Neumann(1), Dirichlet())
+    bcs = BoundaryConditions(sides)
+    coords = {n: axis_coords(None, n, grid[i]) for i, n in enumerate(names)}
+    coords["x"] = coords["x"] ** 1.2  # non-uniform along x
+    v = torch.randn(2, 3, *grid, dtype=F64)
+    vals = wall_values(bcs, {a: (1.5, torch.randn(2, dtype=F64)) for a in sides}, names, v)
+
+    def lift(u: torch.Tensor) -> torch.Tensor:
+        return smooth_lift(u, bcs, vals, coords, names, data_only=(Neumann,))
+
+    dims = [2 + i for i, n in enumerate(names) if n in sides]
+    weights = [trapezoid_weights(coords[n]) for n in names if n in sides]
+    ops = {
+        2 + i: lift_operator(*sides[n], coords[n], (Neumann,))[:3]
+        for i, n in enumerate(names)
+        if n in sides
+    }
+    ext = _PcmlExtended(dims, 0.25, weights, lift, ops)
+    torch.testing.assert_close(ext(sc, v), ext._generic(sc, v), rtol=1e-11, atol=1e-12)

@@ -140,7 +140,6 @@ from pcml.constraints.boundary import (
 )
 from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
 from pcml.models.boon_extension import (
-    AxisLift,
     check_fraction,
     extended,
     spectral_convs,
@@ -690,7 +689,7 @@ class BOON(nn.Module):
             a = a.narrow(2 + d, 0, a.shape[2 + d] - 1)
         dims = [d for d, _ in bounded]
         lift = None
-        axis_lift = None
+        axis_ops = None
         if self.hidden_lift and bounded:
             hidden = BoundaryConditions(
                 {n: (lo, up) for _, n, lo, up in axes if not isinstance(lo, Periodic)}
@@ -701,13 +700,12 @@ class BOON(nn.Module):
                 hv = _fit_values(hidden, vals, self.names, v.shape[2:], lam)
                 return smooth_lift(v, hidden, hv, coords, self.names, data_only=(Neumann,))
 
-            if a.ndim == 3:  # 1-D: the same lift as matrices, folded into the DFT (closed form)
-                _, name, lo, up = axes[0]
-                lmat, r_mat, psi, sides = lift_operator(lo, up, coords[name].cpu(), (Neumann,))
-                side_vals = [vals[name][s] for s in sides]
-                g = lam * torch.stack([v for v in side_vals if v is not None], dim=-1)
-                axis_lift = AxisLift(lmat, r_mat, psi, g)
-        with extended(self._convs, dims, self.padding_fraction, weights, lift, axis_lift):
+            axis_ops = {
+                2 + i: lift_operator(lo, up, coords[n].cpu(), (Neumann,))[:3]
+                for i, n, lo, up in axes
+                if not isinstance(lo, Periodic)
+            }
+        with extended(self._convs, dims, self.padding_fraction, weights, lift, axis_ops):
             out = self.operator(a)
         if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:
             raise ValueError(

@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -52,7 +51,7 @@ from torch import Tensor, nn
 from pcml.models.fno import SpectralConv, _dft_pair, _retain
 
 __all__ = [
-    "AxisLift",
+    "AxisOps",
     "extended",
     "extension_nodes",
     "spectral_convs",
@@ -120,31 +119,37 @@ def trapezoid_extend(
     return v
 
 
-@dataclass(frozen=True)
-class AxisLift:
-    """The hidden lift along a 1-D axis as matrices (:func:`pcml.models.boon_lift.lift_operator`):
-    ``lmat`` (N, S), ``r_mat`` (S, J), ``psi`` (J, N) float64 and the hidden values ``g`` (B, S)."""
+#: Per bounded tensor dim, the hidden lift's linear part as float64 matrices (L (N, S), R (S, J),
+#: Ψ (J, N)) of :func:`pcml.models.boon_lift.lift_operator`.
+AxisOps = dict[int, tuple[Tensor, Tensor, Tensor]]
 
-    lmat: Tensor
-    r_mat: Tensor
-    psi: Tensor
-    g: Tensor
+
+def _ones_weights(n: int, w: Tensor | None) -> Tensor:
+    if w is None:
+        w = torch.ones(n, dtype=torch.float64)
+        w[0] = w[-1] = 0.5
+    return w.to(torch.float64).cpu()
 
 
 class _PcmlExtended:
     r"""The extended forward of pcml's :class:`SpectralConv` (installed as its ``extension``).
 
-    1-D with GEMM transforms (closed form, no extra full-size pass): the trapezoid weights and
-    the zero padding fold into the analysis matrix, the crop and the hidden lift into the
-    synthesis matrix,
+    Closed form (no extra full-size pass): along every bounded axis the truncated DFT is a matrix
+    product, and the trapezoid weights and zero padding fold into the analysis matrix, the crop and
+    the hidden lift's linear part into the synthesis matrix,
 
     .. math::
         A' = \mathrm{diag}(w)\, A_M[{:}N],\qquad
         S' = S_M[:, {:}N]\,(I - L R \Psi),\qquad
-        \tilde{\mathcal K}v + \Lambda_g = \big(\mathrm{mix}(vA')\big) S' + g R \Psi,
+        \tilde{\mathcal K}v + \Lambda_g[\tilde{\mathcal K}v]
+        = \mathcal S'\big(\mathrm{mix}(\mathcal A' v)\big) + \Lambda_g[0],
 
-    so the corrected layer costs the plain layer's two GEMMs (on N rows) plus one broadcast add.
-    Otherwise: weights, rfftn/irfftn on the padded grid (``s=``, no explicit padding copy), crop,
+    (the lift is affine: :math:`\Lambda_g[u] = u\prod_d(I - L_dR_d\Psi_d) + \Lambda_g[0]`),
+    with :math:`\Lambda_g[0]` computed once per call. 1-D uses the real GEMMs of pcml's DFT
+    path, so the corrected layer costs the plain layer's two GEMMs plus one broadcast add; n-D
+    (bounded axes not the last, rfft, axis) transforms the other axes by FFT as the plain layer
+    and the bounded ones by complex GEMMs on the retained modes. Otherwise (a bounded last axis in
+    n-D, or 1-D without the DFT path): weights, rfftn/irfftn on the padded grid (``s=``), crop,
     then ``lift``.
     """
 
@@ -154,49 +159,91 @@ class _PcmlExtended:
         fraction: float,
         weights: Sequence[Tensor | None] | None,
         lift: Callable[[Tensor], Tensor] | None,
-        axis_lift: AxisLift | None,
+        axis_ops: AxisOps | None,
     ) -> None:
-        self.dims, self.fraction, self.weights = list(dims), fraction, weights
-        self.lift, self.axis_lift = lift, axis_lift
-        self._mats: dict[tuple, tuple[Tensor, Tensor, Tensor | None]] = {}
+        self.dims, self.fraction = list(dims), fraction
+        self.weights = list(weights) if weights is not None else [None] * len(self.dims)
+        self.lift, self.axis_ops = lift, axis_ops
+        self._cache: dict[tuple, Tensor] = {}
 
-    def _matrices(
-        self, sc: SpectralConv, n: int, v: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        key = (n, sc.n_modes[0], v.dtype, v.device)
-        if key not in self._mats:
-            m, big = sc.n_modes[0], n + extension_nodes(n, self.fraction)
-            ana, syn = _dft_pair(big, m, torch.float64, torch.device("cpu"))
-            w = self.weights[0] if self.weights is not None else None
-            if w is None:
-                w = torch.ones(n, dtype=torch.float64)
-                w[0] = w[-1] = 0.5
-            a_mat = w.to(torch.float64).cpu()[:, None] * ana[:n]
-            s_mat = syn[:, :n]
-            add = None
-            al = self.axis_lift
-            if al is not None:
-                s_mat = s_mat - (s_mat @ al.lmat) @ al.r_mat @ al.psi
-                add = ((al.g.to(torch.float64).cpu() @ al.r_mat) @ al.psi).unsqueeze(1)
-                add = add.to(dtype=v.dtype, device=v.device)
-            self._mats[key] = (
-                a_mat.to(dtype=v.dtype, device=v.device).contiguous(),
-                s_mat.to(dtype=v.dtype, device=v.device).contiguous(),
-                add,
-            )
-        return self._mats[key]
+    def _additive(self, v: Tensor) -> Tensor | None:
+        """Λ_g[0] on the layer's grid, (B, 1, *grid), once per call and shape."""
+        if self.lift is None:
+            return None
+        key = ("add", tuple(v.shape[2:]), v.shape[0], v.dtype, v.device)
+        if key not in self._cache:
+            zero = v.new_zeros(v.shape[0], 1, *v.shape[2:])
+            self._cache[key] = self.lift(zero)
+        return self._cache[key]
+
+    def _axis_mats(self, d: int, n: int, m: int, real: bool, v: Tensor) -> tuple[Tensor, Tensor]:
+        """(A', S') along tensor dim ``d``: real interleaved (N, 2m)/(2m, N) for the 1-D DFT path,
+        complex (N, 2m)/(2m, N) over the frequencies [0, m) ∪ [−m, 0) otherwise."""
+        key = ("mats", d, n, m, real, v.dtype, v.device)
+        if key not in self._cache:
+            big = n + extension_nodes(n, self.fraction)
+            w = _ones_weights(n, self.weights[self.dims.index(d)])
+            if real:
+                ana, syn = _dft_pair(big, m, torch.float64, torch.device("cpu"))
+                a_mat, s_mat = w[:, None] * ana[:n], syn[:, :n]
+            else:
+                kf = torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64)
+                ang = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), kf) / big
+                a_mat = torch.polar(w[:, None].expand(n, 2 * m), -ang)
+                s_mat = torch.polar(torch.full((2 * m, n), 1.0 / big, dtype=torch.float64), ang.T)
+            if self.axis_ops is not None and d in self.axis_ops:
+                lmat, r_mat, psi = self.axis_ops[d]
+                s_mat = s_mat - (s_mat @ lmat.to(s_mat.dtype)) @ (r_mat @ psi).to(s_mat.dtype)
+            cplx = torch.complex128 if v.dtype == torch.float64 else torch.complex64
+            cdt = v.dtype if real else cplx
+            self._cache[(*key, "a")] = a_mat.to(dtype=cdt, device=v.device).contiguous()
+            self._cache[(*key, "s")] = s_mat.to(dtype=cdt, device=v.device).contiguous()
+        return self._cache[(*key, "a")], self._cache[(*key, "s")]
 
     def __call__(self, sc: SpectralConv, v: Tensor) -> Tensor:
-        n = v.shape[-1]
-        if sc.ndim == 1 and self.dims == [2] and sc.uses_dft(n + extension_nodes(n, self.fraction)):
-            if n < 3:
-                raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(v.shape)}")
-            a_mat, s_mat, add = self._matrices(sc, n, v)
+        if any(v.shape[d] < 3 for d in self.dims):
+            raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(v.shape)}")
+        last = 1 + sc.ndim
+        if sc.ndim == 1:
+            n = v.shape[-1]
+            if not sc.uses_dft(n + extension_nodes(n, self.fraction)):
+                return self._generic(sc, v)
             m = sc.n_modes[0]
+            a_mat, s_mat = self._axis_mats(2, n, m, True, v)
             y = sc.mix(torch.view_as_complex((v @ a_mat).unflatten(-1, (m, 2))))
             out = torch.view_as_real(y).flatten(-2) @ s_mat
-            return out if add is None else out + add
-        return self._generic(sc, v)
+        elif last in self.dims:
+            return self._generic(sc, v)
+        else:
+            out = self._closed_nd(sc, v)
+        add = self._additive(v)
+        return out if add is None else out + add
+
+    def _closed_nd(self, sc: SpectralConv, v: Tensor) -> Tensor:
+        grid = tuple(v.shape[2:])
+        sc.check_grid(grid)
+        nt, mt = grid[-1], sc.n_modes[-1]
+        h = torch.fft.rfft(v, dim=-1).narrow(-1, 0, mt)
+        for k in range(sc.ndim - 1):  # full axes, analysis
+            d, n, m = 2 + k, grid[k], sc.n_modes[k]
+            if d in self.dims:
+                a_mat, _ = self._axis_mats(d, n, m, False, v)
+                h = torch.movedim(torch.movedim(h, d, -1) @ a_mat, -1, d)
+            else:
+                h = torch.fft.fft(h, dim=d)
+                h = torch.cat([h.narrow(d, 0, m), h.narrow(d, n - m, m)], dim=d)
+        y = sc.mix(h)
+        for k in range(sc.ndim - 1):  # full axes, synthesis
+            d, n, m = 2 + k, grid[k], sc.n_modes[k]
+            if d in self.dims:
+                _, s_mat = self._axis_mats(d, n, m, False, v)
+                y = torch.movedim(torch.movedim(y, d, -1) @ s_mat, -1, d)
+            else:
+                shape = list(y.shape)
+                shape[d] = n - 2 * m
+                y = torch.cat([y.narrow(d, 0, m), y.new_zeros(shape), y.narrow(d, m, m)], dim=d)
+                y = torch.fft.ifft(y, dim=d)
+        return torch.fft.irfft(y, n=nt, dim=-1)
 
     def _generic(self, sc: SpectralConv, v: Tensor) -> Tensor:
         grid = list(v.shape[2:])
@@ -228,14 +275,14 @@ def extended(
     fraction: float,
     weights: Sequence[Tensor | None] | None = None,
     lift: Callable[[Tensor], Tensor] | None = None,
-    axis_lift: AxisLift | None = None,
+    axis_ops: AxisOps | None = None,
 ) -> Iterator[None]:
     """Within the block, every module in ``convs`` acts as the trapezoid-extended operator along
     the tensor ``dims`` (module docstring; ``weights``: per dim the :func:`trapezoid_weights` of a
     non-uniform grid, or None), followed by ``lift`` (the hidden boundary lift, or None;
-    ``axis_lift``: the same lift as matrices, for pcml's 1-D closed form). pcml's spectral
-    convolutions get the extended forward as their ``extension`` attribute, others (neuraloperator)
-    forward hooks. Everything is restored on exit, also on error."""
+    ``axis_ops``: its linear part as matrices per bounded dim, for pcml's closed form). pcml's
+    spectral convolutions get the extended forward as their ``extension`` attribute, others
+    (neuraloperator) forward hooks. Everything is restored on exit, also on error."""
     if not dims or not convs:
         yield
         return
@@ -260,7 +307,7 @@ def extended(
         return out if lift is None else lift(out)
 
     handles = []
-    own = _PcmlExtended(dims, fraction, weights, lift, axis_lift)
+    own = _PcmlExtended(dims, fraction, weights, lift, axis_ops)
     pcml = [m for m in convs if isinstance(m, SpectralConv)]
     try:
         for m in convs:
