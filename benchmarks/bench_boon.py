@@ -13,6 +13,10 @@ periodic. It lives here, not in the package.
 pcml's 1-D spectral convolution computes its transforms by GEMM (``SpectralConv`` docstring); the
 row ``fno_fft`` is the same FNO forced onto rfft/irfft, so the BOON/FNO ratios are against the
 faster FNO. Periodic BOON runs on the N − 1 = 511 distinct nodes of the closed 512-node grid.
+The extension pads a bounded axis to M = N + round(N/4 − 1/4) − 1 nodes (period 1.25 at every N):
+M = 639 = 3²·71 for N = 512, a slow FFT size for neuraloperator's FFT layers, M = 640 for the
+closed grid N = 513 = 2⁹ + 1; the ``1d_neuralop_513`` case shows that grid (pcml's 1-D layers use
+GEMMs, where M does not matter).
 
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_boon.py`` (the machine is shared:
 repetitions are interleaved across variants in a fresh seeded random order each time, and medians
@@ -255,8 +259,10 @@ def main(reps: int = 9) -> None:
         "1d": (*pcml_variants(f1, a1), list(a1.shape), reps, 2),
         "1d_time": (*pcml_variants(f2, a2), list(a2.shape), max(3, reps // 2), 1),
     }
+    a513 = torch.randn(20, 1, 513)
     try:
         cases["1d_neuralop"] = (*neuralop_variants(a1), list(a1.shape), reps, 2)
+        cases["1d_neuralop_513"] = (*neuralop_variants(a513), list(a513.shape), reps, 2)
     except ImportError:  # the [neuralop] extra is not installed
         print("neuraloperator not importable: the 1d_neuralop case is skipped")
     results = {

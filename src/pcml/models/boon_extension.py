@@ -106,16 +106,15 @@ def trapezoid_extend(
     for k, d in enumerate(dims):
         n = v.shape[d]
         w = None if weights is None else weights[k]
-        if w is None:
-            half = v.new_tensor(0.5)
-            ends = [v.narrow(d, 0, 1) * half, v.narrow(d, 1, n - 2), v.narrow(d, n - 1, 1) * half]
-            v = torch.cat(ends, dim=d)
+        pad = [0, 0] * (v.ndim - 1 - d) + [0, extension_nodes(n, fraction)]
+        if w is None:  # one copy: pad, then halve the two end slices of the fresh tensor
+            v = F.pad(v, pad)
+            v.narrow(d, 0, 1).mul_(0.5)
+            v.narrow(d, n - 1, 1).mul_(0.5)
         else:
             shape = [1] * v.ndim
             shape[d] = n
-            v = v * w.to(v).reshape(shape)
-        pad = [0, 0] * (v.ndim - 1 - d) + [0, extension_nodes(n, fraction)]
-        v = F.pad(v, pad)
+            v = F.pad(v * w.to(v).reshape(shape), pad)
     return v
 
 

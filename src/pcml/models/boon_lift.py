@@ -142,5 +142,12 @@ def smooth_lift(
         rows = torch.nonzero(lmat.abs().sum(1)).flatten()  # the few nodes the functionals read
         lu = torch.movedim(u.index_select(dim, rows.to(u.device)), dim, -1) @ lmat[rows].to(u)
         coef = (g - lu) @ r_mat.to(u)  # (B, C, *wall, J)
-        u = u + torch.movedim(coef @ psi.to(u), -1, dim)
+        if dim == u.ndim - 1:  # one fused pass: u + coef @ psi
+            u = torch.baddbmm(
+                u.flatten(0, -2).unsqueeze(0),
+                coef.flatten(0, -2).unsqueeze(0),
+                psi.to(u).unsqueeze(0),
+            ).reshape(u.shape)
+        else:
+            u = u + torch.movedim(coef @ psi.to(u), -1, dim)
     return u
