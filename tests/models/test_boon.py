@@ -430,6 +430,8 @@ def test_neuralop_fno_from_the_issue_and_keyword_values() -> None:
     assert torch.equal(model(x=a, y=torch.zeros_like(a), bc_x=(lo, hi)), out)  # Trainer-style
     with pytest.raises(ValueError, match="unexpected keyword"):
         model(a, bc_x=(lo, hi), z=1)
+    with pytest.raises(ValueError, match=r"bc_x must be a \(lower, upper\) pair"):
+        model(a, bc_x=torch.zeros(3, 2))
     with pytest.raises(ValueError, match="given twice"):
         model(a, {"x": (lo, hi)}, bc_x=(lo, hi))
     with pytest.raises(ValueError, match="domain_padding"):

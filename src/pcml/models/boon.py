@@ -667,6 +667,11 @@ class BOON(nn.Module):
                 "bc_values={axis: (lower, upper)} or bc_<axis>=(lower, upper)"
             )
         extra = {k[3:]: v for k, v in kwargs.items()}
+        for k, v in extra.items():
+            if not isinstance(v, tuple | list) or len(v) != 2:
+                raise ValueError(
+                    f"BOON: bc_{k} must be a (lower, upper) pair, got {type(v).__name__}"
+                )
         if extra:
             both = set(extra) & set(bc_values or {})
             if both:
