@@ -528,3 +528,25 @@ def test_nd_closed_form_equals_padded_fft_and_field_lift(ndim: int) -> None:
     }
     ext = _PcmlExtended(dims, 0.25, weights, lift, ops)
     torch.testing.assert_close(ext(sc, v), ext._generic(sc, v), rtol=1e-11, atol=1e-12)
+
+
+@needs_neuralop
+def test_neuralop_2d_plus_time_dirichlet_wins_the_corners() -> None:
+    """neuraloperator's 3-D FNO over (x, y, t): x Neumann, y Dirichlet — Dirichlet bitwise on its
+    whole faces, the x relation on every other node of the x faces."""
+    b, nx, ny, nt = 2, 12, 10, 6
+    model = BOON(
+        _operator("neuralop", 3, 4, modes=3),
+        {"x": (Neumann(2), Neumann(2)), "y": (Dirichlet(), Dirichlet())},
+    )
+    assert model.enforcement == "spectral"
+    gx = (torch.randn(b, ny, nt, dtype=F64), torch.randn(b, 1, nt, dtype=F64))
+    gy = (torch.randn(b, nx, nt, dtype=F64), torch.randn(b, dtype=F64))
+    out = model(torch.randn(b, 1, nx, ny, nt, dtype=F64), {"x": gx, "y": gy})
+    assert torch.equal(out[:, 0, :, 0], gy[0])
+    assert torch.equal(out[:, 0, :, -1], gy[1][:, None, None].expand(b, nx, nt))
+    c = axis_coords(None, "x", nx)
+    for s, side in enumerate(("lower", "upper")):
+        err = OneSidedStencil(2).weights(c, side).apply(out, 2)[:, 0] - gx[s]
+        assert err[:, 1:-1].abs().max() <= 1e-10
+        assert err[:, [0, -1]].abs().max() > 1e-6  # the corner rows are given to Dirichlet
