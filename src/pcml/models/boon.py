@@ -305,14 +305,16 @@ class BOON(nn.Module):
     mapping (B, C_in, *grid) → (B, C_out, *grid) (``fno=`` is accepted as the old keyword).
     ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``. ``mode``:
     "extension" (default, resolution-invariant, any operator), or — pcml FNO only — the article's
-    elimination "channelwise" | "reference" | "none". ``padding_fraction`` f: the extension's
-    domain padding (extension mode). Elimination modes only: ``eps`` (Tikhonov parameter of the
+    elimination "channelwise" | "reference" | "none". Extension mode: ``padding_fraction`` f (the
+    domain padding of bounded axes, default ¼), ``hidden_lift`` (boundary data enter every
+    spectral layer as smooth functions, default True) and ``hidden_value_scale`` λ (their
+    values are λ·α). Elimination modes only: ``eps`` (Tikhonov parameter of the
     block solves), ``reference_tol`` (scalar clamp of the reference mode), ``neumann_half``,
     ``elimination_axis`` (default: the first axis with a Dirichlet/Neumann side),
     ``mask_activation`` (GELU on interior nodes only), ``periodic`` ("distinct": a closed periodic
     grid runs on its N − 1 distinct nodes, endpoint copied — "open" is the old name; "average":
-    the article's per-layer end averaging) and ``hidden_value_scale`` λ ≥ 0 (hidden boundary
-    values λ times the output's). ``axis_names``: names of the grid axes (default ("x",),
+    the article's per-layer end averaging); there ``hidden_value_scale`` λ ≥ 0 scales the hidden
+    node values (module docstring). ``axis_names``: names of the grid axes (default ("x",),
     ("x", "t"), ("x", "y", "t") by the operator's dimension, read at the first call for a module
     that does not say).
 
