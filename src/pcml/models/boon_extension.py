@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pcml.models.fno import SpectralConv, _dft_pair, _retain
+from pcml.models.fno import SpectralConv, _retain
 
 __all__ = [
     "AxisOps",
@@ -61,7 +61,9 @@ __all__ = [
 
 
 def extension_nodes(n: int, fraction: float) -> int:
-    """P = round(f (N − 1)) − 1 zero nodes appended (at least 1), so that M = N + P ≈ (1+f)(N−1)."""
+    """P = round(f (N − 1)) − 1 zero nodes appended (at least 1), so that M = N + P ≈ (1+f)(N−1)
+    (FFT paths; exact when f (N − 1) is an integer — pcml's closed forms use the exact period
+    (1 + f)(N − 1) h = 1 + f at every N)."""
     return max(round(fraction * (n - 1)) - 1, 1)
 
 
@@ -144,7 +146,11 @@ class _PcmlExtended:
         = \mathcal S'\big(\mathrm{mix}(\mathcal A' v)\big) + \Lambda_g[0],
 
     (the lift is affine: :math:`\Lambda_g[u] = u\prod_d(I - L_dR_d\Psi_d) + \Lambda_g[0]`),
-    with :math:`\Lambda_g[0]` computed once per call. 1-D uses the real GEMMs of pcml's DFT
+    with :math:`\Lambda_g[0]` computed once per call. The matrices use the exact period
+    :math:`M = (1 + f)(N - 1)` nodes, not rounded to an integer (a rounded M makes the period
+    :math:`Mh` depend on N by up to h/2, which shifts every retained frequency: on the
+    experiments' grids 128 → 255 → 509 a trained model is sensitive to it), so the layer is the
+    same continuum operator at every N; the FFT paths round M. 1-D uses the real GEMMs of pcml's DFT
     path, so the corrected layer costs the plain layer's two GEMMs plus one broadcast add; n-D
     (bounded axes not the last, rfft, axis) transforms the other axes by FFT as the plain layer
     and the bounded ones by complex GEMMs on the retained modes. Otherwise (a bounded last axis in
@@ -180,14 +186,19 @@ class _PcmlExtended:
         complex (N, 2m)/(2m, N) over the frequencies [0, m) ∪ [−m, 0) otherwise."""
         key = ("mats", d, n, m, real, v.dtype, v.device)
         if key not in self._cache:
-            big = n + extension_nodes(n, self.fraction)
+            big = (1 + self.fraction) * (n - 1)  # the exact period in nodes (not rounded)
             w = _ones_weights(n, self.weights[self.dims.index(d)])
+            p = torch.arange(n, dtype=torch.float64)
             if real:
-                ana, syn = _dft_pair(big, m, torch.float64, torch.device("cpu"))
-                a_mat, s_mat = w[:, None] * ana[:n], syn[:, :n]
+                k = torch.arange(m, dtype=torch.float64)
+                ang = 2 * math.pi * torch.outer(p, k) / big  # (N, m)
+                ana = torch.stack([torch.cos(ang), -torch.sin(ang)], dim=-1).reshape(n, 2 * m)
+                wk = torch.where(k == 0, 1.0, 2.0).to(torch.float64) / big
+                syn = torch.stack([wk * torch.cos(ang), -wk * torch.sin(ang)], dim=-1)
+                a_mat, s_mat = w[:, None] * ana, syn.reshape(n, 2 * m).T
             else:
                 kf = torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64)
-                ang = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), kf) / big
+                ang = 2 * math.pi * torch.outer(p, kf) / big
                 a_mat = torch.polar(w[:, None].expand(n, 2 * m), -ang)
                 s_mat = torch.polar(torch.full((2 * m, n), 1.0 / big, dtype=torch.float64), ang.T)
             if self.axis_ops is not None and d in self.axis_ops:
