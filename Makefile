@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gp,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[gp,neuralop,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

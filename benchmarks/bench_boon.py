@@ -1,15 +1,22 @@
 """Forward+backward time of BOON / FNO per BC kind, against a straightforward original-style BOON.
 
-Cases (issue #5): 1-D (N=512, hidden 64, modes 16, batch 20) and 1-D + time (N=256, T=32, hidden
+Cases (issues #5, #13): 1-D (N=512, hidden 64, modes 16, batch 20), 1-D + time (N=256, T=32, hidden
 32, modes 12×12, batch 8, time padded by 9 as the original BOON-2d; the FNO baseline uses the same
-padding). The "original" variant re-implements the article's algorithm in the straightforward way
-(reference §4–§7, §14.1): every wrapped linear map (K, and W with its bias) is called on two
-full-batch probe tensors twice each, then on x, y and z — 7 full layer calls for Dirichlet, 6 for
-Neumann (right step only), 1 for periodic. It lives here, not in the package.
+padding), and 1-D with neuraloperator's FNO (16 modes, width 64) wrapped by BOON, against that FNO.
+``boon_*`` rows are BOON's default extension mode (spectral layers on the 25 %-padded grid, hidden
+and output lifts), ``boon_channelwise_*`` the article's elimination in closed form. The "original"
+variant re-implements the article's algorithm in the straightforward way (reference §4–§7, §14.1):
+every wrapped linear map (K, and W with its bias) is called on two full-batch probe tensors twice
+each, then on x, y and z — 7 full layer calls for Dirichlet, 6 for Neumann (right step only), 1 for
+periodic. It lives here, not in the package.
 
 pcml's 1-D spectral convolution computes its transforms by GEMM (``SpectralConv`` docstring); the
 row ``fno_fft`` is the same FNO forced onto rfft/irfft, so the BOON/FNO ratios are against the
 faster FNO. Periodic BOON runs on the N − 1 = 511 distinct nodes of the closed 512-node grid.
+The extension pads a bounded axis to M = N + round(N/4 − 1/4) − 1 nodes (period 1.25 at every N):
+M = 639 = 3²·71 for N = 512, a slow FFT size for neuraloperator's FFT layers, M = 640 for the
+closed grid N = 513 = 2⁹ + 1; the ``1d_neuralop_513`` case shows that grid (pcml's 1-D layers use
+GEMMs, where M does not matter).
 
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_boon.py`` (the machine is shared:
 repetitions are interleaved across variants in a fresh seeded random order each time, and medians
@@ -42,7 +49,7 @@ from pcml.models.fno import FNO, FourierLayer
 KINDS = {
     "dirichlet": BoundaryConditions({"x": (Dirichlet(), Dirichlet())}),
     "neumann": BoundaryConditions({"x": (Neumann(1), Neumann(3))}),
-    "periodic": BoundaryConditions({"x": (Periodic(), Periodic())}),
+    "periodic": BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))}),
 }
 
 
@@ -138,9 +145,15 @@ def _time(fn: Callable[[], Tensor]) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def run_case(name: str, fno: FNO, a: Tensor, reps: int, warmup: int) -> dict:
-    b = a.shape[0]
-    wall = (b, *a.shape[3:])
+def _closed(a: Tensor) -> Tensor:
+    """The input on a closed periodic grid along x (node N−1 repeats node 0)."""
+    return torch.cat([a.narrow(2, 0, a.shape[2] - 1), a.narrow(2, 0, 1)], dim=2)
+
+
+def pcml_variants(fno: FNO, a: Tensor) -> tuple[dict[str, Callable[[], Tensor]], list]:
+    """FNO, BOON (extension, the default), BOON (channelwise elimination) and the original-style
+    algorithm per BC kind, on pcml's FNO."""
+    wall = (a.shape[0], *a.shape[3:])
     lo, hi = torch.randn(wall), torch.randn(wall)
     variants: dict[str, Callable[[], Tensor]] = {"fno": lambda: fno(a)}
     fno_fft = copy.deepcopy(fno)
@@ -149,11 +162,43 @@ def run_case(name: str, fno: FNO, a: Tensor, reps: int, warmup: int) -> dict:
         layer.spectral.transform = "fft"
     if fno.ndim == 1:  # pcml's 1-D FNO uses GEMM transforms; the same FNO on rfft/irfft, for scale
         variants["fno_fft"] = lambda: fno_fft(a)
+    ac = _closed(a)
     for kind, bcs in KINDS.items():
         vals = None if kind == "periodic" else {"x": (lo, hi)}
+        x = ac if kind == "periodic" else a
+        for mode, key in (("extension", "boon"), ("channelwise", "boon_channelwise")):
+            boon = BOON(fno, bcs, mode=mode)  # type: ignore[arg-type]
+            variants[f"{key}_{kind}"] = lambda boon=boon, vals=vals, x=x: boon(x, vals)
+        variants[f"original_{kind}"] = lambda kind=kind, x=x: original_boon(fno, kind, x, lo, hi)
+    return variants, [fno, fno_fft]
+
+
+def neuralop_variants(a: Tensor) -> tuple[dict[str, Callable[[], Tensor]], list]:
+    """neuraloperator's FNO against BOON wrapping it (extension mode) per BC kind."""
+    from neuralop.models import FNO as NeuralopFNO
+
+    torch.manual_seed(0)
+    fno = NeuralopFNO(n_modes=(16,), in_channels=1, out_channels=1, hidden_channels=64)
+    wall = (a.shape[0], *a.shape[3:])
+    lo, hi = torch.randn(wall), torch.randn(wall)
+    variants: dict[str, Callable[[], Tensor]] = {"fno": lambda: fno(a)}
+    ac = _closed(a)
+    for kind, bcs in KINDS.items():
+        vals = None if kind == "periodic" else {"x": (lo, hi)}
+        x = ac if kind == "periodic" else a
         boon = BOON(fno, bcs)
-        variants[f"boon_{kind}"] = lambda boon=boon, vals=vals: boon(a, vals)
-        variants[f"original_{kind}"] = lambda kind=kind: original_boon(fno, kind, a, lo, hi)
+        variants[f"boon_{kind}"] = lambda boon=boon, vals=vals, x=x: boon(x, vals)
+    return variants, [fno]
+
+
+def run_case(
+    name: str,
+    variants: dict[str, Callable[[], Tensor]],
+    modules: list,
+    shape: list[int],
+    reps: int,
+    warmup: int,
+) -> dict:
     wall: dict[str, list[float]] = {k: [] for k in variants}
     cpu: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(warmup):
@@ -164,15 +209,15 @@ def run_case(name: str, fno: FNO, a: Tensor, reps: int, warmup: int) -> dict:
         random.Random(r).shuffle(order)
         for k in order:
             fn = variants[k]
-            fno.zero_grad(set_to_none=True)
-            fno_fft.zero_grad(set_to_none=True)
+            for m in modules:
+                m.zero_grad(set_to_none=True)
             w, c = _time(fn)
             wall[k].append(w)
             cpu[k].append(c)
     med_w = {k: statistics.median(v) for k, v in wall.items()}
     med_c = {k: statistics.median(v) for k, v in cpu.items()}
     res: dict = {
-        "shape": list(a.shape),
+        "shape": shape,
         "reps": reps,
         "median_cpu_s": med_c,
         "median_wall_s": med_w,
@@ -184,13 +229,13 @@ def run_case(name: str, fno: FNO, a: Tensor, reps: int, warmup: int) -> dict:
         "cpu_s": cpu,
         "wall_s": wall,
     }
-    print(f"\n{name}: input {tuple(a.shape)}, {reps} interleaved reps, median fwd+bwd")
-    print(f"{'variant':<22}{'cpu ms':>10}{'/ FNO':>8}{'min / FNO':>10}{'wall ms':>10}{'/ FNO':>8}")
+    print(f"\n{name}: input {tuple(shape)}, {reps} interleaved reps, median fwd+bwd")
+    print(f"{'variant':<28}{'cpu ms':>10}{'/ FNO':>8}{'min / FNO':>10}{'wall ms':>10}{'/ FNO':>8}")
     for k in med_c:
         rc, rw = res["ratio_to_fno_cpu"][k], res["ratio_to_fno_wall"][k]
         rm = res["ratio_to_fno_cpu_min"][k]
         print(
-            f"{k:<22}{1e3 * med_c[k]:>10.1f}{rc:>8.2f}{rm:>10.2f}{1e3 * med_w[k]:>10.1f}{rw:>8.2f}"
+            f"{k:<28}{1e3 * med_c[k]:>10.1f}{rc:>8.2f}{rm:>10.2f}{1e3 * med_w[k]:>10.1f}{rw:>8.2f}"
         )
     return res
 
@@ -208,24 +253,33 @@ def _write_json(path: Path, obj: dict) -> None:
 def main(reps: int = 9) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    a1, a2 = torch.randn(20, 1, 512), torch.randn(8, 1, 256, 32)
+    f1, f2 = FNO((16,), 1, 1, 64), FNO((12, 12), 1, 1, 32, padding=(0, 9))
     cases = {
-        "1d": (FNO((16,), 1, 1, 64), torch.randn(20, 1, 512)),
-        "1d_time": (FNO((12, 12), 1, 1, 32, padding=(0, 9)), torch.randn(8, 1, 256, 32)),
+        "1d": (*pcml_variants(f1, a1), list(a1.shape), reps, 2),
+        "1d_time": (*pcml_variants(f2, a2), list(a2.shape), max(3, reps // 2), 1),
     }
+    a513 = torch.randn(20, 1, 513)
+    try:
+        cases["1d_neuralop"] = (*neuralop_variants(a1), list(a1.shape), reps, 2)
+        cases["1d_neuralop_513"] = (*neuralop_variants(a513), list(a513.shape), reps, 2)
+    except ImportError:  # the [neuralop] extra is not installed
+        print("neuraloperator not importable: the 1d_neuralop case is skipped")
     results = {
         "description": (
             "forward+backward time (process CPU time and wall time), median of interleaved "
-            "repetitions, ratios to FNO; CPU time is the fairer measure on a shared machine"
+            "repetitions, ratios to FNO; CPU time is the fairer measure on a shared machine. "
+            "boon_* = BOON's default extension mode, boon_channelwise_* = the article's "
+            "elimination (pcml's closed form), original_* = the article's straightforward "
+            "algorithm; 1d_neuralop: neuraloperator's FNO (16 modes, width 64) and BOON wrapping "
+            "it (ratios against that FNO). Periodic rows: closed grid (operator on N − 1 nodes)."
         ),
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
         "target_boon_over_fno": 1.3,
-        "cases": {
-            "1d": run_case("1d", *cases["1d"], reps=reps, warmup=2),
-            "1d_time": run_case("1d_time", *cases["1d_time"], reps=max(3, reps // 2), warmup=1),
-        },
+        "cases": {k: run_case(k, *v) for k, v in cases.items()},
     }
     _write_json(Path(__file__).parent / "results" / "boon.json", results)
 

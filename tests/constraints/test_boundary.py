@@ -15,6 +15,7 @@ from pcml.constraints.boundary import (
     Periodic,
     apply_boundary_conditions,
     axis_coords,
+    check_closed_periodic,
     interior_mask,
     wall_values,
 )
@@ -103,19 +104,87 @@ def test_enforcement_1d_and_space_time(lo, up, n, frames, dtype, seed) -> None:
             assert rel.max() <= tol
 
 
-def test_periodic_and_corners() -> None:
-    u = torch.randn(2, 3, 6, 5, dtype=F64)
-    bcs = BoundaryConditions({"x": (Periodic(), Periodic()), "y": (Dirichlet(), Dirichlet())})
-    vals = wall_values(bcs, {"y": (1.0, -1.0)}, ("x", "y"), u)
-    out = apply_boundary_conditions(u, bcs, vals, {}, ("x", "y"))
-    assert torch.equal(out[:, :, 0], out[:, :, -1])
-    torch.testing.assert_close(out[:, :, 0, 1:-1], 0.5 * (u[:, :, 0, 1:-1] + u[:, :, -1, 1:-1]))
-    # y is processed after x: the corners hold the y values
-    assert (out[:, :, :, 0] == 1.0).all() and (out[:, :, :, -1] == -1.0).all()
+_KINDS = {"D": Dirichlet(), "N": Neumann(2), "P": Periodic("closed")}
+
+
+@pytest.mark.parametrize("kx", ["D", "N", "P"])
+@pytest.mark.parametrize("ky", ["D", "N", "P"])
+def test_corner_rule_every_corner_kind(kx: str, ky: str) -> None:
+    """CORNER_RULE: Dirichlet wins (bitwise on its whole face), periodic beats Neumann, the later
+    axis wins between equal kinds; a Neumann relation holds on every other node of its face."""
+    nx, ny = 9, 8
+    bcs = BoundaryConditions({"x": (_KINDS[kx],) * 2, "y": (_KINDS[ky],) * 2})
+    g = torch.Generator().manual_seed(3)
+    u = torch.randn(2, 3, nx, ny, generator=g, dtype=F64)
+    raw = {
+        a: (torch.randn(2, m, generator=g, dtype=F64), torch.randn(2, m, generator=g, dtype=F64))
+        for a, k, m in (("x", kx, ny), ("y", ky, nx))
+        if k != "P"
+    }
+    vals = wall_values(bcs, raw, ("x", "y"), u)
+    coords = {"x": axis_coords(None, "x", nx), "y": axis_coords(None, "y", ny)}
+    out = apply_boundary_conditions(u, bcs, vals, coords, ("x", "y"))
+    kinds = {"x": kx, "y": ky}
+    for a, dim, other in (("x", 2, "y"), ("y", 3, "x")):
+        k, ko = kinds[a], kinds[other]
+        # nodes of this face that are not shared with a face that beats it
+        beaten = ko == "D" or (k == "N" and ko == "P") or (k == ko and a == "x")
+        keep = slice(1, -1) if beaten else slice(None)
+        for s in (0, 1):
+            face = out.select(dim, 0 if s == 0 else -1)
+            if k == "D":
+                expect = vals[a][s].unsqueeze(1).expand_as(face)
+                if ko == "D" and a == "x":  # equal kinds: the later axis (y) wins the corners
+                    assert torch.equal(face[..., keep], expect[..., keep])
+                else:
+                    assert torch.equal(face, expect)
+            elif k == "N":
+                w = OneSidedStencil(2).weights(coords[a], ("lower", "upper")[s])
+                err = w.apply(out, dim) - vals[a][s].unsqueeze(1)
+                assert err[..., keep].abs().max() <= 1e-10
+                if beaten:  # the corner really is given away
+                    assert err.abs().max() > 1e-6
+        if k == "P":
+            lo, up = out.select(dim, 0), out.select(dim, -1)
+            assert torch.equal(lo[..., keep], up[..., keep])
+
+
+def test_open_periodic_needs_nothing_and_closed_inputs_are_checked() -> None:
+    u = torch.randn(2, 1, 6, dtype=F64)
+    bcs = BoundaryConditions({"x": (Periodic(), Periodic())})
+    assert torch.equal(apply_boundary_conditions(u, bcs, {}, {}, ("x",)), u)
+    closed = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    with pytest.raises(ValueError, match="last node must repeat the first"):
+        check_closed_periodic(u, closed, ("x",))
+    check_closed_periodic(torch.cat([u, u[..., :1]], -1), closed, ("x",))
+    with pytest.raises(ValueError, match="grid must be 'open' or 'closed'"):
+        Periodic("half")
+    with pytest.raises(ValueError, match="same grid"):
+        BoundaryConditions({"x": (Periodic(), Periodic("closed"))})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_values_and_grids_are_refused(bad: float) -> None:
+    u = torch.randn(2, 1, 6, dtype=F64)
+    bcs = BoundaryConditions({"x": (Dirichlet(), Neumann(1))})
+    with pytest.raises(ValueError, match=r"bc_values\['x'\]\[0\].*NaN or inf"):
+        wall_values(bcs, {"x": (bad, 0.0)}, ("x",), u)
+    with pytest.raises(ValueError, match=r"bc_values\['x'\]\[1\].*NaN or inf"):
+        wall_values(bcs, {"x": (0.0, torch.tensor([0.0, bad]))}, ("x",), u)
+    xs = torch.linspace(0, 1, 6, dtype=F64)
+    xs[3] = bad
+    with pytest.raises(ValueError, match=r"grid\['x'\].*NaN or inf"):
+        axis_coords({"x": xs}, "x", 6)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        axis_coords({"x": torch.tensor([0.0, 0.5, 0.4, 1.0])}, "x", 4)
 
 
 def test_interior_mask() -> None:
-    bcs = BoundaryConditions({"x": (Dirichlet(), None), "y": (Periodic(), Periodic())})
+    c = Periodic("closed")
+    bcs = BoundaryConditions({"x": (Dirichlet(), None), "y": (c, c)})
+    assert interior_mask(
+        BoundaryConditions({"y": (Periodic(), Periodic())}), ("x", "y"), (4, 5)
+    ).all()  # open periodic grids have no boundary node
     m = interior_mask(bcs, ("x", "y"), (4, 5))
     expect = torch.ones(4, 5, dtype=torch.bool)
     expect[0, :] = False

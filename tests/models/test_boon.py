@@ -1,16 +1,20 @@
-"""BOON: exact BCs on the output, exact hidden-layer elimination, analytic = probed blocks."""
+"""BOON, default extension mode: exact BCs at every resolution (N = 33 … 1025), convergence on
+nested grids, any operator (pcml's FNO, neuraloperator's FNO, any channels-first module), corners,
+periodic grids, keyword values, non-finite input refused, a neuraloperator training loop."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from pcml.constraints.boundary import (
+    CORNER_RULE,
     BoundaryConditions,
     Dirichlet,
     Neumann,
@@ -19,18 +23,49 @@ from pcml.constraints.boundary import (
     wall_values,
 )
 from pcml.constraints.stencils import OneSidedStencil
-from pcml.models.boon import BOON, _gelu_with_ends
-from pcml.models.boon_correction import boundary_blocks, eliminate, reference_scalars
+from pcml.models.boon import BOON
+from pcml.models.boon_extension import (
+    extended,
+    extension_nodes,
+    trapezoid_extend,
+    trapezoid_weights,
+)
 from pcml.models.fno import FNO
 
+try:
+    from neuralop.models import FNO as NeuralopFNO
+
+    HAVE_NEURALOP = True
+except ImportError:  # pragma: no cover - the [neuralop] extra is installed by `make test`
+    HAVE_NEURALOP = False
+
 F64 = torch.float64
+needs_neuralop = pytest.mark.skipif(
+    not HAVE_NEURALOP, reason="neuraloperator is not importable (pip install 'pcml[neuralop]')"
+)
+OPS = ["pcml", pytest.param("neuralop", marks=needs_neuralop)]
 
 
-def _fno(ndim: int, hidden: int, seed: int, dtype: torch.dtype = F64, pad_t: int = 0) -> FNO:
+def _to(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """module.to(dtype), complex parameters included (neuralop's .double() keeps them cfloat)."""
+    module = module.double() if dtype == F64 else module.float()  # .to(dtype) drops imag parts
+    cdt = torch.complex128 if dtype == F64 else torch.complex64
+    for p in module.parameters():
+        if p.is_complex():
+            p.data = p.data.to(cdt)
+    return module
+
+
+def _operator(
+    kind: str, ndim: int, seed: int, dtype: torch.dtype = F64, hidden: int = 4, modes: int = 4
+) -> nn.Module:
     torch.manual_seed(seed)
-    modes = {1: (4,), 2: (3, 3), 3: (2, 2, 3)}[ndim]
-    padding = (0,) * (ndim - 1) + (pad_t,) if ndim > 1 else 0
-    return FNO(modes, 1, 1, hidden, n_layers=3, projection_channels=8, padding=padding).to(dtype)
+    n_modes = (modes,) * ndim
+    if kind == "pcml":
+        op: nn.Module = FNO(n_modes, 1, 1, hidden, n_layers=3, projection_channels=8)
+    else:
+        op = NeuralopFNO(n_modes=n_modes, in_channels=1, out_channels=1, hidden_channels=hidden)
+    return _to(op, dtype)
 
 
 def _neumann_residual(u: torch.Tensor, order: int, side: str, g: torch.Tensor, coords) -> float:
@@ -41,17 +76,18 @@ def _neumann_residual(u: torch.Tensor, order: int, side: str, g: torch.Tensor, c
     return ((du - g) / (scale + g.abs())).abs().max().item()
 
 
-@settings(max_examples=12)
+# ------------------------------------------------------------------ exactness at every resolution
+@pytest.mark.parametrize("op", OPS)
+@settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     batch=st.integers(1, 3),
-    n=st.integers(12, 40),
-    hidden=st.integers(1, 6),
-    mode=st.sampled_from(["channelwise", "reference", "none"]),
+    n=st.integers(33, 1025),
     dtype=st.sampled_from([torch.float32, F64]),
 )
-def test_dirichlet_outputs_are_bitwise_1d(seed, batch, n, hidden, mode, dtype) -> None:
-    model = BOON(_fno(1, hidden, seed, dtype), {"x": (Dirichlet(), Dirichlet())}, mode=mode)
+def test_dirichlet_bitwise_any_resolution(op, seed, batch, n, dtype) -> None:
+    model = BOON(_operator(op, 1, seed, dtype), {"x": (Dirichlet(), Dirichlet())})
+    assert model.enforcement == "spectral"
     a = torch.randn(batch, 1, n, dtype=dtype)
     lo, hi = torch.randn(batch, dtype=dtype), torch.randn(batch, dtype=dtype)
     out = model(a, {"x": (lo, hi)})
@@ -59,405 +95,489 @@ def test_dirichlet_outputs_are_bitwise_1d(seed, batch, n, hidden, mode, dtype) -
     assert torch.isfinite(out).all()
 
 
-@settings(max_examples=12)
+@pytest.mark.parametrize("op", OPS)
+@settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     batch=st.integers(1, 3),
-    n=st.integers(12, 24),
-    frames=st.integers(6, 10),
-    kind=st.sampled_from(["dirichlet", "neumann", "periodic"]),
-    mode=st.sampled_from(["channelwise", "reference"]),
+    n=st.integers(33, 1025),
+    orders=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    dtype=st.sampled_from([torch.float32, F64]),
+    uniform=st.booleans(),
 )
-def test_space_time_1d_all_kinds(seed, batch, n, frames, kind, mode) -> None:
-    """Grid (x, t), BCs along x, per-frame values, time padded as the original BOON-2d."""
-    bcs = {
-        "dirichlet": {"x": (Dirichlet(), Dirichlet())},
-        "neumann": {"x": (Neumann(1), Neumann(3))},
-        "periodic": {"x": (Periodic(), Periodic())},
+def test_neumann_relation_any_resolution(op, seed, batch, n, orders, dtype, uniform) -> None:
+    """Stencil derivative of the output = flux: ≤ 1e-5 relative (fp32), ≤ 1e-12 (fp64), on
+    uniform and non-uniform grids."""
+    model = BOON(_operator(op, 1, seed, dtype), {"x": (Neumann(orders[0]), Neumann(orders[1]))})
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    a = torch.randn(batch, 1, n, dtype=dtype)
+    g = (torch.randn(batch, dtype=dtype), 5 * torch.ones(batch, dtype=dtype))
+    grid = None
+    if not uniform:
+        xs = torch.linspace(0, 1, n, dtype=F64)
+        grid = {"x": xs + 0.3 * xs * (1 - xs) ** 2}  # smooth, strictly increasing
+    out = model(a, {"x": g}, grid=grid)
+    c = axis_coords(grid, "x", n)
+    assert _neumann_residual(out, orders[0], "lower", g[0].unsqueeze(1), c) <= tol
+    assert _neumann_residual(out, orders[1], "upper", g[1].unsqueeze(1), c) <= tol
+
+
+@pytest.mark.parametrize("op", OPS)
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), batch=st.integers(1, 3), n=st.integers(33, 1025))
+def test_periodic_ends_and_no_bcs_is_the_operator(op, seed, batch, n) -> None:
+    operator = _operator(op, 1, seed)
+    a = torch.randn(batch, 1, n, dtype=F64)
+    closed = torch.cat([a, a[..., :1]], -1)
+    c = Periodic("closed")
+    out = BOON(operator, {"x": (c, c)})(closed)
+    assert torch.equal(out[..., 0], out[..., -1])
+    assert torch.equal(out[..., :-1], operator(a))  # the operator on the distinct nodes
+    assert torch.equal(BOON(operator, {"x": (Periodic(), Periodic())})(a), operator(a))
+    none = BOON(operator)
+    assert none.enforcement == "none" and torch.equal(none(a), operator(a))
+
+
+# ----------------------------------------------------------------------- resolution convergence
+def _smooth_input(n: int, coords: bool) -> torch.Tensor:
+    x = torch.linspace(0, 1, n, dtype=F64)
+    a = torch.sin(2 * math.pi * x) + 0.5 * torch.cos(5 * x) + x**2 - 0.3
+    return torch.stack([a, x] if coords else [a]).unsqueeze(0)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("kind", ["dirichlet", "neumann"])
+def test_resolution_convergence_on_nested_grids(op: str, kind: str) -> None:
+    """Relative L2 change of BOON's output on the common nodes of nested grids N = 129 … 1025:
+    Dirichlet (1, −0.5) ≤ 1e-2 at 129 → 257; Neumann fluxes (0, 1), 2nd-order stencil, ≤ 5e-2 at
+    129 → 257 and ≤ 1e-2 at 257 → 513; shrinking with every doubling; observed order
+    log2(c₁₂₉/c₅₁₃)/2 ≥ 1.5 for pcml's FNO (measured 2.0 / 2.2; the FNO alone 1.0) and ≥ 1 for
+    neuraloperator's. pcml: width 32, 16 modes, spectral weights ×32 (issue #13). neuraloperator:
+    its own init (|weights| already ~6× pcml's ×32), grid coordinates passed as an input channel
+    (its built-in embedding assumes open grids x_i = i/N, an O(h) inconsistency on closed grids)."""
+    torch.manual_seed(0)
+    coords = op == "neuralop"
+    if op == "pcml":
+        operator: nn.Module = _to(FNO((16,), 1, 1, 32), F64)
+        with torch.no_grad():
+            for layer in operator.layers:  # type: ignore[union-attr]
+                layer.spectral.weight.mul_(32)
+    else:
+        operator = _to(
+            NeuralopFNO(
+                n_modes=(16,),
+                in_channels=2,
+                out_channels=1,
+                hidden_channels=32,
+                positional_embedding=None,
+            ),
+            F64,
+        )
+    bc, vals = {
+        "dirichlet": (Dirichlet(), (1.0, -0.5)),
+        "neumann": (Neumann(2), (0.0, 1.0)),
     }[kind]
-    model = BOON(_fno(2, 4, seed, F64, pad_t=3), bcs, mode=mode)
-    a = torch.randn(batch, 1, n, frames, dtype=F64)
-    lo, hi = torch.randn(batch, frames, dtype=F64), torch.randn(batch, frames, dtype=F64)
-    out = model(a, None if kind == "periodic" else {"x": (lo, hi)})
-    assert out.shape == (batch, 1, n, frames)
-    if kind == "dirichlet":
-        assert torch.equal(out[:, 0, 0], lo) and torch.equal(out[:, 0, -1], hi)
-    elif kind == "periodic":
+    model = BOON(operator, {"x": (bc, bc)})
+    outs = [model(_smooth_input(n, coords), {"x": vals}) for n in (129, 257, 513, 1025)]
+    change = [((outs[k] - outs[k + 1][..., ::2]).norm() / outs[k].norm()).item() for k in range(3)]
+    first = 1e-2 if kind == "dirichlet" else 5e-2
+    assert change[0] <= first, change
+    assert kind == "dirichlet" or change[1] <= 1e-2, change
+    assert change[0] > change[1] > change[2], change
+    order = math.log2(change[0] / change[2]) / 2
+    assert order >= (1.5 if op == "pcml" else 1.0), (order, change)
+
+
+@pytest.mark.parametrize(
+    ("case", "scale", "hidden_lift"),
+    [("1d_time", 32.0, True), ("2d_time", 4.0, True), ("2d_time", 32.0, False)],
+)
+def test_resolution_convergence_space_time(case: str, scale: float, hidden_lift: bool) -> None:
+    """Nested spatial grids with the time axis fixed (and padded, as the article's BOON-2d/3d);
+    the change shrinks with every doubling, observed order ≥ 1.
+    1-D + time (x: Dirichlet (1 + t, −t/2), N = 129 … 1025, spectral weights ×32): measured
+    2.1e-3, 5.2e-4, 1.3e-4. 2-D + time (x: Dirichlet/Neumann, y: Dirichlet, incompatible corner
+    data, N² = 33² … 257², 8 modes): default model with weights ×4 1.3e-2, 4.8e-3, 1.5e-3 (order
+    1.6; FNO alone 2.5e-4, 1.2e-4, 5.6e-5); weights ×32 without the hidden lift 5.0e-2, 1.8e-2,
+    5.5e-3 (order 1.6; FNO alone 3.8e-2, 1.8e-2, 8.6e-3). Not asserted, stated: weights ×32 *with*
+    the hidden lift is pre-asymptotic on these coarse grids, 1.5e-1, 1.1e-1, 5.0e-2 (order 0.8)."""
+    torch.manual_seed(0)
+    nt = 12 if case == "1d_time" else 6
+    t = torch.linspace(0, 1, nt, dtype=F64)
+    if case == "1d_time":
+        fno = _to(FNO((16, 6), 1, 1, 16, padding=(0, 4)), F64)
+        bcs: dict = {"x": (Dirichlet(), Dirichlet())}
+        vals: dict = {"x": ((1 + t)[None], (-0.5 * t)[None])}
+        ns = (129, 257, 513, 1025)
+    else:
+        fno = _to(FNO((8, 8, 4), 1, 1, 8, padding=(0, 0, 3)), F64)
+        bcs = {"x": (Dirichlet(), Neumann(2)), "y": (Dirichlet(), Dirichlet())}
+        vals = {"x": (1.0, 0.5), "y": (1.0, -1.0)}
+        ns = (33, 65, 129, 257)
+    with torch.no_grad():
+        for layer in fno.layers:  # type: ignore[union-attr]
+            layer.spectral.weight.mul_(scale)
+    model = BOON(fno, bcs, hidden_lift=hidden_lift)
+
+    def inp(n: int) -> torch.Tensor:
+        x = torch.linspace(0, 1, n, dtype=F64)
+        if case == "1d_time":
+            a = torch.sin(2 * math.pi * x[:, None] + t) + 0.5 * torch.cos(5 * x[:, None]) * t
+            return (a + x[:, None] ** 2 - 0.3)[None, None]
+        xx, yy = x[:, None, None], x[None, :, None]
+        return (torch.sin(2 * math.pi * xx + yy) * torch.cos(3 * yy + t) + xx * yy)[None, None]
+
+    outs = [model(inp(n), vals) for n in ns]
+    sub = (slice(None), slice(None), slice(None, None, 2))
+    if case == "2d_time":
+        sub = (*sub, slice(None, None, 2))
+    change = [((outs[k] - outs[k + 1][sub]).norm() / outs[k].norm()).item() for k in range(3)]
+    assert change[0] > change[1] > change[2], change
+    assert math.log2(change[0] / change[2]) / 2 >= 1.0, change
+    assert change[0] <= (1e-2 if case == "1d_time" else 0.1), change
+
+
+def test_sixth_order_flux_of_the_represented_field() -> None:
+    """The output is smooth up to the wall: a 6th-order estimate of its flux is within the
+    enforced 2nd-order stencil's truncation error of the prescribed flux, and much closer than
+    with the article's node overwrite (``mode="channelwise"``)."""
+    torch.manual_seed(1)
+    fno = _to(FNO((8,), 1, 1, 16, n_layers=3), F64)
+    bcs = {"x": (Neumann(2), Neumann(2))}
+    n = 257
+    a = _smooth_input(n, False)
+    flux = (torch.tensor([0.0], dtype=F64), torch.tensor([5.0], dtype=F64))
+    c = axis_coords(None, "x", n)
+    errs = {}
+    for mode in ("extension", "channelwise"):
+        out = BOON(fno, bcs, mode=mode)(a, {"x": flux})  # type: ignore[arg-type]
+        errs[mode] = max(
+            (OneSidedStencil(6).weights(c, side).apply(out, 2)[:, 0] - flux[s]).abs().item()
+            for s, side in enumerate(("lower", "upper"))
+        )
+    assert errs["extension"] <= 1e-2, errs
+    assert errs["extension"] <= 0.1 * errs["channelwise"], errs
+
+
+# --------------------------------------------------------------------- multi-d, corners, grids
+_BC = {"D": Dirichlet(), "N": Neumann(2), "P": Periodic("closed"), "O": Periodic()}
+
+
+def _closed(a: torch.Tensor, dim: int) -> torch.Tensor:
+    n = a.shape[dim]
+    return torch.cat([a.narrow(dim, 0, n - 1), a.narrow(dim, 0, 1)], dim=dim)
+
+
+@pytest.mark.parametrize("kx", ["D", "N", "P", "O"])
+@pytest.mark.parametrize("ky", ["D", "N", "P", "O"])
+def test_2d_plus_time_every_corner_kind(kx: str, ky: str) -> None:
+    """Grid (x, y, t), walls on x and y: Dirichlet bitwise on its whole face (it wins every
+    corner), a Neumann relation on every node of its face not shared with a winning face, periodic
+    ends equal; CORNER_RULE is the rule exposed on the model."""
+    b, nx, ny, nt = 2, 12, 11, 6
+    bcs = BoundaryConditions({"x": (_BC[kx], _BC[kx]), "y": (_BC[ky], _BC[ky])})
+    model = BOON(_operator("pcml", 3, 5, modes=3), bcs)
+    assert model.corner_rule == CORNER_RULE and "Dirichlet wins" in CORNER_RULE
+    a = torch.randn(b, 1, nx, ny, nt, dtype=F64)
+    if kx == "P":
+        a = _closed(a, 2)
+    if ky == "P":
+        a = _closed(a, 3)
+    raw = {}
+    if kx in "DN":
+        raw["x"] = (torch.randn(b, ny, nt, dtype=F64), torch.randn(b, nt, dtype=F64))
+    if ky in "DN":
+        raw["y"] = (torch.randn(b, nx, nt, dtype=F64), torch.randn(b, dtype=F64))
+    out = model(a, raw)
+    vals = wall_values(bcs, raw, ("x", "y", "t"), out)
+    kinds = {"x": kx, "y": ky}
+    for ax, dim, other in (("x", 2, "y"), ("y", 3, "x")):
+        k, ko = kinds[ax], kinds[other]
+        beaten = ko == "D" or (k == "N" and ko == "P") or (k == ko and ax == "x")
+        keep = slice(1, -1) if beaten else slice(None)
+        for s in (0, 1):
+            face = out.select(dim, 0 if s == 0 else -1)[:, 0]  # (B, other, t)
+            if k == "D":
+                exp = vals[ax][s]
+                sl = keep if (ko == "D" and ax == "x") else slice(None)
+                assert torch.equal(face[:, sl], exp[:, sl])
+            elif k == "N":
+                w = OneSidedStencil(2).weights(axis_coords(None, ax, out.shape[dim]), "lower")
+                if s == 1:
+                    w = OneSidedStencil(2).weights(axis_coords(None, ax, out.shape[dim]), "upper")
+                err = w.apply(out, dim)[:, 0] - vals[ax][s]
+                assert err[:, keep].abs().max() <= 1e-10
+        if k == "P":
+            assert torch.equal(out.select(dim, 0)[:, :, keep], out.select(dim, -1)[:, :, keep])
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("kind", ["D", "N", "P"])
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_1d_plus_time_per_frame_values(op: str, kind: str, dtype: torch.dtype) -> None:
+    b, n, nt = 2, 24, 8
+    model = BOON(_operator(op, 2, 3, dtype, modes=3), {"x": (_BC[kind], _BC[kind])})
+    a = torch.randn(b, 1, n, nt, dtype=dtype)
+    lo, hi = torch.randn(b, nt, dtype=dtype), torch.randn(b, nt, dtype=dtype)
+    if kind == "P":
+        out = model(_closed(a, 2))
         assert torch.equal(out[:, :, 0], out[:, :, -1])
+        return
+    out = model(a, {"x": (lo, hi)})
+    if kind == "D":
+        assert torch.equal(out[:, 0, 0], lo) and torch.equal(out[:, 0, -1], hi)
     else:
         c = axis_coords(None, "x", n)
-        assert _neumann_residual(out, 1, "lower", lo.unsqueeze(1), c) <= 1e-12
-        assert _neumann_residual(out, 3, "upper", hi.unsqueeze(1), c) <= 1e-12
+        tol = 1e-5 if dtype == torch.float32 else 1e-12
+        for s, side in enumerate(("lower", "upper")):
+            g = (lo, hi)[s].unsqueeze(1)
+            assert _neumann_residual(out, 2, side, g, c) <= tol
 
 
-@settings(max_examples=16)
-@given(
-    seed=st.integers(0, 10_000),
-    batch=st.integers(1, 3),
-    n_train=st.integers(12, 30),
-    factor=st.sampled_from([2, 3]),
-    orders=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-    dtype=st.sampled_from([torch.float32, F64]),
-    half=st.booleans(),
-)
-def test_neumann_relation_exact_at_any_resolution(
-    seed, batch, n_train, factor, orders, dtype, half
-) -> None:
-    """Stencil derivative of the output = flux (1e-5 fp32, 1e-12 fp64), at N and at another N, on
-    uniform and non-uniform grids, non-zero flux at both ends."""
-    bcs = {"x": (Neumann(orders[0]), Neumann(orders[1]))}
-    model = BOON(_fno(1, 4, seed, dtype), bcs, neumann_half=half)
-    tol = 1e-5 if dtype == torch.float32 else 1e-12
-    for n in (n_train, factor * n_train + 1):
-        a = torch.randn(batch, 1, n, dtype=dtype)
-        g = (torch.randn(batch, dtype=dtype), 5 * torch.ones(batch, dtype=dtype))
-        xs = torch.sort(torch.rand(n, dtype=F64)).values * 2.0
+@pytest.mark.parametrize("weights", ["uniform", "non-uniform"])
+def test_extended_layer_is_the_padded_trapezoid_convolution(weights: str) -> None:
+    """Inside BOON a spectral convolution is crop(K_M(pad_M(w·v))) with w the trapezoid weights
+    of the call's grid — on a non-uniform grid the hidden layers use its weights (a mutant that
+    ignores the grid fails here)."""
+    torch.manual_seed(0)
+    sc = _to(FNO((5,), 1, 1, 3).layers[0].spectral, F64)  # type: ignore[union-attr]
+    n, f = 41, 0.25  # f (N − 1) an integer: the FFT path's rounded period is exact too
+    xs = torch.linspace(0, 1, n, dtype=F64)
+    if weights == "non-uniform":
+        xs = xs**1.5
+    w = trapezoid_weights(xs)
+    assert (w is None) == (weights == "uniform")
+    v = torch.randn(2, 3, n, dtype=F64)
+    padded = trapezoid_extend(v, [2], f, [w])
+    assert padded.shape[-1] == n + extension_nodes(n, f) and (padded[..., n:] == 0).all()
+    expect = sc(padded)[..., :n]
+    for transform in ("dft", "fft"):  # the closed-form GEMM path and the FFT path
+        sc.transform = transform
+        with extended([sc], [2], f, [w]):
+            got = sc(v)
+        torch.testing.assert_close(got, expect, rtol=1e-12, atol=1e-13)
+    assert sc.extension is None  # restored
+
+
+def test_closed_form_equals_generic_path_and_grid_changes_the_interior() -> None:
+    """pcml's 1-D closed form (lift folded into the DFT matrices) = the generic path (FFT, then
+    the lift on the field), and a non-uniform grid changes the interior output."""
+    torch.manual_seed(0)
+    fno = _to(FNO((4,), 1, 1, 3, n_layers=3, projection_channels=4), F64)
+    fno_fft = copy.deepcopy(fno)
+    for layer in fno_fft.layers:  # type: ignore[union-attr]
+        layer.spectral.transform = "fft"
+    n = 41  # f (N − 1) an integer: the FFT path's rounded period is exact too
+    xs = torch.linspace(0, 1, n, dtype=F64) ** 1.5
+    a = torch.randn(2, 1, n, dtype=F64)
+    for bcs, vals in (
+        ({"x": (Neumann(2), Dirichlet())}, (0.5, torch.tensor([1.0, -2.0], dtype=F64))),
+        ({"x": (Dirichlet(), None)}, (torch.tensor([1.0, 3.0], dtype=F64), None)),
+    ):
+        m, m_fft = BOON(fno, bcs), BOON(fno_fft, bcs)
         for grid in (None, {"x": xs}):
-            out = model(a, {"x": g}, grid=grid)
-            c = axis_coords(grid, "x", n)
-            assert _neumann_residual(out, orders[0], "lower", g[0].unsqueeze(1), c) <= tol
-            assert _neumann_residual(out, orders[1], "upper", g[1].unsqueeze(1), c) <= tol
+            torch.testing.assert_close(
+                m(a, {"x": vals}, grid=grid),
+                m_fft(a, {"x": vals}, grid=grid),
+                rtol=1e-11,
+                atol=1e-12,
+            )
+        out_u, out_n = m(a, {"x": vals}), m(a, {"x": vals}, grid={"x": xs})
+        assert (out_u[..., 1:-1] - out_n[..., 1:-1]).abs().max() > 1e-3
 
 
-@settings(max_examples=10)
-@given(
-    seed=st.integers(0, 10_000), n=st.integers(10, 40), dtype=st.sampled_from([torch.float32, F64])
-)
-def test_periodic_ends_bitwise_1d(seed, n, dtype) -> None:
-    model = BOON(_fno(1, 3, seed, dtype), {"x": (Periodic(), Periodic())})
-    out = model(torch.randn(2, 1, n, dtype=dtype))
-    assert torch.equal(out[:, :, 0], out[:, :, -1])
+# ------------------------------------------------------------------------------ any operator
+class _ConvNet(nn.Module):
+    """A channels-first operator with no spectral convolution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv1d(1, 6, 5, padding=2), nn.GELU(), nn.Conv1d(6, 2, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
-@pytest.mark.parametrize("kind", ["dirichlet", "neumann", "periodic"])
-def test_space_time_2d_all_walls(kind: str) -> None:
-    """Grid (x, y, t), BCs on all four walls; later axes (y) win at the corners."""
-    b, nx, ny, nt = 2, 10, 9, 6
-    bc = {"dirichlet": Dirichlet(), "neumann": Neumann(2), "periodic": Periodic()}[kind]
-    bcs = BoundaryConditions({"x": (bc, bc), "y": (bc, bc)})
-    model = BOON(_fno(3, 3, 1, F64, pad_t=2), bcs)
-    a = torch.randn(b, 1, nx, ny, nt, dtype=F64)
-    vals = None
-    if kind != "periodic":
-        vals = {
-            "x": (torch.randn(b, ny, nt, dtype=F64), torch.randn(b, nt, dtype=F64)),
-            "y": (torch.randn(b, nx, nt, dtype=F64), torch.randn(b, dtype=F64)),
-        }
-    out = model(a, vals)
-    assert out.shape == (b, 1, nx, ny, nt)
-    if kind == "periodic":
-        assert torch.equal(out[:, :, 0], out[:, :, -1])
-        assert torch.equal(out[:, :, :, 0], out[:, :, :, -1])
-        return
-    assert vals is not None
-    full = wall_values(bcs, vals, ("x", "y", "t"), out)
-    if kind == "dirichlet":
-        assert torch.equal(out[:, 0, :, 0], full["y"][0]) and torch.equal(
-            out[:, 0, :, -1], full["y"][1]
-        )
-        assert torch.equal(out[:, 0, 0, 1:-1], full["x"][0][:, 1:-1])
-        assert torch.equal(out[:, 0, -1, 1:-1], full["x"][1][:, 1:-1])
-    else:
-        w = {s: bc.stencil.weights(axis_coords(None, "x", nx), s) for s in ("lower", "upper")}
-        for s, side in enumerate(("lower", "upper")):  # x walls away from the y walls
-            err = w[side].apply(out, 2)[:, 0, 1:-1] - full["x"][s][:, 1:-1]
-            assert err.abs().max() <= 1e-11
-            wy = bc.stencil.weights(axis_coords(None, "y", ny), side)
-            assert (wy.apply(out, 3)[:, 0] - full["y"][s]).abs().max() <= 1e-11
-
-
-@pytest.mark.parametrize("ndim", [1, 2, 3])
-def test_no_bcs_equals_fno(ndim: int) -> None:
-    fno = _fno(ndim, 4, 0, torch.float32, pad_t=2)
-    a = torch.randn(2, 1, *([12] * ndim))
-    assert torch.equal(BOON(fno)(a), fno(a))
-    assert torch.equal(BOON(fno, BoundaryConditions({}))(a), fno(a))
-
-
-def _perturb_interior(v: torch.Tensor, dim: int) -> torch.Tensor:
-    n = v.shape[dim]
-    noise = torch.randn_like(v.narrow(dim, 1, n - 2))
-    return torch.cat(
-        [v.narrow(dim, 0, 1), v.narrow(dim, 1, n - 2) + noise, v.narrow(dim, n - 1, 1)], dim
-    )
-
-
-@settings(max_examples=16)
-@given(
-    seed=st.integers(0, 10_000),
-    ndim=st.sampled_from([1, 2, 3]),
-    hidden=st.integers(1, 8),
-    n=st.integers(10, 30),
-    sides=st.sampled_from([(True, True), (True, False), (False, True)]),
-)
-def test_channelwise_elimination_removes_interior_dependence(seed, ndim, hidden, n, sides) -> None:
-    """Corrected hidden layer (K̂ + W + b, before the boundary relation): boundary outputs do not
-    move when only interior inputs (along the elimination axis) change — fp32, ≤ 1e-6 relative."""
-    bc = {True: Dirichlet(), False: None}
-    model = BOON(
-        _fno(ndim, hidden, seed, torch.float32, pad_t=2), {"x": (bc[sides[0]], bc[sides[1]])}
-    )
-    torch.manual_seed(seed)
-    v = torch.randn(2, hidden, n, *([7] * (ndim - 1)))
-    v2 = _perturb_interior(v, 2)
-    u, u2 = model.corrected_layer(1, v), model.corrected_layer(1, v2)
-    plain = model.fno.layers[1]
-    p, p2 = plain.kernel(v) + plain.skip(v), plain.kernel(v2) + plain.skip(v2)
-    for node, on in ((0, sides[0]), (n - 1, sides[1])):
-        moved = (u.select(2, node) - u2.select(2, node)).abs().max() / u.abs().max()
-        plain_moved = (p.select(2, node) - p2.select(2, node)).abs().max() / p.abs().max()
-        if on:
-            assert moved <= 1e-6
-            assert plain_moved > 1e-4  # the test can fail: the uncorrected layer does depend on it
-
-
-def test_reference_mode_exact_for_one_channel_only() -> None:
-    """The article's scalar probes eliminate exactly for C = 1, not for C > 1 (reference §10.1)."""
-    for hidden, expect_exact in ((1, True), (4, False)):
-        spectral = _fno(1, hidden, 3).layers[0].spectral
-        v = torch.randn(3, hidden, 32, dtype=F64)
-        v2 = _perturb_interior(v, 2)
-        k, k2 = (eliminate(spectral, x, 0, True, True, mode="reference") for x in (v, v2))
-        moved = (k - k2)[..., [0, -1]].abs().max() / k.abs().max()
-        assert (moved < 1e-12) == expect_exact
-
-
-def _probe_blocks(spectral, grid: tuple[int, ...]) -> dict[str, torch.Tensor]:
-    """Dense probing: K applied to unit impulses at (x = q, transverse origin) per input channel."""
-    ci = spectral.in_channels
-    n = grid[0]
-    out = {}
-    for q, name_q in ((0, "0"), (n - 1, "N")):
-        e = torch.zeros(ci, ci, *grid, dtype=F64)
-        idx = (torch.arange(ci), torch.arange(ci), torch.full((ci,), q)) + (0,) * (len(grid) - 1)
-        e[idx] = 1.0
-        k = spectral(e)  # (Ci, Co, *grid): k[i, o, p, ...] = K[p, q][o, i] as a transverse kernel
-        for p, name_p in ((0, "0"), (n - 1, "N")):
-            col = k.select(2, p)
-            if len(grid) > 1:
-                col = torch.fft.rfftn(col, dim=list(range(2, col.ndim)))
-            out[name_p + name_q] = torch.movedim(torch.movedim(col, 0, -1), 0, -2)
-    return out
-
-
-@pytest.mark.parametrize("ndim", [1, 2, 3])
-def test_analytic_blocks_equal_probed_blocks(ndim: int) -> None:
-    fno = _fno(ndim, 3, 7)
-    grid = (11, 8, 7)[:ndim] if ndim > 1 else (13,)
-    spectral = fno.layers[0].spectral
-    blocks = boundary_blocks(spectral, grid, 0)
-    probed = _probe_blocks(spectral, grid)
-    for key, mat in (("00", blocks.a), ("0N", blocks.b), ("N0", blocks.c), ("NN", blocks.d)):
-        torch.testing.assert_close(mat, probed[key].to(mat.dtype), rtol=0, atol=1e-12)
-    # the article's scalars: probe with ones on every channel (and transverse node), read channel 0
-    sa, _, sc, _ = reference_scalars(blocks)
-    ones = torch.zeros(1, 3, *grid, dtype=F64)
-    ones_first = torch.cat(
-        [torch.ones_like(ones.narrow(2, 0, 1)), ones.narrow(2, 1, grid[0] - 1)], 2
-    )
-    ke1 = spectral(ones_first)[0, 0]
-    torch.testing.assert_close(ke1.select(0, 0).reshape(-1)[0], sa, rtol=0, atol=1e-12)
-    torch.testing.assert_close(ke1.select(0, grid[0] - 1).reshape(-1)[0], sc, rtol=0, atol=1e-12)
-    assert torch.allclose(ke1.select(0, 0), sa)  # constant over transverse nodes (reference §8)
-
-
-def test_elimination_is_differentiable() -> None:
-    spectral = _fno(2, 2, 5).layers[0].spectral
-    v = torch.randn(1, 2, 8, 6, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: eliminate(spectral, x, 0, True, True), (v,))
-
-
-def test_masked_activation_and_hidden_values() -> None:
-    """Boundary nodes bypass GELU (the original 1-D mask bug applied it); hidden Dirichlet nodes
-    hold 2α (K̂ and Ŵ each carry α); neumann_half gives the hidden sum flux g instead of 2g."""
-    fno = _fno(1, 3, 2)
-    a = torch.randn(2, 1, 16, dtype=F64)
-    alpha = (torch.tensor([0.7, -1.3], dtype=F64), torch.tensor([-2.0, 0.4], dtype=F64))
-    coords = {"x": axis_coords(None, "x", 16)}
-    for masked in (True, False):
-        model = BOON(fno, {"x": (Dirichlet(), Dirichlet())}, mask_activation=masked)
-        hidden = model._pad_values({"x": alpha})
-        v = model.fno.lift(a)
-        h = model.relate(model.corrected_layer(0, v), hidden, coords, activate=True)
-        expect = 2 * alpha[0] if masked else F.gelu(2 * alpha[0])
-        assert torch.equal(h[:, :, 0], expect[:, None].expand(2, 3))
-    for half, factor in ((False, 2.0), (True, 1.0)):
-        model = BOON(fno, {"x": (Neumann(2), None)}, neumann_half=half)
-        g = torch.tensor([1.5, -0.5], dtype=F64)
-        hidden = model._pad_values({"x": (g, None)})
-        u = model.corrected_layer(0, model.fno.lift(a))
-        h = model.relate(u, hidden, coords, activate=False)
-        assert torch.equal(h[..., 1:], u[..., 1:])  # not activated: interior nodes untouched
-        w = OneSidedStencil(2).weights(coords["x"], "lower")
-        torch.testing.assert_close(
-            w.apply(h, 2), factor * g[:, None].expand(2, 3), rtol=1e-12, atol=1e-10
-        )
-
-
-def test_values_shapes_and_errors() -> None:
-    fno = _fno(2, 2, 0, pad_t=2)
-    model = BOON(fno, {"x": (Dirichlet(), Dirichlet())})
-    a = torch.randn(2, 1, 10, 5, dtype=F64)
-    out = model(a, {"x": (1.5, torch.ones(2, 5, dtype=F64))})
-    assert torch.equal(out[:, 0, 0], torch.full((2, 5), 1.5, dtype=F64))
+def test_enforcement_is_exposed_and_hooks_do_not_leak() -> None:
+    fno = _operator("pcml", 1, 0)
+    a = torch.randn(2, 1, 40, dtype=F64)
+    before = fno(a)
+    model = BOON(fno, {"x": (Dirichlet(), Neumann(3))})
+    assert model.enforcement == "spectral" and "enforcement='spectral'" in repr(model)
+    model(a, {"x": (1.0, 0.0)})
+    assert torch.equal(fno(a), before)  # the wrapped operator is unchanged outside BOON
     with pytest.raises(ValueError, match="required"):
         model(a, {"x": (1.0, None)})
-    with pytest.raises(ValueError, match="wall shape"):
-        model(a, {"x": (torch.ones(2, 4, dtype=F64), 0.0)})
-    with pytest.raises(ValueError, match="padded"):
-        BOON(_fno(2, 2, 0, pad_t=2), {"t": (Dirichlet(), None)})
-    with pytest.raises(ValueError, match="last grid axis"):
-        BOON(_fno(2, 2, 0), {"t": (Dirichlet(), None)})
+    assert torch.equal(fno(a), before)
+    assert BOON(fno, {"x": (Dirichlet(), None)}, mode="channelwise").enforcement == "elimination"
+    assert BOON(fno, {"x": (Dirichlet(), None)}, mode="none").enforcement == "output"
+    conv = _ConvNet().to(F64)
+    m2 = BOON(conv, {"x": (Dirichlet(), Neumann(2))})
+    assert m2.enforcement == "output" and "enforcement='output'" in repr(m2)
+    out = m2(a, {"x": (torch.tensor([1.0, 2.0], dtype=F64), -1.0)})
+    assert out.shape == (2, 2, 40)
+    assert torch.equal(out[:, :, 0], torch.tensor([[1.0, 1.0], [2.0, 2.0]], dtype=F64))
+    w = OneSidedStencil(2).weights(axis_coords(None, "x", 40), "upper")
+    assert (w.apply(out, 2) + 1.0).abs().max() <= 1e-12
+    with pytest.raises(ValueError, match="needs pcml's FNO"):
+        BOON(conv, {"x": (Dirichlet(), None)}, mode="channelwise")
+
+
+@needs_neuralop
+def test_neuralop_fno_from_the_issue_and_keyword_values() -> None:
+    torch.manual_seed(0)
+    fno = NeuralopFNO(n_modes=(16,), in_channels=1, out_channels=1, hidden_channels=32)
+    model = BOON(fno, {"x": (Neumann(order=2), Neumann(order=2))})
+    assert model.enforcement == "spectral" and "spectral" in repr(model)
+    a = torch.randn(3, 1, 64)
+    lo, hi = torch.zeros(3), torch.full((3,), 2.0)
+    out = model(a, {"x": (lo, hi)})
+    assert torch.equal(model(a, bc_x=(lo, hi)), out)
+    assert torch.equal(model(x=a, y=torch.zeros_like(a), bc_x=(lo, hi)), out)  # Trainer-style
+    with pytest.raises(ValueError, match="unexpected keyword"):
+        model(a, bc_x=(lo, hi), z=1)
+    with pytest.raises(ValueError, match=r"bc_x must be a \(lower, upper\) pair"):
+        model(a, bc_x=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="given twice"):
+        model(a, {"x": (lo, hi)}, bc_x=(lo, hi))
+    with pytest.raises(ValueError, match="domain_padding"):
+        BOON(
+            NeuralopFNO(
+                n_modes=(8,), in_channels=1, out_channels=1, hidden_channels=4, domain_padding=0.25
+            ),
+            {"x": (Dirichlet(), None)},
+        )
+
+
+@needs_neuralop
+def test_wrapped_neuralop_fno_trains_with_lploss_and_h1loss() -> None:
+    from neuralop.losses import H1Loss, LpLoss
+
+    torch.manual_seed(0)
+    fno = NeuralopFNO(n_modes=(8,), in_channels=1, out_channels=1, hidden_channels=8)
+    model = BOON(fno, {"x": (Dirichlet(), Dirichlet())})
+    x = torch.linspace(0, 1, 48)
+    a = torch.randn(8, 1, 1) * torch.sin(math.pi * x)
+    y = a * (1 - x) + x  # boundary values 0 and 1
+    sample = {"x": a, "y": y, "bc_x": (torch.zeros(8), torch.ones(8))}
+    loss_fn, h1 = LpLoss(d=1, p=2), H1Loss(d=1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(6):
+        opt.zero_grad()
+        out = model(**sample)
+        loss = loss_fn(out, y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    assert torch.isfinite(h1(model(**sample), y))
+    out = model(**sample)
+    assert torch.equal(out[:, 0, 0], torch.zeros(8)) and torch.equal(out[:, 0, -1], torch.ones(8))
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_values_grids_and_options_are_refused(bad: float) -> None:
+    fno = _operator("pcml", 1, 0)
+    model = BOON(fno, {"x": (Dirichlet(), Neumann(1))})
+    a = torch.randn(1, 1, 20, dtype=F64)
+    with pytest.raises(ValueError, match=r"bc_values\['x'\]\[0\]"):
+        model(a, {"x": (bad, 0.0)})
+    with pytest.raises(ValueError, match=r"bc_values\['x'\]\[1\]"):
+        model(a, {"x": (0.0, torch.tensor([bad], dtype=F64))})
+    xs = torch.linspace(0, 1, 20, dtype=F64)
+    xs[4] = bad
+    with pytest.raises(ValueError, match=r"grid\['x'\]"):
+        model(a, {"x": (0.0, 0.0)}, grid={"x": xs})
+    a_bad = a.clone()
+    a_bad[0, 0, 3] = bad
+    with pytest.raises(ValueError, match="input a"):
+        model(a_bad, {"x": (0.0, 0.0)})
+    for name in ("eps", "reference_tol", "hidden_value_scale", "padding_fraction"):
+        with pytest.raises(ValueError, match=name):
+            BOON(fno, {"x": (Dirichlet(), None)}, **{name: bad})
     with pytest.raises(ValueError, match="mode"):
         BOON(fno, {"x": (Dirichlet(), None)}, mode="faithful")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="no boundary conditions"):
-        BOON(fno)(a, {"x": (1.0, 1.0)})
 
 
-def _dense_kernel_1d(spectral, n: int) -> torch.Tensor:
-    """K as an explicit (N, C_out, N, C_in) array, column by column (unit impulses)."""
-    ci = spectral.in_channels
-    e = torch.zeros(n * ci, ci, n, dtype=F64)
-    for q in range(n):
-        for i in range(ci):
-            e[q * ci + i, i, q] = 1.0
-    cols = spectral(e)  # (N·Ci, Co, N): column (q, i) of K
-    return cols.reshape(n, ci, -1, n).permute(3, 2, 0, 1)
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_nd_closed_form_equals_padded_fft_and_field_lift(ndim: int) -> None:
+    """pcml's n-D closed form (bounded axes by complex GEMMs with the weights, padding, crop and
+    the hidden lift folded in) equals rfftn/irfftn on the padded grid followed by the lift."""
+    from pcml.models.boon_extension import _PcmlExtended
+    from pcml.models.boon_lift import lift_operator, smooth_lift
 
-
-def _dense_eliminate_1d(spectral, x: torch.Tensor, lower: bool, upper: bool, mode: str):
-    """The module docstring's elimination steps with explicit inverses, sample by sample."""
-    n = x.shape[-1]
-    k = _dense_kernel_1d(spectral, n)
-    a_, b_, c_, d_ = k[0, :, 0], k[0, :, n - 1], k[n - 1, :, 0], k[n - 1, :, n - 1]
-    eye = torch.eye(a_.shape[0], dtype=F64)
-    if mode == "reference":
-        sa, sb, sc, sd = (m[0].sum() for m in (a_, b_, c_, d_))
-        st_ = sa - sb * sc / sd if upper else sa
-        left_inv, bb, d_inv = eye / st_, sb * eye, eye / sd
-    else:
-        d_inv = torch.linalg.inv(d_)
-        left_inv = torch.linalg.inv(a_ - b_ @ d_inv @ c_ if upper else a_)
-        bb = b_
-
-    def apply(z: torch.Tensor) -> torch.Tensor:  # (Ci, N) -> (Co, N)
-        return torch.einsum("poqi,iq->op", k, z)
-
-    out = []
-    for xs in x:
-        z = xs.clone()
-        kx = apply(z)
-        if lower:
-            bracket = kx[:, 0] - (bb @ d_inv @ kx[:, n - 1] - bb @ xs[:, n - 1] if upper else 0)
-            z[:, 0] = 2 * xs[:, 0] - left_inv @ bracket
-        if upper:
-            z[:, n - 1] = 2 * xs[:, n - 1] - d_inv @ apply(z)[:, n - 1]
-        out.append(apply(z))
-    return torch.stack(out)
-
-
-@settings(max_examples=20)
-@given(
-    seed=st.integers(0, 10_000),
-    hidden=st.integers(1, 5),
-    n=st.integers(9, 40),
-    m=st.integers(2, 4),  # m = 1: K is constant along x, its Schur complement Ã is 0
-    sides=st.sampled_from([(True, True), (True, False), (False, True)]),
-    mode=st.sampled_from(["channelwise", "reference"]),
-    transform=st.sampled_from(["fft", "dft"]),
-)
-def test_1d_elimination_equals_dense_formula(seed, hidden, n, m, sides, mode, transform) -> None:
-    """The folded 1-D elimination (one map for the deltas, sources added in the spectrum) equals
-    the step-by-step formula on the explicit matrix K, in float64, for both transforms."""
-    torch.manual_seed(seed)
-    fno = FNO((m,), 1, 1, hidden, n_layers=2).to(F64)
-    spectral = fno.layers[0].spectral
-    spectral.transform = transform
-    x = torch.randn(3, hidden, n, dtype=F64)
-    got = eliminate(spectral, x, 0, sides[0], sides[1], mode=mode, eps=0.0, tol=1e-300)
-    expect = _dense_eliminate_1d(spectral, x, sides[0], sides[1], mode)
-    scale = expect.abs().max()
-    torch.testing.assert_close(got / scale, expect / scale, rtol=0, atol=1e-10)
-
-
-def test_1d_elimination_gradients_reach_input_and_weights() -> None:
-    """gradcheck through the folded 1-D path, w.r.t. the input and the spectral weights (the
-    prepared inverses depend on the weights)."""
     torch.manual_seed(2)
-    spectral = _fno(1, 3, 5).layers[0].spectral
-    v = torch.randn(2, 3, 12, dtype=F64, requires_grad=True)
-    w = spectral.weight
-    assert torch.autograd.gradcheck(lambda x: eliminate(spectral, x, 0, True, True), (v,))
-    loss = eliminate(spectral, v.detach(), 0, True, True, eps=1e-3).square().sum()
-    (grad,) = torch.autograd.grad(loss, w)
-    direction = torch.randn_like(w)
-    h = 1e-6
+    modes = (3, 3) if ndim == 2 else (3, 2, 3)
+    sc = _to(FNO(modes, 1, 1, 3).layers[0].spectral, F64)  # type: ignore[union-attr]
+    grid = (21, 9) if ndim == 2 else (13, 17, 8)  # f (N − 1) integers on the bounded axes
+    names = ("x", "t") if ndim == 2 else ("x", "y", "t")
+    sides = {"x": (Dirichlet(), Neumann(2))}
+    if ndim == 3:
+        sides["y"] = (Neumann(1), Dirichlet())
+    bcs = BoundaryConditions(sides)
+    coords = {n: axis_coords(None, n, grid[i]) for i, n in enumerate(names)}
+    coords["x"] = coords["x"] ** 1.2  # non-uniform along x
+    v = torch.randn(2, 3, *grid, dtype=F64)
+    vals = wall_values(bcs, {a: (1.5, torch.randn(2, dtype=F64)) for a in sides}, names, v)
+
+    def lift(u: torch.Tensor) -> torch.Tensor:
+        return smooth_lift(u, bcs, vals, coords, names, data_only=(Neumann,))
+
+    dims = [2 + i for i, n in enumerate(names) if n in sides]
+    weights = [trapezoid_weights(coords[n]) for n in names if n in sides]
+    ops = {
+        2 + i: lift_operator(*sides[n], coords[n], (Neumann,))[:3]
+        for i, n in enumerate(names)
+        if n in sides
+    }
+    ext = _PcmlExtended(dims, 0.25, weights, lift, ops)
+    torch.testing.assert_close(ext(sc, v), ext._generic(sc, v), rtol=1e-11, atol=1e-12)
+
+
+@needs_neuralop
+def test_neuralop_2d_plus_time_dirichlet_wins_the_corners() -> None:
+    """neuraloperator's 3-D FNO over (x, y, t): x Neumann, y Dirichlet — Dirichlet bitwise on its
+    whole faces, the x relation on every other node of the x faces."""
+    b, nx, ny, nt = 2, 12, 10, 6
+    model = BOON(
+        _operator("neuralop", 3, 4, modes=3),
+        {"x": (Neumann(2), Neumann(2)), "y": (Dirichlet(), Dirichlet())},
+    )
+    assert model.enforcement == "spectral"
+    gx = (torch.randn(b, ny, nt, dtype=F64), torch.randn(b, 1, nt, dtype=F64))
+    gy = (torch.randn(b, nx, nt, dtype=F64), torch.randn(b, dtype=F64))
+    out = model(torch.randn(b, 1, nx, ny, nt, dtype=F64), {"x": gx, "y": gy})
+    assert torch.equal(out[:, 0, :, 0], gy[0])
+    assert torch.equal(out[:, 0, :, -1], gy[1][:, None, None].expand(b, nx, nt))
+    c = axis_coords(None, "x", nx)
+    for s, side in enumerate(("lower", "upper")):
+        err = OneSidedStencil(2).weights(c, side).apply(out, 2)[:, 0] - gx[s]
+        assert err[:, 1:-1].abs().max() <= 1e-10
+        assert err[:, [0, -1]].abs().max() > 1e-6  # the corner rows are given to Dirichlet
+
+
+def test_exact_period_on_grids_where_the_padding_is_not_an_integer() -> None:
+    """On nested grids with f (N − 1) not an integer (the experiments' 128 → 255 → 509) the closed
+    form keeps the period 1 + f exactly: the change per doubling (measured 8.0e-4, 2.0e-4) is as
+    small as on the 2^k + 1 grids and shrinks at second order; rounding the padded length (the FFT
+    path: 8.0e-4, 5.7e-4) does not."""
+    torch.manual_seed(0)
+    fno = _to(FNO((16,), 1, 1, 32), F64)
     with torch.no_grad():
-        w.add_(h * direction)
-        up = eliminate(spectral, v.detach(), 0, True, True, eps=1e-3).square().sum()
-        w.sub_(2 * h * direction)
-        down = eliminate(spectral, v.detach(), 0, True, True, eps=1e-3).square().sum()
-        w.add_(h * direction)
-    fd = (up - down) / (2 * h)
-    torch.testing.assert_close((grad * direction).sum(), fd, rtol=1e-6, atol=1e-8)
+        for layer in fno.layers:  # type: ignore[union-attr]
+            layer.spectral.weight.mul_(32)
+    fno_fft = copy.deepcopy(fno)
+    for layer in fno_fft.layers:  # type: ignore[union-attr]
+        layer.spectral.transform = "fft"
+    bcs = {"x": (Dirichlet(), Dirichlet())}
+    ns = (128, 255, 509)
 
+    def changes(model: BOON) -> list[float]:
+        outs = [model(_smooth_input(n, False), {"x": (1.0, -0.5)}) for n in ns]
+        return [((outs[k] - outs[k + 1][..., ::2]).norm() / outs[k].norm()).item() for k in (0, 1)]
 
-@pytest.mark.parametrize("activate", [True, False])
-def test_fused_end_relation_gradients(activate: bool) -> None:
-    """gradcheck of the fused end relation (hand-written backward), with a Neumann-like stencil
-    at the lower end, a Dirichlet offset at the upper end, activated or not."""
-    torch.manual_seed(4)
-    u = torch.randn(2, 3, 9, dtype=F64, requires_grad=True)
-    off_lo = torch.randn(2, 1, dtype=F64, requires_grad=True)
-    off_up = torch.randn(2, 1, dtype=F64, requires_grad=True)
-
-    def f(x: torch.Tensor, lo: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-        lower = ((1, 2), (1.3333, -0.3333), lo)
-        upper = ((), (), up)
-        return _gelu_with_ends(x, lower, upper, 2, activate)
-
-    assert torch.autograd.gradcheck(f, (u, off_lo, off_up))
-
-
-@settings(max_examples=15)
-@given(
-    seed=st.integers(0, 10_000),
-    n=st.integers(12, 33),
-    k=st.integers(-6, 3),
-    kind=st.sampled_from(["dirichlet", "neumann"]),
-    half=st.booleans(),
-    mode=st.sampled_from(["channelwise", "reference", "none"]),
-)
-def test_hidden_value_scale_acts_on_hidden_layers_only(seed, n, k, kind, half, mode) -> None:
-    """hidden_value_scale λ: the hidden layers see λα, the output is enforced with α. So the
-    interior of BOON_λ(a, α) is the interior of BOON_1(a, λα) (λ = 2^k: bitwise), the output
-    boundary holds α exactly (Dirichlet bitwise, Neumann stencil to round-off), and λ ≠ 1
-    changes the prediction (the option is not a no-op)."""
-    lam = math.ldexp(1.0, k)
-    bcs = {"x": (Dirichlet(), Dirichlet()) if kind == "dirichlet" else (Neumann(3), Neumann(2))}
-    fno = _fno(1, 3, seed)
-    scaled = BOON(fno, bcs, mode=mode, neumann_half=half, hidden_value_scale=lam)
-    plain = BOON(fno, bcs, mode=mode, neumann_half=half)
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(2, 1, n, generator=g, dtype=F64)
-    alpha = (torch.randn(2, generator=g, dtype=F64), torch.randn(2, generator=g, dtype=F64))
-    with torch.no_grad():
-        out = scaled(a, {"x": alpha})
-        ref = plain(a, {"x": (lam * alpha[0], lam * alpha[1])})
-        out_1 = plain(a, {"x": alpha})
-    cut = slice(1, -1) if kind == "dirichlet" else slice(3, -3)  # Neumann: solved end nodes
-    assert torch.equal(out[..., cut], ref[..., cut])
-    if kind == "dirichlet":
-        assert torch.equal(out[:, 0, 0], alpha[0]) and torch.equal(out[:, 0, -1], alpha[1])
-    else:
-        coords = axis_coords(None, "x", n)
-        for order, side, v in ((3, "lower", alpha[0]), (2, "upper", alpha[1])):
-            assert _neumann_residual(out, order, side, v[:, None], coords) < 1e-12
-    if lam != 1.0:
-        assert not torch.allclose(out[..., cut], out_1[..., cut], rtol=1e-9, atol=1e-12)
-
-
-def test_hidden_value_scale_is_validated() -> None:
-    for bad in (-1.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="hidden_value_scale"):
-            BOON(_fno(1, 2, 0), {"x": (Dirichlet(), Dirichlet())}, hidden_value_scale=bad)
+    exact, rounded = changes(BOON(fno, bcs)), changes(BOON(fno_fft, bcs))
+    assert exact[0] <= 2e-3 and exact[1] <= 0.35 * exact[0], exact
+    assert rounded[1] > 2 * exact[1], (exact, rounded)  # measured 5.7e-4 vs 2.0e-4

@@ -2,11 +2,14 @@
 
 Checked as math: the output is the FNO on the open grid with node 0 copied to the endpoint; it is
 exactly equivariant under cyclic shifts of the data (the article's per-layer end averaging,
-``periodic="average"``, is not); the input's duplicated endpoint is ignored; mixed periodic and
-Dirichlet axes keep both guarantees.
+``periodic="average"``, is not); an input whose duplicated endpoint differs from node 0 is refused
+(nothing is dropped silently); mixed periodic and Dirichlet axes keep both guarantees. Both the
+article's elimination mode and the default extension mode.
 """
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
@@ -14,11 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Periodic
-from pcml.models.boon import BOON
+from pcml.models.boon import BOON as _BOON
 from pcml.models.fno import FNO
 
 F64 = torch.float64
-PER = {"x": (Periodic(), Periodic())}
+BOON = functools.partial(_BOON, mode="channelwise")
+PER = {"x": (Periodic("closed"), Periodic("closed"))}
 
 
 def _fno(ndim: int, seed: int, embed: bool = True) -> FNO:
@@ -64,27 +68,35 @@ def test_open_periodic_commutes_with_cyclic_shifts(seed, n, shift) -> None:
     assert (avg(shifted) - ref_avg).abs().max() > 1e-6
 
 
-def test_input_endpoint_is_ignored_and_average_mode_kept() -> None:
+@pytest.mark.parametrize("mode", ["channelwise", "extension"])
+def test_closed_input_with_unequal_ends_is_refused(mode: str) -> None:
     fno = _fno(1, 3)
     a = _closed(torch.randn(2, 1, 15, dtype=F64))
     b = a.clone()
     b[..., -1] += 1.0
-    assert torch.equal(BOON(fno, PER)(a), BOON(fno, PER)(b))
+    model = _BOON(fno, PER, mode=mode)  # type: ignore[arg-type]
+    out = model(a)
+    assert torch.equal(out[..., 0], out[..., -1])
+    with pytest.raises(ValueError, match="last node must repeat the first"):
+        model(b)
+    with pytest.raises(ValueError, match="closed periodic axis 'x' needs >= 3"):
+        model(torch.randn(1, 1, 2, dtype=F64))
+    with pytest.raises(ValueError, match="periodic"):
+        BOON(fno, PER, periodic="closed")  # type: ignore[arg-type]
     avg = BOON(fno, PER, periodic="average")
     out = avg(a)
     assert torch.equal(out[..., 0], out[..., -1])
-    assert not torch.equal(avg(a), avg(b))
-    with pytest.raises(ValueError, match="periodic"):
-        BOON(fno, PER, periodic="closed")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="periodic axis 'x'"):
-        BOON(fno, PER)(torch.randn(1, 1, 2, dtype=F64))
+    with pytest.raises(ValueError, match="average"):
+        BOON(fno, {"x": (Periodic(), Periodic())}, periodic="average")
 
 
-def test_mixed_dirichlet_and_open_periodic_axes() -> None:
+@pytest.mark.parametrize("mode", ["channelwise", "extension"])
+def test_mixed_dirichlet_and_closed_periodic_axes(mode: str) -> None:
     """Grid (x, y, t): x Dirichlet with values resolved over (y, t), y periodic (closed grid)."""
     b, nx, ny, nt = 2, 10, 9, 6
-    bcs = BoundaryConditions({"x": (Dirichlet(), Dirichlet()), "y": (Periodic(), Periodic())})
-    model = BOON(_fno(3, 1), bcs)
+    c = Periodic("closed")
+    bcs = BoundaryConditions({"x": (Dirichlet(), Dirichlet()), "y": (c, c)})
+    model = _BOON(_fno(3, 1), bcs, mode=mode)  # type: ignore[arg-type]
     a = _closed(torch.randn(b, 1, nx, ny - 1, nt, dtype=F64), dim=3)
     lo = _closed(torch.randn(b, ny - 1, nt, dtype=F64), dim=1)
     hi = torch.randn(b, 1, nt, dtype=F64)  # broadcast along y
@@ -94,5 +106,6 @@ def test_mixed_dirichlet_and_open_periodic_axes() -> None:
     assert torch.equal(out[:, 0, 0], lo) and torch.equal(out[:, 0, -1], hi.expand(b, ny, nt))
     b2 = a.clone()
     b2[:, :, :, -1] += 1.0
-    assert torch.equal(model(b2, {"x": (lo, hi)}), out)
+    with pytest.raises(ValueError, match="closed periodic axis 'y'"):
+        model(b2, {"x": (lo, hi)})
     assert torch.isfinite(out).all()

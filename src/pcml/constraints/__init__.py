@@ -23,6 +23,7 @@ __all__ = [
 
 # boundary conditions and finite-difference stencils (BOON)
 from pcml.constraints.boundary import (
+    CORNER_RULE,
     BoundaryConditions,
     Dirichlet,
     Neumann,
@@ -32,6 +33,7 @@ from pcml.constraints.boundary import (
 from pcml.constraints.stencils import OneSidedStencil, StencilWeights, fornberg_weights
 
 __all__ += [
+    "CORNER_RULE",
     "BoundaryConditions",
     "Dirichlet",
     "Neumann",

@@ -7,7 +7,11 @@ Per grid axis a pair ``(lower, upper)`` of
   solved from the one-sided stencil of that accuracy order on the grid of the call
   (:class:`pcml.constraints.stencils.OneSidedStencil`). The derivative is along :math:`+x_a` at
   both ends (not the outward normal), as in the BOON article (:math:`u_x(1) = U \sin \pi t`);
-* ``Periodic()`` (both sides): both end nodes are set to :math:`\tfrac12(u_0 + u_{N-1})`;
+* ``Periodic(grid)`` (both sides, same grid): ``grid="open"`` (default, the ecosystem's convention:
+  x_i = i/N, N distinct nodes, the period closes after the last node) needs no enforcement — the
+  field is periodic by construction of the operator; ``grid="closed"`` (the last node repeats the
+  first): both end nodes are set to :math:`\tfrac12(u_0 + u_{N-1})` (bitwise equal), and a
+  closed-grid *input* whose ends differ is refused by :func:`check_closed_periodic`;
 * ``None``: no condition on that side.
 
 Fields are channels-first ``(batch, channels, *grid)``. Values are passed at call time as a mapping
@@ -16,13 +20,22 @@ Fields are channels-first ``(batch, channels, *grid)``. Values are passed at cal
 ``(B,)`` is constant over the wall, ``(B, T)`` gives one value per time frame when time is the last
 grid axis, ``(B, *wall_shape)`` is fully resolved. Values are broadcast over channels.
 
-Enforcement runs axis by axis in grid order, so at edges and corners shared by two constrained axes
-the later axis wins. Tensors are rebuilt with ``torch.cat`` (no in-place writes on autograd
-tensors).
+**Corner rule** (:data:`CORNER_RULE`): sides are enforced by kind in the order Neumann, periodic,
+Dirichlet (each pass over the axes in grid order), so at an edge or corner shared by two sides the
+**Dirichlet value wins** (bitwise), a periodic pair beats a Neumann side, and between two sides of
+the same kind the later axis wins. Consequences, tested on every corner kind: Dirichlet values hold
+bitwise on every node of their face; a Neumann relation holds on every node of its face except the
+nodes that also lie on a Dirichlet, periodic or later Neumann face; closed-periodic ends are equal
+except where a Dirichlet face crosses them with unequal data. Tensors are rebuilt with
+``torch.cat`` (no in-place writes on autograd tensors).
+
+Every coordinate and value is checked finite (NaN/inf are refused with an error naming the
+argument).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,12 +47,15 @@ from torch import Tensor
 from pcml.constraints.stencils import OneSidedStencil, uniform_coords
 
 __all__ = [
+    "CORNER_RULE",
     "BoundaryConditions",
     "Dirichlet",
     "Neumann",
     "Periodic",
     "apply_boundary_conditions",
     "axis_ends",
+    "check_closed_periodic",
+    "check_finite",
     "default_axis_names",
     "interior_mask",
 ]
@@ -72,12 +88,49 @@ class Neumann:
 
 @dataclass(frozen=True)
 class Periodic:
-    """u_0 = u_{N−1} (both sides of the axis must be Periodic)."""
+    """Periodic axis (both sides must be Periodic with the same ``grid``).
 
+    ``grid="open"`` (default): x_i = i/N, i = 0 … N−1 (neuraloperator, PDEBench, The Well); nothing
+    to enforce, no node dropped. ``grid="closed"``: x_i = i/(N−1), the last node repeats the first
+    (u_0 = u_{N−1}); inputs whose ends differ are refused.
+    """
+
+    grid: str = "open"
     kind: ClassVar[str] = "periodic"
+
+    def __post_init__(self) -> None:
+        if self.grid not in ("open", "closed"):
+            raise ValueError(f"Periodic: grid must be 'open' or 'closed', got {self.grid!r}")
+
+    @property
+    def closed(self) -> bool:
+        return self.grid == "closed"
 
 
 BC = Dirichlet | Neumann | Periodic
+
+#: The documented corner rule (module docstring): the enforcement order of the side kinds.
+CORNER_RULE = (
+    "Dirichlet wins at every edge/corner it touches (bitwise); periodic beats Neumann; between two "
+    "sides of the same kind the later axis wins. A Neumann relation holds on every other node of "
+    "its face."
+)
+_KIND_ORDER: tuple[type, ...] = (Neumann, Periodic, Dirichlet)
+
+
+def check_finite(value: object, what: str) -> None:
+    """Refuse NaN/inf in a float or tensor with a ValueError naming ``what``."""
+    if isinstance(value, Tensor):
+        if value.is_floating_point() or value.is_complex():
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{what} holds NaN or inf values; expected finite numbers")
+        return
+    try:
+        ok = math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{what} must be a finite number, got {value!r}") from err
+    if not ok:
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
 
 
 def default_axis_names(ndim: int) -> tuple[str, ...]:
@@ -113,6 +166,11 @@ class BoundaryConditions:
                     f"BoundaryConditions: sides[{axis!r}] = {pair!r}; Periodic must be given on "
                     "both sides of an axis"
                 )
+            if isinstance(pair[0], Periodic) and pair[0] != pair[1]:
+                raise ValueError(
+                    f"BoundaryConditions: sides[{axis!r}] = {pair!r}; both Periodic sides must "
+                    "use the same grid ('open' or 'closed')"
+                )
             if pair != (None, None):
                 checked[axis] = pair
         object.__setattr__(self, "sides", MappingProxyType(checked))
@@ -141,6 +199,7 @@ def _wall_value(
     if value is None:
         raise ValueError(f"bc_values{where} is required (Dirichlet/Neumann side) but missing")
     v = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    check_finite(v, f"bc_values{where}")
     if v.ndim == 0:
         v = v.expand(batch)
     if v.shape[0] not in (1, batch):
@@ -194,13 +253,40 @@ def wall_values(
 def axis_coords(
     grid: Mapping[str, Tensor] | None, name: str, n: int, dtype: torch.dtype = torch.float64
 ) -> Tensor:
-    """Coordinates (n,) of axis ``name``: ``grid[name]`` if given, else linspace(0, 1, n)."""
+    """Coordinates (n,) of axis ``name``: ``grid[name]`` if given (finite, strictly increasing),
+    else linspace(0, 1, n)."""
     if grid is None or name not in grid:
         return uniform_coords(n, dtype)
     c = torch.as_tensor(grid[name], dtype=dtype).reshape(-1)
     if c.numel() != n:
         raise ValueError(f"grid[{name!r}] has {c.numel()} coordinates; the field has {n} nodes")
+    check_finite(c, f"grid[{name!r}]")
+    if n > 1 and not bool((c[1:] > c[:-1]).all()):
+        raise ValueError(f"grid[{name!r}] must be strictly increasing, got {c.tolist()[:8]} …")
     return c
+
+
+def check_closed_periodic(
+    a: Tensor, bcs: BoundaryConditions, names: Sequence[str], rtol: float = 1e-5
+) -> None:
+    """Refuse a field ``a`` (B, C, *grid) whose ends differ along a closed periodic axis:
+    max |a_0 − a_{N−1}| must be ≤ rtol·max(max|a|, 1) (the last node repeats the first)."""
+    for i, name, lo, _ in bcs.axes(names):
+        if isinstance(lo, Periodic) and lo.closed:
+            d = a.shape[2 + i]
+            if d < 3:
+                raise ValueError(
+                    f"closed periodic axis {name!r} needs >= 3 nodes (the last repeats the "
+                    f"first), got {d}"
+                )
+            gap = (a.select(2 + i, 0) - a.select(2 + i, d - 1)).abs().max()
+            scale = torch.clamp(a.abs().max(), min=1.0)
+            if not bool(gap <= rtol * scale):
+                raise ValueError(
+                    f"input on the closed periodic axis {name!r}: the last node must repeat the "
+                    f"first (Periodic(grid='closed')), but they differ by up to {float(gap):.3g}; "
+                    "pass Periodic(grid='open') for grids x_i = i/N"
+                )
 
 
 def _set_ends(u: Tensor, dim: int, lower: Tensor | None, upper: Tensor | None) -> Tensor:
@@ -236,6 +322,8 @@ def axis_ends(
     if n < 3:
         raise ValueError(f"boundary conditions: axis at dim {dim} has {n} < 3 nodes")
     if isinstance(lo, Periodic):
+        if not lo.closed:  # open grid: periodic by construction, nothing to enforce
+            return None, None
         mean = 0.5 * (u.select(dim, 0) + u.select(dim, n - 1))
         return mean, mean
     ends: list[Tensor | None] = [None, None]
@@ -262,13 +350,19 @@ def apply_boundary_conditions(
     solved from the stencil on ``coords[axis]`` (N,), periodic ends := their mean.
 
     ``values``: ``{axis: (lower, upper)}`` of (B, *wall_shape) tensors (see :func:`wall_values`;
-    None for periodic/free sides), broadcast over channels. Axes are processed in grid order (later
-    axes win at shared edges and corners).
+    None for periodic/free sides), broadcast over channels. Sides are enforced by kind — Neumann,
+    then periodic, then Dirichlet — each pass in grid order (:data:`CORNER_RULE`).
     """
-    for i, name, lo, up in bcs.axes(names):
-        pair = values.get(name, (None, None))
-        lower, upper = axis_ends(u, 2 + i, lo, up, pair, coords.get(name))
-        u = _set_ends(u, 2 + i, lower, upper)
+    axes = bcs.axes(names)
+    for kind in _KIND_ORDER:
+        for i, name, lo, up in axes:
+            sel = (lo if isinstance(lo, kind) else None, up if isinstance(up, kind) else None)
+            if sel == (None, None):
+                continue
+            pair = values.get(name, (None, None))
+            lower, upper = axis_ends(u, 2 + i, sel[0], sel[1], pair, coords.get(name))
+            if lower is not None or upper is not None:
+                u = _set_ends(u, 2 + i, lower, upper)
     return u
 
 
@@ -282,6 +376,8 @@ def interior_mask(
     """Boolean (*grid) mask, False on the boundary nodes of every side whose BC is in ``kinds``."""
     mask = torch.ones(tuple(grid_shape), dtype=torch.bool, device=device)
     for i, _, lo, up in bcs.axes(names):
+        if isinstance(lo, Periodic) and not lo.closed:
+            continue  # open periodic grid: no boundary node
         idx = torch.arange(grid_shape[i], device=device)
         keep = torch.ones_like(idx, dtype=torch.bool)
         if isinstance(lo, kinds):

@@ -1,7 +1,59 @@
-r"""BOON: an FNO whose kernel layers are corrected so the boundary conditions hold by construction.
+r"""BOON: a neural operator whose outputs meet the boundary conditions by construction, at any
+resolution and for any channels-first operator.
 
-Saad, Gupta, Alizadeh, Maddix, ICLR 2023. Every Fourier layer :math:`v \mapsto \sigma(Kv + Wv + b)`
-becomes
+Saad, Gupta, Alizadeh, Maddix, ICLR 2023 (the idea: correct the operator's kernels so the BCs
+hold); pcml's default formulation ``mode="extension"`` is new and resolution-invariant
+(boon.md §15).
+
+**Extension mode (default).** For an operator with layers :math:`v \mapsto \sigma(\mathcal K v +
+Wv + b)` on a grid with bounded axes (Dirichlet/Neumann sides) every *visible* spectral
+convolution (pcml's and neuraloperator's ``SpectralConv``) is replaced by
+
+.. math::
+    v \mapsto \tilde{\mathcal K} v + \Lambda_g[\tilde{\mathcal K} v],\qquad
+    \tilde{\mathcal K} v = \big(\mathcal K_M\, \mathrm{pad}_M(\tau v)\big)\big|_{[0,N)},
+
+* :math:`\tilde{\mathcal K}`: the trapezoid-weighted (τ: end nodes × ½), zero-extended
+  convolution on :math:`M = (1 + f)(N - 1)` nodes (:mod:`pcml.models.boon_extension`): the walls
+  are a fixed distance f apart on the FFT circle, and the layer is the trapezoid rule of a fixed
+  integral operator, so it converges like :math:`O(h^2)`;
+* :math:`\Lambda_g` (``hidden_lift=True``): the boundary data enter every spectral layer as
+  *functions* — the smooth lift of the data alone (:mod:`pcml.models.boon_lift` with every side
+  ``data_only``), :math:`w \mapsto w + \lambda\sum_j c_j \psi_j(\xi)`, :math:`Mc = g`
+  (Dirichlet values and Neumann fluxes; no hidden value or stencil is read). Weight O(1) at every
+  N — never one node's value. λ = ``hidden_value_scale``. Chosen on a validation split (Stokes,
+  quick profile, 80 / 20 of the training trajectories, rel. L2): this injection 0.053, no hidden
+  lift 0.138, a lift that also matches the hidden walls to λα 0.164, FNO 0.058.
+
+The output :math:`u = Q(v_L)` then gets the smooth lift :math:`u \leftarrow u + \sum_j c_j
+\psi_j`, :math:`Mc = g - Lu` (Dirichlet: end values; Neumann: the stencil of the call's grid on
+the represented field), and the exact discrete enforcement
+(:func:`~pcml.constraints.boundary.apply_boundary_conditions`): Dirichlet values bitwise, the
+Neumann stencil relation to round-off, closed-periodic ends bitwise equal, corners by
+:data:`~pcml.constraints.boundary.CORNER_RULE` (Dirichlet wins). After the lift that last step
+moves a node only by round-off (away from corners), so the output is smooth up to the wall and a
+high-order (e.g. 6th-order) flux estimate of it equals the prescribed flux up to the stencil's
+truncation error.
+
+**Scaling and convergence order.** Every ingredient is a fixed continuum object sampled on the
+grid: :math:`\tilde{\mathcal K}` is the trapezoid rule (error :math:`O(h^2)` for smooth v), the
+ψ_j are fixed polynomials of the wall coordinate with O(1) weight, and the lift coefficients read
+point values (:math:`O(h^2)`) or a p-th order stencil (:math:`O(h^p)`) of smooth fields. So the
+output converges like :math:`O(h^{\min(2, p)})` on nested grids. Measured (tests, width 32,
+16 modes, spectral weights ×32, float64, relative change per doubling N = 129 → 1025): Dirichlet
+(1, −0.5) 7.9e-4, 2.0e-4, 4.9e-5 (order 2.0); Neumann (0, 1), 2nd-order stencil 3.4e-2, 7.3e-3,
+1.6e-3 (order 2.2); the plain FNO on the same closed grids 1.8e-4, 8.9e-5, 4.4e-5 (order 1.0:
+its FFT period Nh moves with N). The article's elimination (``mode="channelwise"``) changes by
+0.15, 4.5e-2, 1.7e-2 (Dirichlet) on the same test.
+
+**Any operator.** Where no spectral convolution is visible (any other ``nn.Module``) only the
+output lift and exact enforcement run (``enforcement == "output"``, resolution behaviour that of
+the operator). Periodic axes: ``Periodic(grid="open")`` needs nothing (the FFT is periodic);
+``Periodic(grid="closed")`` runs the operator on the N − 1 distinct nodes and copies node 0 to the
+endpoint; inputs whose ends differ are refused.
+
+**Elimination modes** (pcml's FNO only; the article's algorithm, kept for reproduction).
+Saad et al. 2023: every Fourier layer :math:`v \mapsto \sigma(Kv + Wv + b)` becomes
 
 .. math::
     v \mapsto \sigma_{\text{int}}\big(\mathcal B[K z(v)] + \mathcal B[W v] + b\big),
@@ -34,18 +86,19 @@ becomes
   Dirichlet values bitwise, Neumann stencil relation to round-off on the grid of the call (so
   evaluation at another resolution stays exact), periodic ends bitwise equal.
 
-Periodic axes (``periodic="open"``, the default) — a fix over the original, which averaged the two
-end nodes after every layer (``periodic="average"`` keeps that for reproduction). Periodic data
-live on a *closed* grid of N nodes whose last node repeats the first (period (N − 1)h). An FFT over
-all N nodes assumes period N·h, so the spectral convolution is not periodic with the data's period
-and the duplicated node is a wrap-around kink; averaging the ends per layer cannot repair that (and
-the masked GELU leaves the two end nodes unactivated among activated neighbours). Here the operator
-runs on the N − 1 distinct nodes, where the FFT's period is the true one and every layer is
-periodic by construction, and the output endpoint is a copy of node 0 (ends bitwise equal). The
-input's endpoint is ignored (it must repeat node 0). With only periodic BCs this is exactly the
-FNO on the open grid followed by the endpoint copy: no hidden correction is needed.
+Closed periodic axes in the elimination modes (``periodic="distinct"``, the default; "open" is its
+old name) — a fix over the original, which averaged the two end nodes after every layer
+(``periodic="average"`` keeps that for reproduction). Such periodic data live on a *closed* grid
+of N nodes whose last node repeats the first (period (N − 1)h). An FFT over all N nodes assumes
+period N·h, so the spectral convolution is not periodic with the data's period and the duplicated
+node is a wrap-around kink; averaging the ends per layer cannot repair that (and the masked GELU
+leaves the two end nodes unactivated among activated neighbours). Here the operator runs on the
+N − 1 distinct nodes, where the FFT's period is the true one and every layer is periodic by
+construction, and the output endpoint is a copy of node 0 (ends bitwise equal). An input whose
+endpoint differs from node 0 is refused. With only periodic BCs this is exactly the FNO on the open
+grid followed by the endpoint copy: no hidden correction is needed.
 
-Modes: ``"channelwise"`` (default) block elimination over channels, exact for any width;
+Elimination modes: ``"channelwise"`` block elimination over channels, exact for any width;
 ``"reference"`` the article's scalar probes (output channel 0, summed over input channels) with the
 index and sign bugs fixed — for reproduction; ``"none"`` output/boundary treatment only (ablation).
 In the article's 1-D Neumann layers only the right elimination step ran; here every Dirichlet or
@@ -54,7 +107,8 @@ Neumann side of the elimination axis is eliminated, in every dimension.
 Shapes: ``a``: (B, in_channels, *grid), output (B, out_channels, *grid). ``bc_values``:
 ``{axis: (lower, upper)}``, each a float or a tensor (B, *s) with s broadcastable right-aligned to
 the wall shape (the grid shape without that axis): (B,) constant per sample; (B, T) per time frame
-(time = last grid axis); (B, *wall_shape) fully resolved. Periodic sides take no value. Hidden
+(time = last grid axis); (B, *wall_shape) fully resolved; NaN/inf refused. Periodic sides take no
+value. Values may also be passed as keyword arguments ``bc_<axis>=(lower, upper)``. Hidden
 layers see the values zero-padded over padded (time) slots. ``grid``: optional
 ``{axis: coords (N,)}`` (default linspace(0, 1, N)); Neumann stencils are built from it at every
 call. BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`` exactly.
@@ -62,7 +116,6 @@ call. BCs may not sit on padded axes. With no BCs, ``BOON(fno)(a)`` is ``fno(a)`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -71,6 +124,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pcml.constraints.boundary import (
+    CORNER_RULE,
     BCValues,
     BoundaryConditions,
     Dirichlet,
@@ -78,14 +132,63 @@ from pcml.constraints.boundary import (
     Periodic,
     apply_boundary_conditions,
     axis_coords,
+    check_closed_periodic,
+    check_finite,
     default_axis_names,
     interior_mask,
     wall_values,
 )
 from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
+from pcml.models.boon_extension import (
+    check_fraction,
+    extended,
+    spectral_convs,
+    trapezoid_weights,
+)
+from pcml.models.boon_lift import lift_operator, smooth_lift
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
+
+
+def _fit_values(
+    bcs: BoundaryConditions,
+    vals: Mapping[str, tuple[Tensor | None, Tensor | None]],
+    names: Sequence[str],
+    grid: Sequence[int],
+    scale: float,
+) -> dict[str, tuple[Tensor | None, Tensor | None]]:
+    """Wall values (B, *wall) times ``scale``, fitted to a hidden ``grid``: cut along a closed
+    periodic axis that runs on its distinct nodes, zero-padded over an operator's own padded
+    (non-BC) slots."""
+    out: dict[str, tuple[Tensor | None, Tensor | None]] = {}
+    for i, name, _, _ in bcs.axes(names):
+        wall = tuple(grid[:i]) + tuple(grid[i + 1 :])
+        pair: list[Tensor | None] = []
+        for v in vals[name]:
+            if v is not None:
+                v = scale * v if scale != 1.0 else v
+                for k, m in enumerate(wall):
+                    have = v.shape[1 + k]
+                    if have > m:
+                        v = v.narrow(1 + k, 0, m)
+                    elif have < m:
+                        pad = [0, 0] * (len(wall) - 1 - k) + [0, m - have]
+                        v = F.pad(v, pad)
+            pair.append(v)
+        out[name] = (pair[0], pair[1])
+    return out
+
+
+def _operator_ndim(op: nn.Module) -> int | None:
+    """Grid dimension of pcml's FNO (``ndim``), neuraloperator's FNO (``n_dim``) or any module with
+    ``n_modes``; None when the module does not say (read from the first input)."""
+    for attr in ("ndim", "n_dim"):
+        v = getattr(op, attr, None)
+        if isinstance(v, int):
+            return v
+    modes = getattr(op, "n_modes", None)
+    return len(modes) if isinstance(modes, tuple | list) else None
 
 
 # A boundary node's new value as data: Σ_j coefs[j]·u[nodes[j]] + offset (offset: (B, C, *wall)).
@@ -196,54 +299,90 @@ def _end_spec(
 
 
 class BOON(nn.Module):
-    """Boundary-corrected FNO sharing the weights of ``fno`` (see module docstring).
+    """Any channels-first operator with exact boundary conditions (see module docstring).
 
-    ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``; ``mode``:
-    "channelwise" | "reference" | "none"; ``eps``: Tikhonov parameter of the block solves;
-    ``reference_tol``: scalar clamp of the reference mode; ``axis_names``: names of the grid axes
-    (default ("x",), ("x", "t"), ("x", "y", "t")); ``elimination_axis``: axis along which K is
-    eliminated (default: the first axis with a Dirichlet/Neumann side); ``mask_activation``: GELU
-    on interior nodes only (True) or everywhere (False); ``periodic``: "open" (operator on the
-    N − 1 distinct nodes of a closed periodic grid, endpoint copied) or "average" (the article's
-    per-layer end averaging on all N nodes); ``hidden_value_scale``: λ ≥ 0, the hidden layers'
-    boundary values are λ times the output's (module docstring; the output stays exact).
+    ``operator``: pcml's :class:`~pcml.models.fno.FNO`, ``neuralop.models.FNO`` or any module
+    mapping (B, C_in, *grid) → (B, C_out, *grid) (``fno=`` is accepted as the old keyword).
+    ``bcs``: :class:`BoundaryConditions` or a mapping ``{axis: (lower, upper)}``. ``mode``:
+    "extension" (default, resolution-invariant, any operator), or — pcml FNO only — the article's
+    elimination "channelwise" | "reference" | "none". Extension mode: ``padding_fraction`` f (the
+    domain padding of bounded axes, default ¼), ``hidden_lift`` (boundary data enter every
+    spectral layer as smooth functions, default True) and ``hidden_value_scale`` λ (their
+    values are λ·α). Elimination modes only: ``eps`` (Tikhonov parameter of the
+    block solves), ``reference_tol`` (scalar clamp of the reference mode), ``neumann_half``,
+    ``elimination_axis`` (default: the first axis with a Dirichlet/Neumann side),
+    ``mask_activation`` (GELU on interior nodes only), ``periodic`` ("distinct": a closed periodic
+    grid runs on its N − 1 distinct nodes, endpoint copied — "open" is the old name; "average":
+    the article's per-layer end averaging); there ``hidden_value_scale`` λ ≥ 0 scales the hidden
+    node values (module docstring). ``axis_names``: names of the grid axes (default ("x",),
+    ("x", "t"), ("x", "y", "t") by the operator's dimension, read at the first call for a module
+    that does not say).
+
+    Attributes: ``enforcement`` — "spectral" (the operator's spectral convolutions were found and
+    corrected inside, plus the output lift and exact enforcement), "elimination" (the article's
+    kernel correction inside pcml's Fourier layers), "output" (exact output-level enforcement
+    only: no spectral convolution visible, or ``mode="none"``), "none" (no BCs: the operator
+    exactly); ``corner_rule`` (:data:`pcml.constraints.boundary.CORNER_RULE`).
     """
+
+    corner_rule = CORNER_RULE
 
     def __init__(
         self,
-        fno: FNO,
+        operator: nn.Module | None = None,
         bcs: BoundaryConditions | Mapping | None = None,
-        mode: Literal["channelwise", "reference", "none"] = "channelwise",
+        mode: Literal["extension", "channelwise", "reference", "none"] = "extension",
         neumann_half: bool = False,
         eps: float = 1e-7,
         reference_tol: float = 1e-7,
         axis_names: Sequence[str] | None = None,
         elimination_axis: str | None = None,
         mask_activation: bool = True,
-        periodic: Literal["open", "average"] = "open",
+        periodic: Literal["distinct", "open", "average"] = "distinct",
         hidden_value_scale: float = 1.0,
+        padding_fraction: float = 0.25,
+        hidden_lift: bool = True,
+        *,
+        fno: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if mode not in ("channelwise", "reference", "none"):
+        if operator is None:
+            operator = fno
+        elif fno is not None:
+            raise ValueError("BOON: give the operator once (positionally or as fno=), not both")
+        if not isinstance(operator, nn.Module):
+            raise ValueError(f"BOON: operator must be an nn.Module, got {type(operator).__name__}")
+        if mode not in ("extension", "channelwise", "reference", "none"):
             raise ValueError(
-                f"BOON: mode must be 'channelwise', 'reference' or 'none', got {mode!r}"
+                "BOON: mode must be 'extension', 'channelwise', 'reference' or 'none', "
+                f"got {mode!r}"
             )
-        if periodic not in ("open", "average"):
-            raise ValueError(f"BOON: periodic must be 'open' or 'average', got {periodic!r}")
+        if periodic not in ("distinct", "open", "average"):
+            raise ValueError(
+                "BOON: periodic must be 'distinct' (old name 'open') or 'average', "
+                f"got {periodic!r}"
+            )
+        for name, val in (
+            ("eps", eps),
+            ("reference_tol", reference_tol),
+            ("hidden_value_scale", hidden_value_scale),
+        ):
+            check_finite(val, f"BOON: {name}")
         if eps < 0 or reference_tol <= 0:
             raise ValueError(
                 f"BOON: need eps >= 0 and reference_tol > 0, got {eps}, {reference_tol}"
             )
-        if not (math.isfinite(hidden_value_scale) and hidden_value_scale >= 0):
+        if hidden_value_scale < 0:
             raise ValueError(
                 f"BOON: hidden_value_scale must be finite and >= 0, got {hidden_value_scale!r}"
             )
+        self.padding_fraction = check_fraction(padding_fraction)
+        self.hidden_lift = bool(hidden_lift)
         self.hidden_value_scale = float(hidden_value_scale)
-        self.fno = fno
+        self.fno: Any = (
+            operator  # registered as "fno": state-dict keys stay "fno.*" for any operator
+        )
         self.bcs = bcs if isinstance(bcs, BoundaryConditions) else BoundaryConditions(bcs or {})
-        self.names = tuple(axis_names) if axis_names else default_axis_names(fno.ndim)
-        if len(self.names) != fno.ndim:
-            raise ValueError(f"BOON: axis_names {self.names} must name {fno.ndim} grid axes")
         self.mode, self.neumann_half, self.eps, self.reference_tol = (
             mode,
             neumann_half,
@@ -251,14 +390,92 @@ class BOON(nn.Module):
             reference_tol,
         )
         self.mask_activation = mask_activation
-        self.periodic = periodic
+        self.periodic = "distinct" if periodic == "open" else periodic
+        ndim = _operator_ndim(operator)
+        self._names: tuple[str, ...] | None = tuple(axis_names) if axis_names else None
+        if self._names is None and ndim is not None:
+            self._names = default_axis_names(ndim)
+        if self._names is not None and ndim is not None and len(self._names) != ndim:
+            raise ValueError(f"BOON: axis_names {self._names} must name {ndim} grid axes")
+        if self._names is not None:
+            self.bcs.axes(self._names)  # validates the axis names
+        self._convs = spectral_convs(operator) if mode == "extension" else []
+        if not self.bcs:
+            self.enforcement = "none"
+        elif mode == "extension":
+            self.enforcement = "spectral" if self._convs and self._bounded() else "output"
+        elif mode == "none":
+            self.enforcement = "output"
+        else:
+            self.enforcement = "elimination"
+        if mode == "extension":
+            self._check_operator_padding()
+            return
+        if not isinstance(operator, FNO):
+            raise ValueError(
+                f"BOON: mode={mode!r} (the article's elimination) needs pcml's FNO; got "
+                f"{type(operator).__name__} — use mode='extension' for any operator"
+            )
+        self._init_elimination(operator, elimination_axis)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the grid axes (known after construction, or after the first call for an
+        operator that does not state its dimension)."""
+        if self._names is None:
+            raise ValueError("BOON: axis names are unknown until the first call (or axis_names=)")
+        return self._names
+
+    @property
+    def operator(self) -> Any:
+        """The wrapped operator (registered as the submodule ``fno``, the old name, so state dicts
+        keep their keys)."""
+        return self.fno
+
+    def extra_repr(self) -> str:
+        sides = {k: (repr(v[0]), repr(v[1])) for k, v in self.bcs.sides.items()}
+        return f"mode={self.mode!r}, enforcement={self.enforcement!r}, bcs={sides}"
+
+    def _bounded(self) -> bool:
+        """Whether some BC axis is bounded (Dirichlet/Neumann/free sides, not periodic)."""
+        return any(not isinstance(lo, Periodic) for lo, _ in self.bcs.sides.values())
+
+    def _check_operator_padding(self) -> None:
+        """Extension mode: refuse an operator that pads a bounded axis itself."""
+        if self._bounded() and getattr(self.operator, "domain_padding", None) is not None:
+            raise ValueError(
+                "BOON: the neuraloperator FNO has domain_padding set; BOON's extension pads the "
+                "bounded axes itself — build the FNO with domain_padding=None"
+            )
+        if isinstance(self.operator, FNO) and self._names is not None:
+            for i, name, lo, _ in self.bcs.axes(self.names):
+                if self.operator.padding[i] and not isinstance(lo, Periodic):
+                    raise ValueError(
+                        f"BOON: axis {name!r} carries BCs but is padded by "
+                        f"{self.operator.padding[i]}"
+                    )
+
+    def _init_elimination(self, fno: FNO, elimination_axis: str | None) -> None:
+        """The article's elimination modes (pcml FNO only)."""
         axes = self.bcs.axes(self.names)
-        # open periodic grids: grid indices of the periodic axes; hidden BCs = the others
+        # closed periodic grids run on their distinct nodes; open ones need nothing
         self._open_dims = tuple(
-            i for i, _, lo, _ in axes if periodic == "open" and isinstance(lo, Periodic)
+            i
+            for i, _, lo, _ in axes
+            if self.periodic == "distinct" and isinstance(lo, Periodic) and lo.closed
         )
+        for _, name, lo, _ in axes:
+            if self.periodic == "average" and isinstance(lo, Periodic) and not lo.closed:
+                raise ValueError(
+                    f"BOON: periodic='average' averages the two ends of a closed grid; axis "
+                    f"{name!r} is Periodic(grid='open')"
+                )
         self._hidden_bcs = BoundaryConditions(
-            {n: (lo, up) for i, n, lo, up in axes if i not in self._open_dims}
+            {
+                n: (lo, up)
+                for i, n, lo, up in axes
+                if i not in self._open_dims and not (isinstance(lo, Periodic) and not lo.closed)
+            }
         )
         for i, name, _, _ in axes:
             if fno.padding[i]:
@@ -273,7 +490,7 @@ class BOON(nn.Module):
                 raise ValueError(
                     f"BOON: elimination_axis {elimination_axis!r} has no Dirichlet/Neumann side"
                 )
-        if elim and mode != "none":
+        if elim and self.mode != "none":
             i, name, lo, up = elim[0]
             if fno.ndim > 1 and i == fno.ndim - 1:
                 raise ValueError(
@@ -393,31 +610,120 @@ class BOON(nn.Module):
 
     def forward(
         self,
-        a: Tensor,
+        a: Tensor | None = None,
         bc_values: BCValues | None = None,
         grid: Mapping[str, Tensor] | None = None,
+        **kwargs: Any,
     ) -> Tensor:
+        """Output (B, out_channels, *grid) for input ``a`` (B, in_channels, *grid).
+
+        ``bc_values``: ``{axis: (lower, upper)}``, or keyword arguments ``bc_<axis>=(lower,
+        upper)``. For neuraloperator's ``Trainer`` (``model(**sample)``) the input may come as
+        ``x=`` and the target ``y=`` is ignored. ``grid``: ``{axis: coords (N,)}``.
+        """
+        a, bc_values = self._call_arguments(a, bc_values, kwargs)
+        if self._names is None:
+            self._names = default_axis_names(a.ndim - 2)
+            self.bcs.axes(self._names)
+        if len(self.names) != a.ndim - 2:
+            raise ValueError(
+                f"BOON: input has shape {tuple(a.shape)} but the axes are {self.names}"
+            )
         if not self.bcs:
             if bc_values:
                 raise ValueError("BOON: bc_values given but the model has no boundary conditions")
-            return self.fno(a)
+            return self.operator(a)
+        check_finite(a, "BOON: input a")
+        check_closed_periodic(a, self.bcs, self.names)
         shape = tuple(a.shape[2:])
         probe = a.new_empty((a.shape[0], 1, *shape))
         vals = wall_values(self.bcs, bc_values, self.names, probe)
         coords = {n: axis_coords(grid, n, shape[i]) for i, n, _, _ in self.bcs.axes(self.names)}
+        if self.mode == "extension":
+            return self._extension_forward(a, vals, coords)
         for d in self._open_dims:
-            if shape[d] < 3:
-                raise ValueError(
-                    f"BOON: periodic axis {self.names[d]!r} needs >= 3 closed-grid nodes, "
-                    f"got {shape[d]}"
-                )
             a = a.narrow(2 + d, 0, shape[d] - 1)
         if self._hidden_bcs:
             out = self._hidden_forward(a, self._open_values(vals), coords)
-        else:  # only open periodic axes: the FFT is periodic by construction
+        else:  # only periodic axes: the FFT is periodic by construction
             out = self.fno(a)
         for d in self._open_dims:  # endpoint := node 0, bitwise
             out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
+        return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
+
+    def _call_arguments(
+        self, a: Tensor | None, bc_values: BCValues | None, kwargs: dict[str, Any]
+    ) -> tuple[Tensor, BCValues | None]:
+        """Input and BC values from positional/keyword arguments (see :meth:`forward`)."""
+        x = kwargs.pop("x", None)
+        kwargs.pop("y", None)  # the target of a neuraloperator sample
+        if (a is None) == (x is None):
+            raise ValueError("BOON: pass the input once, as the first argument or as x=")
+        inp = a if a is not None else x
+        if not isinstance(inp, Tensor):
+            raise ValueError(f"BOON: the input must be a tensor, got {type(inp).__name__}")
+        unknown = sorted(k for k in kwargs if not k.startswith("bc_"))
+        if unknown:
+            raise ValueError(
+                f"BOON: unexpected keyword arguments {unknown}; boundary values are passed as "
+                "bc_values={axis: (lower, upper)} or bc_<axis>=(lower, upper)"
+            )
+        extra = {k[3:]: v for k, v in kwargs.items()}
+        for k, v in extra.items():
+            if not isinstance(v, tuple | list) or len(v) != 2:
+                raise ValueError(
+                    f"BOON: bc_{k} must be a (lower, upper) pair, got {type(v).__name__}"
+                )
+        if extra:
+            both = set(extra) & set(bc_values or {})
+            if both:
+                raise ValueError(f"BOON: values for axes {sorted(both)} given twice")
+            bc_values = {**dict(bc_values or {}), **{k: tuple(v) for k, v in extra.items()}}
+        return inp, bc_values
+
+    def _extension_forward(
+        self,
+        a: Tensor,
+        vals: Mapping[str, tuple[Tensor | None, Tensor | None]],
+        coords: Mapping[str, Tensor],
+    ) -> Tensor:
+        """Extended spectral layers, smooth output lift, exact enforcement (module docstring)."""
+        axes = self.bcs.axes(self.names)
+        closed = [i for i, _, lo, _ in axes if isinstance(lo, Periodic) and lo.closed]
+        bounded = [(2 + i, n) for i, n, lo, _ in axes if not isinstance(lo, Periodic)]
+        weights = [trapezoid_weights(coords[n]) for _, n in bounded]
+        for d in closed:
+            a = a.narrow(2 + d, 0, a.shape[2 + d] - 1)
+        dims = [d for d, _ in bounded]
+        lift = None
+        axis_ops = None
+        if self.hidden_lift and bounded:
+            hidden = BoundaryConditions(
+                {n: (lo, up) for _, n, lo, up in axes if not isinstance(lo, Periodic)}
+            )
+            lam = self.hidden_value_scale
+
+            def lift(v: Tensor) -> Tensor:
+                hv = _fit_values(hidden, vals, self.names, v.shape[2:], lam)
+                return smooth_lift(
+                    v, hidden, hv, coords, self.names, data_only=(Neumann, Dirichlet)
+                )
+
+            axis_ops = {
+                2 + i: lift_operator(lo, up, coords[n].cpu(), (Neumann, Dirichlet))[:3]
+                for i, n, lo, up in axes
+                if not isinstance(lo, Periodic)
+            }
+        with extended(self._convs, dims, self.padding_fraction, weights, lift, axis_ops):
+            out = self.operator(a)
+        if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:
+            raise ValueError(
+                "BOON: the operator must return a (B, C_out, *grid) tensor on the input's grid, "
+                f"got {getattr(out, 'shape', type(out))}"
+            )
+        for d in closed:  # endpoint := node 0, bitwise
+            out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
+        out = smooth_lift(out, self.bcs, vals, coords, self.names)
         return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
 
     def _open_values(

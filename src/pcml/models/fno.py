@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -143,6 +143,9 @@ class SpectralConv(nn.Module):
         scale = 1.0 / (in_channels * out_channels)
         # stored as a real view (…, 2) so that .double()/.to(dtype) convert it like any parameter
         self.weight = nn.Parameter(scale * torch.rand(in_channels, out_channels, *shape, 2))
+        #: set by BOON for the duration of one call: a callable (conv, v) -> output that replaces
+        #: the plain forward by the boundary-extended one (pcml.models.boon_extension)
+        self.extension: Callable[[SpectralConv, Tensor], Tensor] | None = None
 
     @property
     def cweight(self) -> Tensor:
@@ -214,6 +217,8 @@ class SpectralConv(nn.Module):
         return torch.fft.irfftn(full, s=tuple(grid), dim=dims)
 
     def forward(self, v: Tensor) -> Tensor:
+        if self.extension is not None:
+            return self.extension(self, v)
         return self.synthesize(self.mix(self.spectrum(v)), v.shape[2:])
 
 
