@@ -64,6 +64,7 @@ _NAMES = {
     "boon": "BOON",
     "boon_reference": "BOON (reference)",
     "boon_none": "BOON (no elimination)",
+    "boon_extension": "BOON (extension)",
     "fno_bc": "FNO + boundary channels",
     "fno_soft": "FNO + soft boundary loss",
 }
@@ -85,6 +86,7 @@ _LINES = {
     "boon": (OKABE_ITO["blue"], "-"),
     "boon_reference": (OKABE_ITO["green"], ":"),
     "boon_none": (OKABE_ITO["purple"], "-."),
+    "boon_extension": (OKABE_ITO["blue"], "-."),
     "fno_bc": (OKABE_ITO["orange"], "--"),
     "fno_soft": (OKABE_ITO["sky_blue"], ":"),
 }

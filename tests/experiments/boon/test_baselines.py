@@ -16,7 +16,7 @@ import pcml.experiments.boon.runner as runner
 from pcml.constraints.boundary import BoundaryConditions, Dirichlet, Neumann
 from pcml.constraints.stencils import OneSidedStencil
 from pcml.data import read_dataset
-from pcml.experiments.boon.config import default_config, make_config
+from pcml.experiments.boon.config import STUDY_MODELS, default_config, make_config
 from pcml.experiments.boon.metrics import rel_l2_per_sample
 from pcml.experiments.boon.models import _bc_channels, build_model, soft_penalty
 from pcml.experiments.boon.study import study_config
@@ -121,7 +121,7 @@ def heat_study_run(tmp_path_factory):
 
 def test_study_run_has_every_model_and_split(heat_study_run) -> None:
     cfg, out, metrics, _ = heat_study_run
-    assert set(metrics) == {"fno", "fno_bc", "fno_soft", "boon"}
+    assert set(metrics) == set(STUDY_MODELS)
     for m in metrics.values():
         for split in ("", "_ood", "_2x", "_4x"):
             for q in ("rel_l2", "rel_l2_near_boundary", "boundary_error"):
@@ -190,7 +190,7 @@ def test_cavity_study_run_baselines_ood_lid_and_2n(tmp_path) -> None:
     validation, the OOD lids are faster than every training lid, BOON's walls stay exact."""
     cfg = study_config("cavity", "smoke", 0, overrides=["train.epochs=1"])
     metrics = runner.run(cfg, tmp_path, **QUIET)
-    assert set(metrics) == {"fno", "fno_bc", "fno_soft", "boon"}
+    assert set(metrics) == set(STUDY_MODELS)
     assert metrics["fno_bc"]["n_parameters"] > metrics["fno"]["n_parameters"]
     assert metrics["fno_soft"]["soft_weight"] in cfg.soft_weights
     for split in ("", "_ood", "_2x", "_4x"):

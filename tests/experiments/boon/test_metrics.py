@@ -48,7 +48,7 @@ def test_boundary_conditions_from_kinds() -> None:
     bcs = boundary_conditions({"x_lower": "neumann", "x_upper": "neumann"}, (1, 3))
     assert bcs.sides["x"] == (Neumann(1), Neumann(3))
     bcs = boundary_conditions({"x_lower": "periodic", "x_upper": "periodic"})
-    assert bcs.sides["x"] == (Periodic(), Periodic())
+    assert bcs.sides["x"] == (Periodic("closed"), Periodic("closed"))
     with pytest.raises(ValueError, match="robin"):
         boundary_conditions({"x_lower": "robin"})
     with pytest.raises(ValueError, match="_lower"):

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcml.cli import main
+from pcml.experiments.boon.config import STUDY_MODELS
 from pcml.experiments.boon.study import BASELINE, aggregate, update_doc
 
 
@@ -60,7 +61,7 @@ def test_study_cli_end_to_end_and_resume(tmp_path: Path) -> None:
     study = json.loads((out / "study.json").read_text())
     assert study["seeds"] == [0, 1]
     models = study["models"]
-    assert set(models) == {"fno", "fno_bc", "fno_soft", "boon"}
+    assert set(models) == set(STUDY_MODELS)
     for m in models.values():
         assert set(m) == {"ID", "OOD", "2N", "4N"}
         assert {"rel_l2", "rel_l2_near_boundary", "boundary_error"} <= set(m["ID"])

@@ -74,14 +74,23 @@ __all__ = [
 #: Model keys of metrics.json: plain FNO, BOON (channel-wise elimination), BOON (the article's
 #: scalar-probe elimination, bugs fixed).
 MODEL_KEYS: tuple[str, ...] = ("fno", "boon", "boon_reference")
-#: Also accepted in ``models``: ``boon_none`` — BOON without any kernel elimination (boundary
+#: Also accepted in ``models``: ``boon_extension`` — BOON in the resolution-invariant extension
+#: mode (the library default of :class:`pcml.models.BOON`, :mod:`pcml.models.boon_extension`;
+#: the channel-wise ``boon`` is the validated profile choice, not resolution-invariant);
+#: ``boon_none`` — BOON without any kernel elimination (boundary
 #: relation in the hidden layers and at the output only), the ablation of reference §10.4;
 #: ``fno_bc`` — the FNO with the boundary data as input channels; ``fno_soft`` — the FNO with a
 #: boundary-residual penalty, its weight chosen on validation (:mod:`pcml.experiments.boon.models`).
-ALL_MODEL_KEYS: tuple[str, ...] = (*MODEL_KEYS, "boon_none", "fno_bc", "fno_soft")
+ALL_MODEL_KEYS: tuple[str, ...] = (
+    *MODEL_KEYS,
+    "boon_extension",
+    "boon_none",
+    "fno_bc",
+    "fno_soft",
+)
 #: The models of ``pcml boon study``: the FNO, the two ways a user would give it the boundary
 #: data, and BOON.
-STUDY_MODELS: tuple[str, ...] = ("fno", "fno_bc", "fno_soft", "boon")
+STUDY_MODELS: tuple[str, ...] = ("fno", "fno_bc", "fno_soft", "boon", "boon_extension")
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
 
 

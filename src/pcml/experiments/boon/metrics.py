@@ -69,7 +69,7 @@ def boundary_conditions(
         elif kind == "neumann":
             spec = Neumann(neumann_orders[s])
         elif kind == "periodic":
-            spec = Periodic()
+            spec = Periodic("closed")  # the BOON generators' periodic grids repeat node 0
         else:
             raise ValueError(f"bc_kinds[{face!r}] = {kind!r}; expected dirichlet/neumann/periodic")
         sides.setdefault(axis, [None, None])[s] = spec

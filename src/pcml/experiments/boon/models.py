@@ -161,8 +161,9 @@ def target_scale(y: Tensor) -> float:
     return math.ldexp(1.0, round(math.log2(rms)))
 
 
-_MODES: dict[str, Literal["channelwise", "reference", "none"]] = {
+_MODES: dict[str, Literal["extension", "channelwise", "reference", "none"]] = {
     "boon": "channelwise",
+    "boon_extension": "extension",
     "boon_reference": "reference",
     "boon_none": "none",
 }
@@ -178,7 +179,9 @@ def build_model(
     bc_faces: tuple[str, ...] = (),
     bc_channels: int = 1,
 ) -> BoundarySurrogate:
-    """Model ``key`` ("fno" | "fno_bc" | "fno_soft" | "boon" | "boon_reference" | "boon_none"),
+    """Model ``key`` ("fno" | "fno_bc" | "fno_soft" | "boon" (the channel-wise elimination,
+    validated in wave 1) | "boon_extension" (the resolution-invariant extension mode, BOON's
+    library default) | "boon_reference" | "boon_none"),
     weights drawn from ``cfg.seed``; ``n_frames``: T for multi-step (input repeated over T
     frames), None for single-step; ``scale``: output scale s (a power of two,
     :func:`target_scale`), the same for every model (with ``boon.hidden_values = "physical"``

@@ -29,7 +29,7 @@ __all__ = ["make_figures"]
 _STYLE = {
     k: {**line_style(k), "lw": w}
     for k, w in (("truth", 2.0), ("fno", 1.6), ("boon", 1.6), ("fno_bc", 1.4), ("fno_soft", 1.4))
-} | {k: {**line_style(k), "lw": 1.4} for k in ("boon_reference", "boon_none")}
+} | {k: {**line_style(k), "lw": 1.4} for k in ("boon_reference", "boon_none", "boon_extension")}
 
 
 def _last(a: Tensor, multi: bool) -> np.ndarray:

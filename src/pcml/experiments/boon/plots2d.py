@@ -30,6 +30,7 @@ _STYLE = {
     "boon": {"color": "tab:blue", "ls": "-", "marker": "o"},
     "boon_reference": {"color": "tab:green", "ls": ":", "marker": "^"},
     "boon_none": {"color": "tab:purple", "ls": "-.", "marker": "D"},
+    "boon_extension": {"color": "tab:olive", "ls": "-.", "marker": "v"},
     "fno_bc": {"color": "tab:orange", "ls": "--", "marker": "v"},
     "fno_soft": {"color": "tab:brown", "ls": ":", "marker": "x"},
 }
