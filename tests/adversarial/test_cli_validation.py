@@ -231,3 +231,27 @@ def test_probconserv_out_below_a_regular_file(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     _rejects(PC, blocker / "run", [], f"--out {blocker / 'run'}")
+
+
+OPC = ["opc", "run", "stefan", "--profile", "smoke", "--no-figures", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--set", "uq.dropout=1.5"], "uq.dropout"),
+        (["--set", "fno.n_modes=[1000, 3]"], "fno.n_modes"),
+        (["--set", "train.lr=1e6"], "train.lr"),
+        (["--seed", str(2**64)], "--seed"),
+    ],
+)
+def test_opc_run_refuses_bad_settings_before_any_work(
+    tmp_path: Path, argv: list[str], named: str
+) -> None:
+    """`pcml opc run` goes through the same pre-work validation as the other run commands."""
+    _rejects(OPC, tmp_path / "r", argv, named)
+
+
+@NO_CUDA
+def test_opc_device_cuda_without_gpu(tmp_path: Path) -> None:
+    _rejects(OPC, tmp_path / "r", ["--device", "cuda"], "--device cuda")

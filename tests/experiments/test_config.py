@@ -239,4 +239,11 @@ def test_every_built_in_profile_is_inside_the_bounds() -> None:
         for profile in ("smoke", "quick", "paper"):
             validate_config(pc_config(problem, profile))
             checked += 1
-    assert checked == expected + 3 * len(PROBLEMS)
+    from pcml.cli.opc import PROBLEM_NAMES
+    from pcml.experiments.opc.config import make_config as opc_config
+
+    for problem in PROBLEM_NAMES:
+        for profile in ("smoke", "quick", "paper"):
+            validate_config(opc_config(problem, profile))
+            checked += 1
+    assert checked == expected + 3 * len(PROBLEMS) + 3 * len(PROBLEM_NAMES)

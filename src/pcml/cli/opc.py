@@ -7,7 +7,17 @@ from pathlib import Path
 
 import click
 
-from ._options import config_options, echo_log, out_option, profile_option, run_options, toml_names
+from ._options import (
+    config_options,
+    echo_log,
+    echo_result,
+    out_option,
+    profile_option,
+    rank_run_dir,
+    run_options,
+    toml_names,
+)
+from ._validate import resolve_config
 
 PROBLEM_NAMES = ("diffusion", "pme", "stefan", "advection")
 
@@ -62,10 +72,15 @@ def run_cmd(
         sets.append(f"seed={seed}")
     if device is not None:
         sets.append(f'train.device="{device}"')
-    try:
-        cfg = make_config(problem, profile, config_file, sets)
-    except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+    cfg = resolve_config(
+        lambda: make_config(problem, profile, config_file, sets),
+        out=out,
+        config_file=config_file,
+        sets=sets,
+        overrides=overrides,
+        seed=seed,
+        flags={"methods": "--methods", "seed": "--seed", "train.device": "--device"},
+    )
     argv = ["pcml", "opc", "run", problem, "--profile", profile, "--out", str(out)]
     if config_file is not None:
         argv += ["--config", str(config_file)]
@@ -75,21 +90,17 @@ def run_cmd(
         if value is not None:
             argv += [flag, str(value)]
     argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
-    try:
+    with rank_run_dir(out) as (run_out, main_rank):
         metrics = run(
             cfg,
-            out,
+            run_out,
             command=shlex.join(argv),
             progress=not no_progress,
-            figures=not no_figures,
+            figures=not no_figures and main_rank,
             log=echo_log,
         )
-    except ValueError as err:
-        if "holds a run with a different config" in str(err):
-            raise click.BadParameter(str(err), param_hint="--out") from err
-        raise
-    click.echo(format_table(metrics, cfg))
-    click.echo(f"wrote {out}/metrics.json")
+    echo_result(lambda: format_table(metrics, cfg))
+    echo_result(lambda: f"wrote {out}/metrics.json")
 
 
 @opc.command("summarize")

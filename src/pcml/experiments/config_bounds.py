@@ -18,7 +18,14 @@ from typing import Any
 
 from pcml.experiments.config import Bound, ConfigRangeError, check_bounds, int_bound
 
-__all__ = ["BOON_BOUNDS", "PROBCONSERV_BOUNDS", "SEED_BOUND", "TRAIN_BOUNDS", "validate_config"]
+__all__ = [
+    "BOON_BOUNDS",
+    "OPC_BOUNDS",
+    "PROBCONSERV_BOUNDS",
+    "SEED_BOUND",
+    "TRAIN_BOUNDS",
+    "validate_config",
+]
 
 #: Seeds feed ``torch.manual_seed`` (a signed/unsigned 64-bit integer) and
 #: ``numpy.random.default_rng`` (any integer >= 0): [0, 2⁶³ − 1] suits both, with derived offsets.
@@ -102,6 +109,47 @@ PROBCONSERV_BOUNDS: dict[str, Bound] = {
 }
 
 
+#: :class:`pcml.experiments.opc.config.OPCConfig` (Operator-ProbConserv).
+OPC_BOUNDS: dict[str, Bound] = {
+    **TRAIN_BOUNDS,
+    "data.n_x": int_bound(3, 100_000),
+    "data.n_t": int_bound(2, 100_000),
+    "data.n_train": _COUNT,
+    "data.n_valid": _COUNT,
+    "data.n_test": _COUNT,
+    "data.seed": SEED_BOUND,
+    "data.phase_range": Bound(-1e6, 1e6),
+    "fno.n_modes": int_bound(1, 32_768),
+    "fno.hidden_channels": _WIDTH,
+    "fno.n_layers": int_bound(1, 256),
+    "fno.projection_channels": _WIDTH,
+    "fno.padding": int_bound(0, 65_536),
+    "uq.n_members": int_bound(1, 10_000),
+    "uq.n_heads": int_bound(1, 10_000),
+    "uq.diversity_weight": Bound(0.0, 1e12),
+    "uq.dropout": Bound(0.0, 1.0, hi_open=True),
+    "uq.mc_samples": _COUNT,
+    "noise_var": Bound(0.0, 1e300),
+}
+
+
+def _check_opc_grid(cfg: Any) -> None:
+    """FNO modes fit the padded (n_x, n_t) grid: the rFFT axis (last, t) keeps n//2 + 1
+    frequencies, x keeps n//2 (2·modes are used there), n = nodes + padding of that axis."""
+    pad = tuple(cfg.fno.padding) + (0,) * 2
+    for axis, (n, last) in enumerate(((cfg.data.n_x, False), (cfg.data.n_t, True))):
+        if axis >= len(cfg.fno.n_modes):
+            break
+        n += pad[axis]
+        limit = n // 2 + 1 if last else n // 2
+        if cfg.fno.n_modes[axis] > limit:
+            raise ConfigRangeError(
+                f"fno.n_modes[{axis}]",
+                cfg.fno.n_modes[axis],
+                f"at most {limit} modes on the {'t' if last else 'x'} axis ({n} nodes with padding)",
+            )
+
+
 def _check_boon_grid(cfg: Any) -> None:
     """n_modes of every spatial axis fit the grid: the rFFT axis (last) keeps n//2 + 1
     frequencies, the others n, and 2·modes are used there; the periodic cases train on the
@@ -128,6 +176,7 @@ def validate_config(cfg: Any) -> None:
     """Check the resolved experiment config ``cfg`` (module docstring); raise
     :class:`ConfigRangeError` naming the dotted key, its value and what is allowed."""
     from pcml.experiments.boon.config import BoonConfig
+    from pcml.experiments.opc.config import OPCConfig
     from pcml.experiments.probconserv_config import ProbConservConfig
 
     if isinstance(cfg, BoonConfig):
@@ -135,5 +184,8 @@ def validate_config(cfg: Any) -> None:
         _check_boon_grid(cfg)
     elif isinstance(cfg, ProbConservConfig):
         check_bounds(cfg, PROBCONSERV_BOUNDS)
+    elif isinstance(cfg, OPCConfig):
+        check_bounds(cfg, OPC_BOUNDS)
+        _check_opc_grid(cfg)
     else:
         raise TypeError(f"validate_config: unsupported config type {type(cfg).__name__}")
