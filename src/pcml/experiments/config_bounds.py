@@ -146,7 +146,8 @@ def _check_opc_grid(cfg: Any) -> None:
             raise ConfigRangeError(
                 f"fno.n_modes[{axis}]",
                 cfg.fno.n_modes[axis],
-                f"at most {limit} modes on the {'t' if last else 'x'} axis ({n} nodes with padding)",
+                f"at most {limit} modes on the {'t' if last else 'x'} axis "
+                f"({n} nodes with padding)",
             )
 
 
