@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,18 @@ def test_run_directory_from_before_the_new_config_keys_resumes(tmp_path) -> None
     other = make_config("stokes-dirichlet", "smoke", False, None, ["data.n_val=2"])
     with pytest.raises(ValueError, match="different config"):
         run(other, tmp_path, progress=False, figures=False, log=lambda s: None)
+
+
+def test_rerunning_a_finished_run_keeps_its_training_seconds(tmp_path: Path) -> None:
+    """details.json's train_<model>_s is the time spent training that model, also after a
+    re-run that resumed the finished stage (the study's seconds-per-seed table reads it)."""
+    from pcml.experiments.boon.config import make_config
+    from pcml.experiments.boon.runner import run
+
+    cfg = make_config("heat-neumann", "smoke", False, None, ["train.epochs=2"])
+    run(cfg, tmp_path, progress=False, figures=False, log=lambda _: None)
+    first = json.loads((tmp_path / "details.json").read_text())["timings_s"]
+    run(cfg, tmp_path, progress=False, figures=False, log=lambda _: None)
+    again = json.loads((tmp_path / "details.json").read_text())["timings_s"]
+    for key in ("train_fno_s", "train_boon_s"):
+        assert again[key] >= first[key] > 0, key

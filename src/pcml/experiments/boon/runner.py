@@ -31,6 +31,7 @@ existed resumes too (:func:`_migrate_config`).
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import tomllib
@@ -116,6 +117,17 @@ def _penalised(
     return loss
 
 
+def _earlier_timings(path: Path) -> dict[str, float]:
+    """``timings_s`` of an earlier call's details.json in this run directory ({} if none)."""
+    if not path.is_file():
+        return {}
+    try:
+        timings = json.loads(path.read_text(encoding="utf-8")).get("timings_s", {})
+    except (ValueError, AttributeError):
+        return {}
+    return {k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
+
+
 def run(
     cfg: BoonConfig,
     out: Path | str,
@@ -132,6 +144,9 @@ def run(
     _migrate_config(rd, cfg)
     rd.start(cfg, command)
     timings: dict[str, float] = {}
+    # training seconds of stages trained by an earlier call (a resumed or finished run would
+    # otherwise record only this call's seconds, ~0 for a finished stage)
+    earlier = _earlier_timings(rd.path / "details.json")
     t0 = time.perf_counter()
     data = layout.load(cfg, case, rd.path, log)
     timings["data_s"] = time.perf_counter() - t0
@@ -183,7 +198,9 @@ def run(
                 name, progress=progress, model_config=model_config,
             )  # fmt: skip
             train_s = time.perf_counter() - t0
-            timings[f"train_{name}_s"] = train_s
+            timings[f"train_{name}_s"] = train_s + (
+                earlier.get(f"train_{name}_s", 0.0) if result.resumed_from else 0.0
+            )
             details["resumed_from"][name] = result.resumed_from
             details["history"][name] = [r["train_loss"] for r in result.history]
             log(f"{name}: {result.epochs} epochs in {train_s:.1f} s, loss {result.train_loss:.4g}")
