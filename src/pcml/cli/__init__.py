@@ -25,7 +25,8 @@ class _CannotRun(click.ClickException):
 class _Main(click.Group):
     """Prints errors about a run's files (a locked run directory, another run's config, a link
     leaving it, a corrupt checkpoint: ``pcml._locks.RunFileError``) as one line, exiting with
-    the error's status (2 where the command cannot run as given)."""
+    the error's status (2 where the command cannot run as given); a diverged training
+    (``FloatingPointError`` from :func:`pcml.train.fit`) is one line with status 1."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -33,6 +34,8 @@ class _Main(click.Group):
         except RunFileError as err:
             cls = _CannotRun if err.exit_code == 2 else click.ClickException
             raise cls(str(err)) from None
+        except FloatingPointError as err:  # training diverged (pcml.train.fit): exit 1, one line
+            raise click.ClickException(f"training diverged: {err}") from None
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})

@@ -202,3 +202,28 @@ def test_cavity_study_run_baselines_ood_lid_and_2n(tmp_path) -> None:
     assert train.max() <= 1.5 and ood.min() >= 1.75
     details = json.loads((tmp_path / "details.json").read_text())
     assert details["split_n_x"]["2x"] == 2 * (cfg.data.n_x - 1) + 1
+
+
+def test_a_diverging_soft_weight_is_excluded_not_fatal(tmp_path, monkeypatch) -> None:
+    """A penalty weight whose training diverges (periodic Burgers, λ = 10: NaN loss in epoch 68
+    of the quick study) is logged and recorded as None; the selection takes the others."""
+    cfg = make_config(
+        "heat-neumann", "smoke", False, None,
+        ['models=["fno_soft"]', "train.epochs=1", "data.n_val=4", "soft_weights=[0.1, 10.0]"],
+    )  # fmt: skip
+    real = runner.fit
+
+    def fit(model, loss, data, val, tc, out, name, **kw):
+        if name == "fno_soft_w10":
+            raise FloatingPointError(f"{name}: the training loss is nan in epoch 1")
+        return real(model, loss, data, val, tc, out, name, **kw)
+
+    monkeypatch.setattr(runner, "fit", fit)
+    logs: list[str] = []
+    soft = runner.run(cfg, tmp_path, progress=False, figures=False, log=logs.append)["fno_soft"]
+    assert soft["soft_weight"] == 0.1 and soft["rel_l2_val_w10"] is None
+    assert math.isfinite(soft["rel_l2_val_w0.1"])
+    assert any("fno_soft_w10: diverged" in line for line in logs)
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: (_ for _ in ()).throw(FloatingPointError))
+    with pytest.raises(FloatingPointError):  # every weight diverged: nothing to report
+        runner.run(cfg, tmp_path / "all", progress=False, figures=False, log=logs.append)

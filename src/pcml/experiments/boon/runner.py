@@ -11,7 +11,8 @@ For a case of :mod:`pcml.experiments.boon.cases` and a :class:`BoonConfig`:
    :class:`pcml.train.TrainConfig`. ``fno_soft`` is trained once per weight of
    ``cfg.soft_weights`` (checkpoints ``fno_soft_w<λ>``) and the weight with the lowest
    validation rel. L2 is reported as ``fno_soft`` (``soft_weight`` and every weight's
-   ``rel_l2_val_w<λ>`` in its metrics); with one weight there is no selection.
+   ``rel_l2_val_w<λ>`` in its metrics; a weight whose training diverges is logged, recorded as
+   ``None`` and excluded); with one weight there is no selection.
 3. **Loss**: relative L2 per sample averaged over the batch (2-D wave: per frame,
    :data:`pcml.experiments.boon.cases2d.FRAME_LOSS_2D`), + λ × the boundary penalty for
    ``fno_soft``. With ``normalize_targets`` every model predicts u/s (1-D).
@@ -172,6 +173,7 @@ def run(
     near = cfg.near_boundary_nodes
     for key in cfg.models:
         candidates: list[tuple[float | None, dict[str, Any], Tensor, float]] = []
+        diverged: list[float] = []
         for name, weight in soft_variants(cfg, key):
             model = layout.model(cfg, key, data, scale)
             base = frame_loss if case.layout == "2d" and FRAME_LOSS_2D[cfg.case] else rel_l2_loss
@@ -193,10 +195,18 @@ def run(
                 details["frame_loss"] = FRAME_LOSS_2D[cfg.case]
             if weight is not None:
                 model_config["soft_weight"] = weight
-            result = fit(
-                model, loss, TensorDictDataset(data.splits["train"]), None, cfg.train, rd.path,
-                name, progress=progress, model_config=model_config,
-            )  # fmt: skip
+            try:
+                result = fit(
+                    model, loss, TensorDictDataset(data.splits["train"]), None, cfg.train,
+                    rd.path, name, progress=progress, model_config=model_config,
+                )  # fmt: skip
+            except FloatingPointError as err:
+                if weight is None or len(cfg.soft_weights) == 1:
+                    raise
+                # one candidate penalty weight diverged: it cannot be selected, the others can
+                log(f"{name}: diverged, excluded from the selection ({err})")
+                diverged.append(weight)
+                continue
             train_s = time.perf_counter() - t0
             timings[f"train_{name}_s"] = train_s + (
                 earlier.get(f"train_{name}_s", 0.0) if result.resumed_from else 0.0
@@ -238,9 +248,12 @@ def run(
                 val = float(rel_l2_per_sample(pv, data.splits["val"]["y"].to(eval_dtype)).mean())
             candidates.append((weight, m, pred, val))
         # fno_soft: the weight with the lowest validation rel. L2 (ties: the smaller weight)
+        if not candidates:
+            raise FloatingPointError(f"{key}: training diverged for every weight {diverged}")
         weight, m, pred, _ = min(candidates, key=lambda c: (c[3], c[0] or 0.0))
-        if len(candidates) > 1:
+        if len(candidates) + len(diverged) > 1:
             m = {**m, **{f"rel_l2_val_w{c[0]:g}": c[3] for c in candidates}}
+            m |= {f"rel_l2_val_w{w:g}": None for w in diverged}  # diverged: not selectable
         if weight is not None:
             m["soft_weight"] = float(weight)
         layout.per_key_details(cfg, data, key, pred, details)
