@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["MixturePrediction", "ProbabilisticBackbone", "check_point_sets"]
+__all__ = ["MixturePrediction", "ProbabilisticBackbone", "check_point_sets", "eval_mode"]
 
 
 @dataclass(frozen=True)
@@ -192,16 +192,20 @@ class ProbabilisticBackbone(torch.nn.Module, abc.ABC):
         """Scalar training loss of a batch with keys ``context_x (B, Nc, d)``,
         ``context_y (B, Nc, 1)``, ``target_x (B, Nt, d)``, ``target_y (B, Nt, 1)``."""
 
-    @contextlib.contextmanager
-    def _eval_mode(self) -> Iterator[None]:
-        """Temporarily switch to eval mode; restore every submodule's own flag afterwards."""
-        flags = [(m, m.training) for m in self.modules()]
-        self.train(False)
-        try:
-            yield
-        finally:
-            for module, flag in flags:
-                module.training = flag
+    def _eval_mode(self) -> contextlib.AbstractContextManager[None]:
+        return eval_mode(self)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Temporarily switch ``model`` to eval mode; restore every submodule's own flag after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.train(False)
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
 
 
 LOG_2PI = math.log(2.0 * math.pi)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pcml.constraints.conservation import conserve
-from pcml.models.base import LOG_2PI, MixturePrediction
+from pcml.models.base import LOG_2PI, MixturePrediction, eval_mode
 from pcml.models.fno import FNO
 
 __all__ = [
@@ -188,15 +188,8 @@ class UQOperator(nn.Module, abc.ABC):
         """The mixture mean ``(B, 1, *grid)``."""
         return self.components(_check_input(a))[0].mean(0).unsqueeze(1)
 
-    @contextlib.contextmanager
-    def _eval_mode(self) -> Iterator[None]:
-        flags = [(m, m.training) for m in self.modules()]
-        self.train(False)
-        try:
-            yield
-        finally:
-            for module, flag in flags:
-                module.training = flag
+    def _eval_mode(self) -> contextlib.AbstractContextManager[None]:
+        return eval_mode(self)
 
     def predict(self, a: Tensor, generator: torch.Generator | None = None) -> MixturePrediction:
         """Predictive mixture ``(S, B, n)`` of ``a (B, C_in, *grid)``, in eval mode (the module's
