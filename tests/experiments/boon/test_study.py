@@ -104,3 +104,12 @@ def test_study_cli_rejects_bad_input_before_work(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.exit_code == 2 and "soft_weights" in res.output
     assert not (tmp_path / "y").exists()
+
+
+def test_a_star_needs_a_nonzero_difference_of_at_least_two_standard_errors() -> None:
+    from pcml.experiments.boon.study import significant
+
+    assert significant({"mean": -0.03, "se": 0.01})
+    assert not significant({"mean": 0.019, "se": 0.01})
+    assert not significant({"mean": 0.0, "se": 0.0})  # identical models (periodic fno vs fno_bc)
+    assert not significant({"mean": 0.1, "se": None}) and not significant(None)

@@ -199,7 +199,7 @@ def format_study(case: str, agg: Mapping[str, Any], command: str, info: Mapping[
             cells = []
             for s in splits:
                 d = per.get(s, {}).get("rel_l2")
-                star = d is not None and d["se"] is not None and abs(d["mean"]) >= 2 * d["se"]
+                star = significant(d)
                 cells.append(_cell(d, signed=True) + (" ★" if star else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -210,6 +210,14 @@ def format_study(case: str, agg: Mapping[str, Any], command: str, info: Mapping[
         )
         lines.append("")
     return "\n".join(line for line in lines if line is not None).rstrip() + "\n"
+
+
+def significant(d: dict[str, Any] | None) -> bool:
+    """★ of the paired-difference tables: a non-zero mean difference at least 2 SE from 0
+    (identical models, difference 0 ± 0, are not a finding)."""
+    if d is None or d["se"] is None:
+        return False
+    return 0 < abs(d["mean"]) >= 2 * d["se"]
 
 
 def run_study(
