@@ -9,6 +9,7 @@ and help text on top.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -125,3 +126,39 @@ def rank_run_dir(out: Path) -> Iterator[tuple[Path, bool]]:
         yield scratch / "run", False
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def command_line(
+    head: Iterable[str],
+    config_file: Path | None,
+    overrides: Iterable[str],
+    flags: Iterable[tuple[str, object]],
+    no_progress: bool,
+    no_figures: bool,
+) -> str:
+    """The shell line that reruns a command (for command.txt): ``head`` (``pcml ... --out DIR``),
+    ``--config``, every ``--set``, the flags that were given (value not None), the switches."""
+    argv = list(head)
+    if config_file is not None:
+        argv += ["--config", str(config_file)]
+    for item in overrides:
+        argv += ["--set", item]
+    argv += [x for flag, value in flags if value is not None for x in (flag, str(value))]
+    argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
+    return shlex.join(argv)
+
+
+def run_experiment(
+    run: Callable[..., Any], cfg: Any, out: Path, command: str, no_progress: bool, no_figures: bool
+) -> Any:
+    """``run(cfg, directory, ...)`` of an experiment command in ``out`` (under torchrun: rank 0 in
+    ``out``, the other ranks in scratch, figures on rank 0 only; :func:`rank_run_dir`)."""
+    with rank_run_dir(out) as (run_out, main_rank):
+        return run(
+            cfg,
+            run_out,
+            command=command,
+            progress=not no_progress,
+            figures=not no_figures and main_rank,
+            log=echo_log,
+        )

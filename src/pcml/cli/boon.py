@@ -14,7 +14,7 @@ from ._options import (
     echo_result,
     out_option,
     profile_option,
-    rank_run_dir,
+    run_experiment,
     run_options,
     toml_names,
 )
@@ -110,16 +110,7 @@ def run_cmd(
         flags={"train.epochs": "--epochs", "models": "--models", "seed": "--seed"}
         | {"train.device": "--device"},
     )
-    command = shlex.join(["pcml", *sys.argv[1:]])
-    with rank_run_dir(out) as (run_out, main_rank):
-        run(
-            cfg,
-            run_out,
-            command=command,
-            progress=not no_progress,
-            figures=not no_figures and main_rank,
-            log=echo_log,
-        )
+    run_experiment(run, cfg, out, shlex.join(["pcml", *sys.argv[1:]]), no_progress, no_figures)
     echo_result(lambda: (out / "table.md").read_text(encoding="utf-8"))
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
 
 from ._options import (
+    command_line,
     config_options,
-    echo_log,
     echo_result,
     out_option,
     profile_option,
-    rank_run_dir,
+    run_experiment,
     run_options,
     toml_names,
 )
@@ -81,24 +80,15 @@ def run_cmd(
         seed=seed,
         flags={"methods": "--methods", "seed": "--seed", "train.device": "--device"},
     )
-    argv = ["pcml", "opc", "run", problem, "--profile", profile, "--out", str(out)]
-    if config_file is not None:
-        argv += ["--config", str(config_file)]
-    for item in overrides:
-        argv += ["--set", item]
-    for flag, value in (("--methods", methods), ("--seed", seed), ("--device", device)):
-        if value is not None:
-            argv += [flag, str(value)]
-    argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
-    with rank_run_dir(out) as (run_out, main_rank):
-        metrics = run(
-            cfg,
-            run_out,
-            command=shlex.join(argv),
-            progress=not no_progress,
-            figures=not no_figures and main_rank,
-            log=echo_log,
-        )
+    command = command_line(
+        ["pcml", "opc", "run", problem, "--profile", profile, "--out", str(out)],
+        config_file,
+        overrides,
+        (("--methods", methods), ("--seed", seed), ("--device", device)),
+        no_progress,
+        no_figures,
+    )
+    metrics = run_experiment(run, cfg, out, command, no_progress, no_figures)
     echo_result(lambda: format_table(metrics, cfg))
     echo_result(lambda: f"wrote {out}/metrics.json")
 

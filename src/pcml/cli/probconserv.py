@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from ._options import (
+    command_line,
     config_options,
-    echo_log,
     echo_result,
     out_option,
     profile_option,
-    rank_run_dir,
+    run_experiment,
     run_options,
     toml_names,
 )
@@ -99,27 +99,16 @@ def run_cmd(
         flags={"inequality": "--inequality", "methods": "--methods", "seed": "--seed"}
         | {f"train.{k}.device": "--device" for k in ("anp", "softc", "ensemble", "gp")},
     )
-    argv = ["pcml", "probconserv", "run", problem, "--profile", profile, "--out", str(out)]
-    if config_file is not None:
-        argv += ["--config", str(config_file)]
-    for item in overrides:
-        argv += ["--set", item]
-    for flag, value in (("--inequality", inequality), ("--methods", methods), ("--seed", seed)):
-        if value is not None:
-            argv += [flag, str(value)]
-    if device is not None:
-        argv += ["--device", device]
-    argv += ["--no-progress"] * no_progress + ["--no-figures"] * no_figures
-    command = shlex.join(argv)
-    with rank_run_dir(out) as (run_out, main_rank):
-        run(
-            cfg,
-            run_out,
-            command=command,
-            progress=not no_progress,
-            figures=not no_figures and main_rank,
-            log=echo_log,
-        )
+    flags = (("--inequality", inequality), ("--methods", methods), ("--seed", seed))
+    command = command_line(
+        ["pcml", "probconserv", "run", problem, "--profile", profile, "--out", str(out)],
+        config_file,
+        overrides,
+        (*flags, ("--device", device)),
+        no_progress,
+        no_figures,
+    )
+    run_experiment(run, cfg, out, command, no_progress, no_figures)
     echo_result(lambda: (out / "table.md").read_text(encoding="utf-8"))
     echo_result(lambda: f"wrote {out}/metrics.json")
 
