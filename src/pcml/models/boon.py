@@ -342,6 +342,7 @@ class BOON(nn.Module):
         hidden_value_scale: float = 1.0,
         padding_fraction: float = 0.25,
         hidden_lift: bool = True,
+        hidden_injection: Literal["input", "output"] = "output",
         *,
         fno: nn.Module | None = None,
     ) -> None:
@@ -378,6 +379,11 @@ class BOON(nn.Module):
             )
         self.padding_fraction = check_fraction(padding_fraction)
         self.hidden_lift = bool(hidden_lift)
+        if hidden_injection not in ("input", "output"):
+            raise ValueError(
+                f"BOON: hidden_injection must be 'input' or 'output', got {hidden_injection!r}"
+            )
+        self.hidden_injection = hidden_injection
         self.hidden_value_scale = float(hidden_value_scale)
         self.fno: Any = (
             operator  # registered as "fno": state-dict keys stay "fno.*" for any operator
@@ -714,7 +720,15 @@ class BOON(nn.Module):
                 for i, n, lo, up in axes
                 if not isinstance(lo, Periodic)
             }
-        with extended(self._convs, dims, self.padding_fraction, weights, lift, axis_ops):
+        with extended(
+            self._convs,
+            dims,
+            self.padding_fraction,
+            weights,
+            lift,
+            axis_ops,
+            self.hidden_injection,
+        ):
             out = self.operator(a)
         if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:
             raise ValueError(
