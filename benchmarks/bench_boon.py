@@ -13,10 +13,11 @@ periodic. It lives here, not in the package.
 pcml's 1-D spectral convolution computes its transforms by GEMM (``SpectralConv`` docstring); the
 row ``fno_fft`` is the same FNO forced onto rfft/irfft, so the BOON/FNO ratios are against the
 faster FNO. Periodic BOON runs on the N − 1 = 511 distinct nodes of the closed 512-node grid.
-The extension pads a bounded axis to M = N + round(N/4 − 1/4) − 1 nodes (period 1.25 at every N):
-M = 639 = 3²·71 for N = 512, a slow FFT size for neuraloperator's FFT layers, M = 640 for the
-closed grid N = 513 = 2⁹ + 1; the ``1d_neuralop_513`` case shows that grid (pcml's 1-D layers use
-GEMMs, where M does not matter).
+The extension pads a bounded axis on the FFT paths to the smallest 5-smooth length M >=
+N + round(N/4 − 1/4) − 1 (``pcml.models.boon_extension.extension_nodes``; period ≈ 1.25): M = 640
+for N = 512 (the plain rounding gave 639 = 3²·71, a slow FFT size: BOON / FNO 1.5 with
+neuraloperator's FFT layers) and for the closed grid N = 513 = 2⁹ + 1; the ``1d_neuralop_513``
+case shows that grid (pcml's 1-D layers use GEMMs with the exact period, where M does not matter).
 
 Run with ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_boon.py`` (the machine is shared:
 repetitions are interleaved across variants in a fresh seeded random order each time, and medians

@@ -145,7 +145,7 @@ from pcml.models.boon_extension import (
     spectral_convs,
     trapezoid_weights,
 )
-from pcml.models.boon_lift import lift_operator, smooth_lift
+from pcml.models.boon_lift import check_width, lift_operator, smooth_lift
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
@@ -343,6 +343,7 @@ class BOON(nn.Module):
         padding_fraction: float = 0.25,
         hidden_lift: bool = True,
         hidden_injection: Literal["input", "output"] = "output",
+        lift_width: float | None = 0.2,
         *,
         fno: nn.Module | None = None,
     ) -> None:
@@ -384,6 +385,7 @@ class BOON(nn.Module):
                 f"BOON: hidden_injection must be 'input' or 'output', got {hidden_injection!r}"
             )
         self.hidden_injection = hidden_injection
+        self.lift_width = check_width(lift_width)
         self.hidden_value_scale = float(hidden_value_scale)
         self.fno: Any = (
             operator  # registered as "fno": state-dict keys stay "fno.*" for any operator
@@ -712,11 +714,19 @@ class BOON(nn.Module):
             def lift(v: Tensor) -> Tensor:
                 hv = _fit_values(hidden, vals, self.names, v.shape[2:], lam)
                 return smooth_lift(
-                    v, hidden, hv, coords, self.names, data_only=(Neumann, Dirichlet)
+                    v,
+                    hidden,
+                    hv,
+                    coords,
+                    self.names,
+                    data_only=(Neumann, Dirichlet),
+                    width=self.lift_width,
                 )
 
             axis_ops = {
-                2 + i: lift_operator(lo, up, coords[n].cpu(), (Neumann, Dirichlet))[:3]
+                2 + i: lift_operator(
+                    lo, up, coords[n].cpu(), (Neumann, Dirichlet), self.lift_width
+                )[:3]
                 for i, n, lo, up in axes
                 if not isinstance(lo, Periodic)
             }
@@ -737,7 +747,7 @@ class BOON(nn.Module):
             )
         for d in closed:  # endpoint := node 0, bitwise
             out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
-        out = smooth_lift(out, self.bcs, vals, coords, self.names)
+        out = smooth_lift(out, self.bcs, vals, coords, self.names, width=self.lift_width)
         return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
 
     def _open_values(

@@ -40,6 +40,7 @@ round-off on every face node not shared with another face.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -63,19 +64,64 @@ _BASES: dict[tuple[str | None, str | None], tuple[_Basis, ...]] = {
 }
 
 
+def _bump(t: Tensor) -> Tensor:
+    """φ(t) = (1 − t)³(1 + 3t + 6t²) on [0, 1), 0 beyond: φ(0) = 1, φ'(0) = φ''(0) = 0, C² at t = 1
+    (one minus the smootherstep)."""
+    t = t.clamp(0.0, 1.0)
+    return (1 - t) ** 3 * (1 + 3 * t + 6 * t * t)
+
+
+def _local_bases(width: float) -> dict[tuple[str | None, str | None], tuple[_Basis, ...]]:
+    """The lift functions of width δ = ``width`` (a fraction of the axis): supported on
+    [0, δ) (lower side) and (1 − δ, 1] (upper side)."""
+
+    def d0(s: Tensor) -> Tensor:
+        return _bump(s / width)
+
+    def d1(s: Tensor) -> Tensor:
+        return _bump((1 - s) / width)
+
+    def n0(s: Tensor) -> Tensor:
+        return s * _bump(s / width)
+
+    def n1(s: Tensor) -> Tensor:
+        return (s - 1) * _bump((1 - s) / width)
+
+    side = {"dirichlet": (d0, d1), "neumann": (n0, n1)}
+    out: dict[tuple[str | None, str | None], tuple[_Basis, ...]] = {}
+    for lo in (None, "dirichlet", "neumann"):
+        for up in (None, "dirichlet", "neumann"):
+            if (lo, up) != (None, None):
+                lower = () if lo is None else (side[lo][0],)
+                upper = () if up is None else (side[up][1],)
+                out[lo, up] = lower + upper
+    return out
+
+
+def check_width(width: float | None) -> float | None:
+    """Validate the lift width δ (None: the global polynomials; else finite, 0 < δ <= 1)."""
+    if width is None:
+        return None
+    if not (isinstance(width, int | float) and math.isfinite(width) and 0 < width <= 1):
+        raise ValueError(f"BOON: lift_width must be None or a number in (0, 1], got {width!r}")
+    return float(width)
+
+
 def _kind(bc: BC | None) -> str | None:
     return bc.kind if isinstance(bc, Dirichlet | Neumann) else None
 
 
-def lift_basis(lo: BC | None, up: BC | None, coords: Tensor) -> Tensor:
+def lift_basis(lo: BC | None, up: BC | None, coords: Tensor, width: float | None = None) -> Tensor:
     """The lift functions ψ_j on ``coords`` (N,) for the side pair: (J, N) float64 (J = number of
-    Dirichlet/Neumann sides; (0, N) when there are none)."""
+    Dirichlet/Neumann sides; (0, N) when there are none); ``width`` δ: the local functions of
+    width δ (module docstring), None: the global polynomials."""
     key = (_kind(lo), _kind(up))
     c = coords.to(torch.float64)
     if key == (None, None):
         return c.new_zeros(0, c.numel())
     s = (c - c[0]) / (c[-1] - c[0])
-    return torch.stack([f(s) for f in _BASES[key]])
+    bases = _BASES if width is None else _local_bases(width)
+    return torch.stack([f(s) for f in bases[key]])
 
 
 def _functional(bc: BC, side: int, coords: Tensor) -> tuple[list[int], list[float]]:
@@ -96,7 +142,11 @@ def _apply(u: Tensor, dim: int, nodes: list[int], weights: list[float]) -> Tenso
 
 
 def lift_operator(
-    lo: BC | None, up: BC | None, coords: Tensor, data_only: tuple[type, ...] = ()
+    lo: BC | None,
+    up: BC | None,
+    coords: Tensor,
+    data_only: tuple[type, ...] = (),
+    width: float | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, list[int]]:
     r"""The lift of one axis as matrices (float64): ``(L, R, Ψ, sides)`` with L (N, S) the
     functionals read from the field (a zero column for a ``data_only`` side), R = M⁻ᵀ (S, J),
@@ -105,7 +155,7 @@ def lift_operator(
     .. math:: \mathrm{lift}(u) = u + (g - u L) R \Psi = u (I - L R \Psi) + g R \Psi.
     """
     n = coords.numel()
-    psi = lift_basis(lo, up, coords)  # (J, N)
+    psi = lift_basis(lo, up, coords, width)  # (J, N)
     sides = [(s, bc) for s, bc in enumerate((lo, up)) if isinstance(bc, Dirichlet | Neumann)]
     lmat = torch.zeros(n, len(sides), dtype=torch.float64)
     m = torch.zeros(len(sides), len(sides), dtype=torch.float64)
@@ -116,6 +166,16 @@ def lift_operator(
         m[k] = psi @ f  # L_s ψ_j
         if not isinstance(bc, data_only):
             lmat[:, k] = f
+    # rows in units of the wall coordinate ξ (a Neumann row is d/dx = (d/dξ) / span)
+    span = float(coords[-1] - coords[0])
+    rows = torch.tensor([span if isinstance(bc, Neumann) else 1.0 for _, bc in sides])
+    cond = float(torch.linalg.cond(rows.to(m)[:, None] * m)) if m.numel() else 1.0
+    if not cond <= 1e6:  # also inf / nan (singular)
+        raise ValueError(
+            f"BOON: the boundary lift of width {width} is not resolved on a grid of {n} nodes "
+            f"(its side functionals are nearly dependent, cond {cond:.3g}); use a wider "
+            "lift_width or a finer grid"
+        )
     return lmat, torch.linalg.inv(m).T, psi, [s for s, _ in sides]
 
 
@@ -126,6 +186,7 @@ def smooth_lift(
     coords: Mapping[str, Tensor],
     names: Sequence[str],
     data_only: tuple[type, ...] = (),
+    width: float | None = None,
 ) -> Tensor:
     """``u`` (B, C, *grid) plus the smooth lift of every Dirichlet/Neumann axis (module docstring);
     periodic and free sides are left alone. Sides whose kind is in ``data_only`` inject their data
@@ -135,7 +196,7 @@ def smooth_lift(
     for i, name, lo, up in axes:
         dim = 2 + i
         c = coords[name]
-        lmat, r_mat, psi, sides = lift_operator(lo, up, c.cpu(), data_only)
+        lmat, r_mat, psi, sides = lift_operator(lo, up, c.cpu(), data_only, width)
         # residual g - L u, per wall point: (B, C, *wall, S)
         targets = [values[name][s] for s in sides]
         g = torch.stack([t.unsqueeze(1).to(u.dtype) for t in targets if t is not None], dim=-1)
