@@ -614,3 +614,69 @@ def test_exact_period_on_grids_where_the_padding_is_not_an_integer() -> None:
     exact, rounded = changes(BOON(fno, bcs)), changes(BOON(fno_fft, bcs))
     assert exact[0] <= 2e-3 and exact[1] <= 0.35 * exact[0], exact
     assert rounded[0] <= 2e-3 and rounded[1] <= 0.35 * rounded[0], rounded
+
+
+# ------------------------------------------------------------------------------ local lift (#13)
+@pytest.mark.parametrize("pair", ["DD", "NN", "DN", "ND", "D-", "-N"])
+def test_local_lift_functions(pair: str) -> None:
+    """Each local lift function (width δ) is supported within δ of its own wall; at that wall a
+    Dirichlet function has value 1 and slope 0, a Neumann function value 0 and slope 1 (in ξ)."""
+    from pcml.models.boon_lift import lift_basis
+
+    delta, n = 0.2, 2001
+    xs = torch.linspace(0, 1, n, dtype=F64)
+    make = {"D": Dirichlet(), "N": Neumann(2), "-": None}
+    psi = lift_basis(make[pair[0]], make[pair[1]], xs, delta)
+    sides = [(s, k) for s, k in enumerate(pair) if k != "-"]
+    assert psi.shape == (len(sides), n)
+    h = 1.0 / (n - 1)
+    for row, (side, kind) in zip(psi, sides, strict=True):
+        dist = xs if side == 0 else 1 - xs
+        inside = (dist > 0) & (dist < delta - 2 * h)
+        assert (row[dist >= delta] == 0).all() and (row[inside] != 0).all()
+        end = 0 if side == 0 else n - 1
+        inner = 1 if side == 0 else n - 2
+        slope = (row[inner] - row[end]) / (xs[inner] - xs[end])
+        if kind == "D":
+            assert row[end] == 1 and abs(slope) <= 1e-3  # φ(t) = 1 − 10t³ + …
+        else:
+            assert row[end] == 0 and abs(slope - 1) <= 1e-3
+
+
+@pytest.mark.parametrize("width", [0.2, 0.35, None])
+def test_local_lift_corrects_only_near_the_walls(width: float | None) -> None:
+    """BOON around any module: the output differs from the module's output only within δ of a
+    wall (the global lift, width None, changes every node), and the BCs hold exactly."""
+    torch.manual_seed(0)
+    op = _to(nn.Conv1d(1, 1, 1), F64)
+    n = 129
+    xs = torch.linspace(0, 1, n, dtype=F64)
+    a = torch.randn(3, 1, n, dtype=F64)
+    bcs = {"x": (Dirichlet(), Neumann(3))}
+    model = BOON(op, bcs, lift_width=width)
+    assert model.enforcement == "output"
+    lo, hi = torch.randn(3, dtype=F64), torch.randn(3, dtype=F64)
+    out = model(a, {"x": (lo, hi)})
+    changed = (out - op(a)).abs()[:, 0] > 0
+    assert (out[:, 0, 0] == lo).all()
+    assert _neumann_residual(out, 3, "upper", hi.unsqueeze(1), xs) <= 1e-12
+    if width is None:
+        assert changed.all()
+    else:
+        near = (xs < width) | (xs > 1 - width)
+        # the Neumann function vanishes at its wall: the nodes just inside change
+        assert not changed[:, ~near].any() and changed[:, :3].all() and changed[:, -4:-1].all()
+
+
+@pytest.mark.parametrize("width", [0.0, -0.1, 1.5, math.nan, math.inf, "0.2"])
+def test_lift_width_is_validated(width: object) -> None:
+    with pytest.raises(ValueError, match="lift_width"):
+        BOON(FNO((4,), 1, 1, 4), {"x": (Dirichlet(), Dirichlet())}, lift_width=width)  # type: ignore[arg-type]
+
+
+def test_unresolved_local_lift_is_refused() -> None:
+    """δ = 0.1 on 9 nodes (h = 0.125 > δ): the Neumann functional of its lift function is 0 — a
+    clear error, never a silent inf/NaN."""
+    model = BOON(nn.Conv1d(1, 1, 1), {"x": (Neumann(1), Neumann(1))}, lift_width=0.1)
+    with pytest.raises(ValueError, match="not resolved on a grid of 9 nodes"):
+        model(torch.randn(2, 1, 9), {"x": (0.0, 1.0)})

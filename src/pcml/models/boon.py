@@ -22,8 +22,15 @@ convolution (pcml's and neuraloperator's ``SpectralConv``) is replaced by
   ``data_only``), :math:`w \mapsto w + \lambda\sum_j c_j \psi_j(\xi)`, :math:`Mc = g`
   (Dirichlet values and Neumann fluxes; no hidden value or stencil is read). Weight O(1) at every
   N — never one node's value. λ = ``hidden_value_scale``. Chosen on a validation split (Stokes,
-  quick profile, 80 / 20 of the training trajectories, rel. L2): this injection 0.053, no hidden
-  lift 0.138, a lift that also matches the hidden walls to λα 0.164, FNO 0.058.
+  quick profile, 80 / 20 of the training trajectories, rel. L2, with the global lift functions):
+  this injection 0.053, no hidden lift 0.138, a lift that also matches the hidden walls to λα
+  0.164, FNO 0.058.
+* ψ_j: the *local* lift functions of width δ = ``lift_width`` (default 0.2 of the axis; ``None``:
+  the global polynomials 1 − ξ, ξ, … of the first formulation), for the hidden and the output
+  lift. With global functions a wall mismatch of the raw network is spread over the whole domain
+  as a ramp; trained (Stokes-Dirichlet, quick profile, 3 seeds) that cost a factor ≈ 2–3 in rel.
+  L2 against the plain FNO; the local functions correct only within δ of the wall
+  (:mod:`pcml.models.boon_lift`; ``docs/results/boon.md``, issue #13).
 
 The output :math:`u = Q(v_L)` then gets the smooth lift :math:`u \leftarrow u + \sum_j c_j
 \psi_j`, :math:`Mc = g - Lu` (Dirichlet: end values; Neumann: the stencil of the call's grid on
@@ -37,12 +44,13 @@ truncation error.
 
 **Scaling and convergence order.** Every ingredient is a fixed continuum object sampled on the
 grid: :math:`\tilde{\mathcal K}` is the trapezoid rule (error :math:`O(h^2)` for smooth v), the
-ψ_j are fixed polynomials of the wall coordinate with O(1) weight, and the lift coefficients read
+ψ_j are fixed (C²) functions of the wall coordinate with O(1) weight, and the lift coefficients read
 point values (:math:`O(h^2)`) or a p-th order stencil (:math:`O(h^p)`) of smooth fields. So the
 output converges like :math:`O(h^{\min(2, p)})` on nested grids. Measured (tests, width 32,
-16 modes, spectral weights ×32, float64, relative change per doubling N = 129 → 1025): Dirichlet
-(1, −0.5) 7.9e-4, 2.0e-4, 4.9e-5 (order 2.0); Neumann (0, 1), 2nd-order stencil 3.4e-2, 7.3e-3,
-1.6e-3 (order 2.2); the plain FNO on the same closed grids 1.8e-4, 8.9e-5, 4.4e-5 (order 1.0:
+16 modes, spectral weights ×32, float64, relative change per doubling N = 129 → 1025, local lift
+δ = 0.2): Dirichlet (1, −0.5) 5.9e-4, 1.5e-4, 3.7e-5 (order 2.0; global lift 7.9e-4, 2.0e-4,
+4.9e-5); Neumann (0, 1), 2nd-order stencil 8.4e-4, 1.4e-4, 2.5e-5 (order 2.5; global lift
+3.4e-2, 7.3e-3, 1.6e-3); the plain FNO on the same closed grids 1.8e-4, 8.9e-5, 4.4e-5 (order 1.0:
 its FFT period Nh moves with N). The article's elimination (``mode="channelwise"``) changes by
 0.15, 4.5e-2, 1.7e-2 (Dirichlet) on the same test.
 
@@ -307,8 +315,10 @@ class BOON(nn.Module):
     "extension" (default, resolution-invariant, any operator), or — pcml FNO only — the article's
     elimination "channelwise" | "reference" | "none". Extension mode: ``padding_fraction`` f (the
     domain padding of bounded axes, default ¼), ``hidden_lift`` (boundary data enter every
-    spectral layer as smooth functions, default True) and ``hidden_value_scale`` λ (their
-    values are λ·α). Elimination modes only: ``eps`` (Tikhonov parameter of the
+    spectral layer as smooth functions, default True), ``hidden_value_scale`` λ (their
+    values are λ·α) and ``lift_width`` δ (the hidden and output lift functions are supported
+    within δ of their wall, a fraction of the axis in (0, 1]; None: the global polynomials).
+    Elimination modes only: ``eps`` (Tikhonov parameter of the
     block solves), ``reference_tol`` (scalar clamp of the reference mode), ``neumann_half``,
     ``elimination_axis`` (default: the first axis with a Dirichlet/Neumann side),
     ``mask_activation`` (GELU on interior nodes only), ``periodic`` ("distinct": a closed periodic
@@ -342,7 +352,6 @@ class BOON(nn.Module):
         hidden_value_scale: float = 1.0,
         padding_fraction: float = 0.25,
         hidden_lift: bool = True,
-        hidden_injection: Literal["input", "output"] = "output",
         lift_width: float | None = 0.2,
         *,
         fno: nn.Module | None = None,
@@ -380,11 +389,6 @@ class BOON(nn.Module):
             )
         self.padding_fraction = check_fraction(padding_fraction)
         self.hidden_lift = bool(hidden_lift)
-        if hidden_injection not in ("input", "output"):
-            raise ValueError(
-                f"BOON: hidden_injection must be 'input' or 'output', got {hidden_injection!r}"
-            )
-        self.hidden_injection = hidden_injection
         self.lift_width = check_width(lift_width)
         self.hidden_value_scale = float(hidden_value_scale)
         self.fno: Any = (
@@ -737,7 +741,6 @@ class BOON(nn.Module):
             weights,
             lift,
             axis_ops,
-            self.hidden_injection,
         ):
             out = self.operator(a)
         if not isinstance(out, Tensor) or out.shape[2:] != a.shape[2:]:

@@ -204,20 +204,15 @@ class _PcmlExtended:
         weights: Sequence[Tensor | None] | None,
         lift: Callable[[Tensor], Tensor] | None,
         axis_ops: AxisOps | None,
-        inject: str = "output",
     ) -> None:
         self.dims, self.fraction = list(dims), fraction
         self.weights = list(weights) if weights is not None else [None] * len(self.dims)
-        self.inject = inject
-        if inject == "input":  # K̃(v + Λ_g[0]): the lift enters through the spectral weights
-            self.lift_in, self.lift, self.axis_ops = lift, None, None
-        else:
-            self.lift_in, self.lift, self.axis_ops = None, lift, axis_ops
+        self.lift, self.axis_ops = lift, axis_ops
         self._cache: dict[tuple, Tensor] = {}
 
-    def _additive(self, v: Tensor, lift: Callable[[Tensor], Tensor] | None = None) -> Tensor | None:
+    def _additive(self, v: Tensor) -> Tensor | None:
         """Λ_g[0] on the layer's grid, (B, 1, *grid), once per call and shape."""
-        lift = self.lift if lift is None else lift
+        lift = self.lift
         if lift is None:
             return None
         key = ("add", tuple(v.shape[2:]), v.shape[0], v.dtype, v.device)
@@ -225,11 +220,6 @@ class _PcmlExtended:
             zero = v.new_zeros(v.shape[0], 1, *v.shape[2:])
             self._cache[key] = lift(zero)
         return self._cache[key]
-
-    def _input(self, v: Tensor) -> Tensor:
-        """v + Λ_g[0] with ``inject="input"``, else v."""
-        add = None if self.lift_in is None else self._additive(v, self.lift_in)
-        return v if add is None else v + add
 
     def _axis_mats(self, d: int, n: int, m: int, real: bool, v: Tensor) -> tuple[Tensor, Tensor]:
         """(A', S') along tensor dim ``d``: real interleaved (N, 2m)/(2m, N) for the 1-D DFT path,
@@ -264,7 +254,6 @@ class _PcmlExtended:
         if any(v.shape[d] < 3 for d in self.dims):
             raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(v.shape)}")
         last = 1 + sc.ndim
-        v = self._input(v)
         if sc.ndim == 1:
             n = v.shape[-1]
             if not sc.uses_dft(n + extension_nodes(n, self.fraction)):
@@ -337,7 +326,6 @@ def extended(
     weights: Sequence[Tensor | None] | None = None,
     lift: Callable[[Tensor], Tensor] | None = None,
     axis_ops: AxisOps | None = None,
-    inject: str = "output",
 ) -> Iterator[None]:
     """Within the block, every module in ``convs`` acts as the trapezoid-extended operator along
     the tensor ``dims`` (module docstring; ``weights``: per dim the :func:`trapezoid_weights` of a
@@ -360,7 +348,6 @@ def extended(
         if any(x.shape[d] < 3 for d in dims):
             raise ValueError(f"BOON: bounded axes need >= 3 nodes, got shape {tuple(x.shape)}")
         sizes.append(tuple(x.shape[d] for d in dims))
-        x = own._input(x)
         return (trapezoid_extend(x, dims, fraction, weights), *args[1:]), kwargs
 
     def post(_m: nn.Module, _args: tuple, _kwargs: dict, out: Any) -> Any:
@@ -373,7 +360,7 @@ def extended(
         return out + own._additive(out) if additive else own.lift(out)
 
     handles = []
-    own = _PcmlExtended(dims, fraction, weights, lift, axis_ops, inject)
+    own = _PcmlExtended(dims, fraction, weights, lift, axis_ops)
     additive = own.axis_ops is not None and set(own.axis_ops) == set(dims)
     additive = additive and all(not bool(ops[0].any()) for ops in (axis_ops or {}).values())
     pcml = [m for m in convs if isinstance(m, SpectralConv)]

@@ -1,4 +1,4 @@
-r"""Smooth boundary lift: the output of an operator corrected by low-degree polynomials in the wall
+r"""Smooth boundary lift: the output of an operator corrected by fixed smooth functions of the wall
 coordinate so that the boundary conditions hold on the *represented* field.
 
 Per constrained axis a (coordinate :math:`x \in [x_0, x_{N-1}]`, :math:`\xi = (x - x_0)/(x_{N-1}
@@ -9,7 +9,27 @@ stencil :math:`D_s u = \sum_j w_{s,j} u_j` of the call's grid) and targets :math
     u \leftarrow u + \sum_{j} c_j\,\psi_j(\xi),\qquad M c = g - L u,\qquad M_{sj} = L_s \psi_j,
 
 with the basis per side pair (value/derivative of each :math:`\psi_j` vanishes at the *other*
-side, so :math:`M` is the identity up to the stencil's truncation error, never singular):
+side, so :math:`M` is the identity up to the stencil's truncation error; an unresolved basis —
+a nearly singular M — is refused with an error).
+
+**Local lift** (``width`` δ ∈ (0, 1], BOON's default δ = 0.2): every side has its own function,
+supported within δ of its wall,
+
+.. math::
+    \varphi(t) = (1 - t)^3 (1 + 3t + 6t^2)\ (0 \le t < 1),\ 0\ (t \ge 1);\qquad
+    \psi^D_0 = \varphi(\xi/\delta),\ \psi^D_1 = \varphi((1-\xi)/\delta),\
+    \psi^N_0 = \xi\,\varphi(\xi/\delta),\ \psi^N_1 = (\xi - 1)\,\varphi((1-\xi)/\delta)
+
+(φ = 1 − smootherstep: φ(0) = 1, φ'(0) = φ''(0) = 0, C² where it reaches 0; a Dirichlet
+function has zero slope at its wall, a Neumann function zero value and unit slope). A mismatch
+of the operator's output at a wall is corrected within δ of that wall only. **Why local**
+(measured, trained Stokes-Dirichlet, quick profile, seed 0, test / validation rel. L2): with the
+global functions below the raw network's wall values were off by 2.5 rms (target rms 1) and the
+lift spread that mismatch over the whole domain as a ramp; the error sat in x ∈ [0.1, 0.4]:
+0.073 / 0.071 (FNO 0.027 / 0.023); with δ = 0.2: 0.024 / 0.019 (``docs/results/boon.md``,
+issue #13).
+
+**Global lift** (``width=None``, the first extension formulation):
 
 =============  ==========================================
 (lower, upper)  :math:`\psi`
