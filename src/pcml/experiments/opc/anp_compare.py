@@ -38,7 +38,13 @@ from pcml.models.uq_operators import UQOperator, conserve_prediction
 from pcml.pdes.operator_tasks import operator_split_at
 from pcml.train.checkpoint import load_checkpoint
 
-__all__ = ["ANP_METHODS", "anp_reference", "anp_setting_metrics", "format_anp_comparison"]
+__all__ = [
+    "ANP_METHODS",
+    "anp_reference",
+    "anp_setting_metrics",
+    "format_anp_comparison",
+    "load_trained",
+]
 
 #: The ProbConserv-experiment rows compared (those present in the reference run are shown).
 ANP_METHODS: tuple[str, ...] = ("anp", "probconserv_anp", "probconserv_anp_bounded")
@@ -51,6 +57,15 @@ def _run_config(run: Path) -> OPCConfig:
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
     return make_config(raw["problem"], raw["profile"], path)
+
+
+def load_trained(run_dir: str | Path, method: str) -> tuple[OPCConfig, UQOperator]:
+    """The config of a finished opc run and ``method``'s model from its best (``keep_best``)
+    or last checkpoint, in eval mode; ``ValueError`` if the checkpoint was trained on another
+    config (method, FNO settings or data)."""
+    run = Path(run_dir)
+    cfg = _run_config(run)
+    return cfg, _load_model(cfg, run, method)
 
 
 def _load_model(cfg: OPCConfig, run: Path, method: str) -> UQOperator:

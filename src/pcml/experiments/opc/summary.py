@@ -162,6 +162,7 @@ def _verdicts(runs: Sequence[_Run], splits: Sequence[str], methods: Sequence[str
                 better.append(f"{m} by {gain.pct()}")
             else:
                 why = "worse" if gain.mean < 0 and gain.significant else "< 2 SE"
+                why = "no SE with one seed" if math.isnan(gain.se) else why
                 other.append(f"{m} ({gain.pct()}, {why})")
         name = "in domain (test)" if s == "test" else f"OOD {s}"
         text = (
@@ -208,7 +209,10 @@ def _section(problem: str, runs: Sequence[_Run], command: str | None) -> str:
     def stat(m: str, s: str, key: str) -> Stat:
         return Stat.of([r.metrics[s][m][key] for r in runs])
 
-    out += ["\n### MSE before → after the update (change 1 − after/before, paired)\n"]
+    out += [
+        "\n### MSE before → after the update (change 1 − after/before, paired)\n",
+        "The `*_e2e` rows' raw output (before) was never trained to be used alone.\n",
+    ]
     out += _table(
         ["method", *splits],
         cell(
