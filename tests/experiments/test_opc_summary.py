@@ -155,6 +155,16 @@ def test_anp_comparison_on_a_smoke_run(tmp_path: Path) -> None:
                 assert abs(m["ce"]) > 1e-6
     with pytest.raises(ValueError, match="t_star"):
         anp_setting_metrics(out, t_star=0.055)
+    ref = _fake_anp(tmp_path / "anp")
+    doc = tmp_path / "opc.md"
+    res_cli = CliRunner().invoke(
+        main, ["opc", "anp-compare", str(out), "--anp", str(ref), "--doc", str(doc)]
+    )
+    assert res_cli.exit_code == 0, res_cli.output
+    assert "| FNO meanvar |" in res_cli.output and "Verdict (u* = 0.6" in res_cli.output
+    assert "<!-- opc:stefan-vs-anp:start -->" in doc.read_text()
+    bad = CliRunner().invoke(main, ["opc", "anp-compare", str(out), "--anp", str(tmp_path)])
+    assert bad.exit_code == 2 and "--anp" in bad.output
     other = tmp_path / "other"
     (other / "checkpoints").mkdir(parents=True)
     cfg2 = make_config("stefan_anp", "smoke", overrides=["data.n_train=9"])
@@ -167,8 +177,8 @@ def test_anp_comparison_on_a_smoke_run(tmp_path: Path) -> None:
         anp_setting_metrics(other)
 
 
-def test_anp_reference_and_verdict(tmp_path: Path) -> None:
-    ref_dir = tmp_path / "anp"
+def _fake_anp(ref_dir: Path) -> Path:
+    """A finished ProbConserv Stefan run (metrics.json, config.toml) with known ANP rows."""
     ref_dir.mkdir()
     (ref_dir / "config.toml").write_text(
         'problem = "stefan"\n[problem_settings]\nt_star = 0.05\ntest_values = [0.5, 0.6]\n'
@@ -177,6 +187,11 @@ def test_anp_reference_and_verdict(tmp_path: Path) -> None:
             "probconserv_anp": {"mse": 9e-3, "mse_se": 1e-5, "crps": 0.03},
             "ensemble": {"mse": 1.0}}  # fmt: skip
     (ref_dir / "metrics.json").write_text(json.dumps({"0.5": rows, "0.6": rows}))
+    return ref_dir
+
+
+def test_anp_reference_and_verdict(tmp_path: Path) -> None:
+    ref_dir = _fake_anp(tmp_path / "anp")
     ref = anp_reference(ref_dir)
     assert list(ref["0.6"]) == ["anp", "probconserv_anp"]
 
