@@ -165,6 +165,19 @@ def test_anp_comparison_on_a_smoke_run(tmp_path: Path) -> None:
     assert "<!-- opc:stefan-vs-anp:start -->" in doc.read_text()
     bad = CliRunner().invoke(main, ["opc", "anp-compare", str(out), "--anp", str(tmp_path)])
     assert bad.exit_code == 2 and "--anp" in bad.output
+    one = anp_setting_metrics(out, n_functions=2, methods=["diverse"])
+    assert list(one["0.6"]) == ["diverse", "diverse+pc"]
+    with pytest.raises(ValueError, match="methods"):
+        anp_setting_metrics(out, methods=["ensemble"])
+    # a method whose training did not finish is refused, whatever its best checkpoint holds
+    import torch
+
+    last = out / "checkpoints" / "diverse-last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["epoch"] = 0
+    torch.save(ckpt, last)
+    with pytest.raises(ValueError, match="not finished"):
+        anp_setting_metrics(out, methods=["diverse"])
     other = tmp_path / "other"
     (other / "checkpoints").mkdir(parents=True)
     cfg2 = make_config("stefan_anp", "smoke", overrides=["data.n_train=9"])

@@ -69,6 +69,12 @@ def load_trained(run_dir: str | Path, method: str) -> tuple[OPCConfig, UQOperato
 
 
 def _load_model(cfg: OPCConfig, run: Path, method: str) -> UQOperator:
+    last = load_checkpoint(run / "checkpoints" / f"{method}-last.pt", "cpu")
+    if int(last["epoch"]) < cfg.train.epochs:
+        raise ValueError(
+            f"run_dir: {method} in {run} trained {last['epoch']} of {cfg.train.epochs} epochs "
+            "(not finished; re-run its command to resume)"
+        )
     name = "best" if cfg.train.keep_best else "last"
     ckpt = load_checkpoint(run / "checkpoints" / f"{method}-{name}.pt", "cpu")
     saved = (ckpt.get("config") or {}).get("model") or {}
@@ -90,9 +96,11 @@ def anp_setting_metrics(
     values: Sequence[float] = (0.5, 0.6),
     t_star: float = 0.05,
     n_functions: int = 50,
+    methods: Sequence[str] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Module docstring; ``ValueError`` if t* is not on the run's time grid or the run is not
-    finished."""
+    """Module docstring; ``methods``: a subset of the run's methods (default: all). Each needs
+    its finished checkpoints only (metrics.json is not read). ``ValueError`` if t* is not on the
+    run's time grid, a method is not the run's or its training did not finish."""
     run = Path(run_dir)
     cfg = _run_config(run)
     task = cfg.task()
@@ -102,7 +110,11 @@ def anp_setting_metrics(
         raise ValueError(f"t_star: {t_star} is not on the run's time grid {t.tolist()}")
     if n_functions < 1:
         raise ValueError(f"n_functions: expected >= 1, got {n_functions}")
-    models = {m: _load_model(cfg, run, m) for m in cfg.methods}
+    chosen = list(cfg.methods if methods is None else methods)
+    bad = [m for m in chosen if m not in cfg.methods]
+    if bad or not chosen:
+        raise ValueError(f"methods: got {chosen}, expected a subset of the run's {cfg.methods}")
+    models = {m: _load_model(cfg, run, m) for m in chosen}
     out: dict[str, dict[str, dict[str, float]]] = {}
     for v in values:
         sp = operator_split_at(task, np.full(n_functions, float(v)), name=f"u*={v:g}")
