@@ -25,6 +25,11 @@ pcml's choices (the follow-up's values are known only through an unverified summ
 §10): heat k ∈ [1, 5] → [5, 6], [6, 7], [7, 8] (as reported); PME m ∈ [1, 4] → [4, 5], [5, 6],
 [6, 7]; Stefan u* ∈ [0.55, 0.70] (ProbConserv's range) → [0.50, 0.55], [0.45, 0.50], [0.40, 0.45]
 (lower u*: faster front, larger jump); advection a ∈ [1, 5] → [5, 6], [6, 7], [7, 8].
+
+``stefan_anp`` is Stefan (``pde = "stefan"``) on the ProbConserv-ANP test setting, for comparing
+with that experiment: t ∈ (0, 0.1] on a 201 × 10 grid t_j = 0.01 (j + 1), so t* = 0.05 = t_4 and
+x_i = i/200 are the ANP's evaluation points; same ranges as ``stefan``.
+:func:`operator_split_at` builds the samples of given parameters (e.g. u* ∈ {0.5, 0.6}).
 """
 
 from __future__ import annotations
