@@ -8,8 +8,8 @@
   padding 9, projection 128; Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5), batch 20, 500
   epochs keeping the best validation loss; M = 10; 200 test functions per split (for a GPU).
 
-``stefan_anp`` (the ProbConserv-ANP Stefan setting) keeps its 201 × 10 grid in smoke-free
-profiles (quick: 201 × 10; paper: 201 × 20; smoke: 21 × 10), so that t* = 0.05 is on it.
+``stefan_anp`` (the ProbConserv-ANP Stefan setting) has t* = 0.05 on its grid in every profile
+(quick 201 × 10, paper 201 × 20, smoke 21 × 10).
 
 Methods: ``ensemble``, ``diverse``, ``mcdropout``, ``meanvar`` (post hoc: trained on their own
 loss, ProbConserv applied at test time) and ``diverse_e2e``, ``meanvar_e2e`` (the same backbone,
