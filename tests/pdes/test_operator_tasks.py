@@ -13,6 +13,7 @@ from pcml.pdes.operator_tasks import (
     SPLIT_NAMES,
     get_operator_task,
     make_operator_split,
+    operator_split_at,
 )
 
 
@@ -28,8 +29,8 @@ def test_shapes_channels_and_ranges(problem: str) -> None:
         torch.testing.assert_close(sp.a[:, 0], theta.float()[:, None, None].expand(7, 20, 5))
         assert float(sp.a[:, 1].min()) == 0.0 and float(sp.a[:, 1].max()) == 1.0
         assert float(sp.a[:, 2].max()) == 1.0 and float(sp.a[:, 2].min()) > 0.0
-        prob = get_problem(problem)
-        if problem != "diffusion":
+        prob = get_problem(task.gpme)
+        if task.gpme != "diffusion":
             exact = prob.solution(
                 sp.t[None, None, :].numpy(),
                 sp.x[None, :, None].numpy(),
@@ -97,3 +98,36 @@ def test_heat_phase_channel_and_bad_input() -> None:
         make_operator_split(task, "train", 0)
     with pytest.raises(ValueError, match="phase_range"):
         get_operator_task("pme", phase_range=(0.0, 1.0))
+
+
+def test_stefan_anp_task_is_the_probconserv_test_setting() -> None:
+    """201 points x_i = i/200, t ∈ (0, 0.1] with t* = 0.05 on the grid, the ANP's training range;
+    the exact Stefan solution and mass."""
+    task = get_operator_task("stefan_anp")
+    assert task.gpme == "stefan" and task.param_name == "u_star"
+    assert task.train_range == (0.55, 0.70) and task.t_max == 0.1
+    np.testing.assert_allclose(task.x_grid(), np.arange(201) / 200, rtol=0, atol=1e-15)
+    assert np.isclose(task.t_grid(), 0.05).sum() == 1
+    sp = operator_split_at(task, [0.5, 0.6])
+    prob = get_problem("stefan")
+    t, x = task.t_grid(), task.x_grid()
+    for i, v in enumerate((0.5, 0.6)):
+        np.testing.assert_array_equal(
+            sp.u64[i, 0].numpy(), prob.solution(t[None, :], x[:, None], np.array(v))
+        )
+        np.testing.assert_array_equal(sp.b[i].numpy(), prob.mass(t, np.array(v)))
+    torch.testing.assert_close(sp.a[1, 0], torch.full((201, 10), 0.6))
+
+
+def test_split_at_equals_the_drawn_split_and_refuses_bad_input() -> None:
+    task = get_operator_task("diffusion", n_x=12, n_t=3, phase_range=(0.0, 1.0))
+    drawn = make_operator_split(task, "small", 4, seed=5)
+    again = operator_split_at(task, drawn.params[:, 0], "small", drawn.params[:, 1])
+    assert torch.equal(drawn.a, again.a) and torch.equal(drawn.u64, again.u64)
+    assert torch.equal(drawn.b, again.b)
+    with pytest.raises(ValueError, match="phase"):
+        operator_split_at(task, [2.0])
+    with pytest.raises(ValueError, match="phase"):
+        operator_split_at(get_operator_task("pme", n_x=8, n_t=2), [2.0], phase=[0.1])
+    with pytest.raises(ValueError, match="theta"):
+        operator_split_at(get_operator_task("pme", n_x=8, n_t=2), [])

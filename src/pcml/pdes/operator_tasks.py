@@ -25,6 +25,11 @@ pcml's choices (the follow-up's values are known only through an unverified summ
 §10): heat k ∈ [1, 5] → [5, 6], [6, 7], [7, 8] (as reported); PME m ∈ [1, 4] → [4, 5], [5, 6],
 [6, 7]; Stefan u* ∈ [0.55, 0.70] (ProbConserv's range) → [0.50, 0.55], [0.45, 0.50], [0.40, 0.45]
 (lower u*: faster front, larger jump); advection a ∈ [1, 5] → [5, 6], [6, 7], [7, 8].
+
+``stefan_anp`` is Stefan (``pde = "stefan"``) on the ProbConserv-ANP test setting, for comparing
+with that experiment: t ∈ (0, 0.1] on a 201 × 10 grid t_j = 0.01 (j + 1), so t* = 0.05 = t_4 and
+x_i = i/200 are the ANP's evaluation points; same ranges as ``stefan``.
+:func:`operator_split_at` builds the samples of given parameters (e.g. u* ∈ {0.5, 0.6}).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "OperatorTask",
     "get_operator_task",
     "make_operator_split",
+    "operator_split_at",
 ]
 
 #: Out-of-domain shifts, from the smallest to the largest.
@@ -73,6 +79,7 @@ class OperatorTask:
     n_x: int = 100
     n_t: int = 20
     phase_range: tuple[float, float] = (0.0, 0.0)
+    pde: str = ""
 
     def __post_init__(self) -> None:
         if self.problem not in OPERATOR_TASKS:
@@ -93,15 +100,20 @@ class OperatorTask:
                 raise ValueError(f"{name}: expected lo < hi, got ({lo}, {hi})")
         if self.phase_range[0] > self.phase_range[1]:
             raise ValueError(f"phase_range: expected lo <= hi, got {self.phase_range}")
-        if self.problem != "diffusion" and self.phase_range != (0.0, 0.0):
+        if self.gpme != "diffusion" and self.phase_range != (0.0, 0.0):
             raise ValueError(
                 f"phase_range: only the diffusion task has a phase, got {self.phase_range}"
             )
         self.check()
 
     @property
+    def gpme(self) -> str:
+        """The ``pcml.pdes.gpme`` problem of the task (``pde``, or ``problem`` when empty)."""
+        return self.pde or self.problem
+
+    @property
     def param_name(self) -> str:
-        return get_problem(self.problem).param_name
+        return get_problem(self.gpme).param_name
 
     @property
     def varies_phase(self) -> bool:
@@ -114,7 +126,7 @@ class OperatorTask:
 
     @property
     def x_range(self) -> tuple[float, float]:
-        return get_problem(self.problem).x_range
+        return get_problem(self.gpme).x_range
 
     def x_grid(self) -> np.ndarray:
         """(n_x,) float64, closed grid on Ω."""
@@ -137,7 +149,7 @@ class OperatorTask:
     def check(self) -> None:
         """Raise ``ValueError`` unless the closed form holds on [0, t_max] for every range (the
         Stefan/advection fronts stay inside Ω)."""
-        prob = get_problem(self.problem)
+        prob = get_problem(self.gpme)
         ends = np.array([v for _, r in (("t", self.train_range), *self.shifts) for v in r])
         try:
             front = prob.front(np.array(self.t_max), ends)
@@ -167,6 +179,16 @@ OPERATOR_TASKS: dict[str, dict[str, Any]] = {
         "t_max": 0.4,
     },
     "advection": {"train_range": (1.0, 5.0), "shifts": _HEAT_SHIFTS, "t_max": 0.06},
+    # Stefan on the ProbConserv-ANP setting (t ∈ [0, 0.1], 201 x points, t* = 0.05 on the grid
+    # t_j = 0.01 (j + 1) of n_t = 10): for the comparison with the quick ANP (docs/results/opc.md).
+    "stefan_anp": {
+        "train_range": (0.55, 0.70),
+        "shifts": (("small", (0.50, 0.55)), ("medium", (0.45, 0.50)), ("large", (0.40, 0.45))),
+        "t_max": 0.1,
+        "n_x": 201,
+        "n_t": 10,
+        "pde": "stefan",
+    },
 }
 
 
@@ -209,10 +231,30 @@ def make_operator_split(task: OperatorTask, split: str, n: int, seed: int = 0) -
     rng = np.random.default_rng([seed, SPLIT_NAMES.index(split)])
     theta = rng.uniform(lo, hi, size=n)
     phase = rng.uniform(*task.phase_range, size=n) if task.varies_phase else None
+    return operator_split_at(task, theta, split, phase)
+
+
+def operator_split_at(
+    task: OperatorTask, theta: Any, name: str = "fixed", phase: Any = None
+) -> OperatorSplit:
+    """The samples of the given parameters ``theta (N,)`` (and heat phases ``phase (N,)`` when
+    the task varies the phase; else its fixed phase), e.g. the ProbConserv test values
+    u* ∈ {0.5, 0.6}; ``ValueError`` for a parameter the closed form refuses."""
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    n = theta.size
+    if n < 1:
+        raise ValueError("theta: expected at least one parameter value, got none")
+    if (phase is None) == task.varies_phase:
+        raise ValueError(
+            f"phase: expected {'one phase per theta' if task.varies_phase else 'None'} for "
+            f"phase_range {task.phase_range}, got {phase!r}"
+        )
+    if phase is not None:
+        phase = np.asarray(phase, dtype=np.float64).reshape(-1)
     x, t = task.x_grid(), task.t_grid()
     tt, xx = t[None, None, :], x[None, :, None]
     p = theta[:, None, None]
-    if task.problem == "diffusion":
+    if task.gpme == "diffusion":
         phases = np.full(n, task.phase_range[0]) if phase is None else phase
         u = np.stack(
             [
@@ -224,7 +266,7 @@ def make_operator_split(task: OperatorTask, split: str, n: int, seed: int = 0) -
             [Diffusion(theta=float(ph)).mass(t, k) for ph, k in zip(phases, theta, strict=True)]
         )
     else:
-        prob = get_problem(task.problem)
+        prob = get_problem(task.gpme)
         u = prob.solution(tt, xx, p)
         b = prob.mass(t[None, :], theta[:, None])
     params = theta[:, None] if phase is None else np.stack([theta, phase], axis=1)
@@ -236,7 +278,7 @@ def make_operator_split(task: OperatorTask, split: str, n: int, seed: int = 0) -
     a = np.concatenate([chans, np.broadcast_to(coords, (n, 2, task.n_x, task.n_t))], axis=1)
     u64 = torch.as_tensor(np.ascontiguousarray(u), dtype=torch.float64).unsqueeze(1)
     return OperatorSplit(
-        name=split,
+        name=name,
         a=torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32),
         u=u64.to(torch.float32),
         u64=u64,

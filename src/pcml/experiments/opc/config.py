@@ -8,6 +8,9 @@
   padding 9, projection 128; Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5), batch 20, 500
   epochs keeping the best validation loss; M = 10; 200 test functions per split (for a GPU).
 
+``stefan_anp`` (the ProbConserv-ANP Stefan setting) has t* = 0.05 on its grid in every profile
+(quick 201 × 10, paper 201 × 20, smoke 21 × 10).
+
 Methods: ``ensemble``, ``diverse``, ``mcdropout``, ``meanvar`` (post hoc: trained on their own
 loss, ProbConserv applied at test time) and ``diverse_e2e``, ``meanvar_e2e`` (the same backbone,
 initialisation and budget, trained through the update on the CRPS of the conserved predictive).
@@ -126,11 +129,13 @@ class OPCConfig:
 
 
 def _profile(profile: str, problem: str) -> OPCConfig:
+    # stefan_anp keeps its task's grid (201 x 10, t* = 0.05 on it); smoke keeps t* on the grid
+    anp = problem == "stefan_anp"
     if profile == "smoke":
         return OPCConfig(
             problem,
             "smoke",
-            OPCData(n_x=16, n_t=6, n_train=8, n_valid=4, n_test=4),
+            OPCData(n_x=21 if anp else 16, n_t=10 if anp else 6, n_train=8, n_valid=4, n_test=4),
             FNOSettings((4, 3), 4, 1, 8, (2, 2)),
             UQSettings(n_members=2, n_heads=3, mc_samples=3),
             TrainConfig(epochs=1, batch_size=4, lr=1e-3, device="cpu", keep_best=True),
@@ -139,7 +144,7 @@ def _profile(profile: str, problem: str) -> OPCConfig:
         return OPCConfig(
             problem,
             "quick",
-            OPCData(n_test=100),
+            OPCData(n_x=201, n_t=10, n_test=100) if anp else OPCData(n_test=100),
             FNOSettings((8, 6), 16, 3, 32, (4, 4)),
             UQSettings(n_members=5),
             TrainConfig(
@@ -160,6 +165,7 @@ def _profile(profile: str, problem: str) -> OPCConfig:
         return OPCConfig(
             problem,
             "paper",
+            OPCData(n_x=201, n_t=20) if anp else OPCData(),  # t* = 0.05 = t_9
             train=TrainConfig(
                 epochs=500,
                 batch_size=20,
