@@ -182,6 +182,10 @@ def run(
             model_config: dict[str, Any] = {
                 "model": to_dict(cfg.model), "boon": to_dict(cfg.boon), "key": key,
             }  # fmt: skip
+            if getattr(model, "open_dims", ()):
+                # part of the checkpoint's identity: an FNO checkpoint trained on the closed
+                # periodic grid (the seam) never resumes as the open-grid model
+                model_config["open_periodic_dims"] = list(model.open_dims)  # type: ignore[arg-type]
             if isinstance(model, Surrogate2D):
                 model_config.update(
                     residual=model.residual, time_power=model.time_power,
