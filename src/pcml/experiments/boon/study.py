@@ -7,7 +7,9 @@ For seeds s = 0 … S − 1 the study runs :func:`pcml.experiments.boon.runner.r
 boundary data with an out-of-distribution split where the case has boundary parameters, per-split
 metrics, weight seed = data-order seed = s; the data are the same for every seed, so the test
 sets and differences are paired) in ``DIR/seed<s>`` — re-running resumes each seed's run
-directory. Then, per model m, split k ∈ {ID, OOD, 2N, 4N} and metric q (rel. L2, rel. L2 near
+directory; ``retrain`` (CLI ``--retrain``) trains the named models again in every seed's
+directory and keeps the others (resumed from their verified checkpoints, re-evaluated).
+Then, per model m, split k ∈ {ID, OOD, 2N, 4N} and metric q (rel. L2, rel. L2 near
 the boundary, boundary error, 6th-order flux error for Neumann):
 
 .. math::
@@ -232,16 +234,26 @@ def run_study(
     progress: bool = False,
     figures: bool = False,
     log: Log = print,
+    retrain: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Run (or resume) ``seeds`` seeds of ``case`` in ``out/seed<s>`` and write ``study.json`` and
-    ``study.md`` (module docstring); returns the aggregate."""
+    ``study.md`` (module docstring); returns the aggregate. ``retrain``: models trained again
+    from scratch in every seed's directory, the others resumed from their verified checkpoints
+    and re-evaluated (:func:`pcml.experiments.boon.runner.run`): the partial re-run after a
+    model's code changed."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
     out = Path(out)
     overrides = list(overrides)
+    retrain = tuple(retrain)
     cfgs = {
         s: study_config(case, profile, s, multi_step, config_file, overrides) for s in range(seeds)
     }  # fmt: skip  (all configs validated before any work)
+    bad = [k for k in retrain if k not in cfgs[0].models]
+    if bad or len(set(retrain)) != len(retrain):
+        raise ValueError(
+            f"retrain must be distinct models of the study {cfgs[0].models}, got {retrain}"
+        )
     per_seed: dict[int, dict[str, Any]] = {}
     train_s: dict[str, list[float]] = {}
     for s, cfg in cfgs.items():
@@ -250,7 +262,7 @@ def run_study(
             _share_data(out / "seed0", out / f"seed{s}")
         sub = command + f"  # seed {s}" if command else ""
         per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
-                          figures=figures, log=log)  # fmt: skip
+                          figures=figures, log=log, retrain=retrain)  # fmt: skip
         details = json.loads((out / f"seed{s}" / "details.json").read_text(encoding="utf-8"))
         for k in cfg.models:
             names = [f"train_{n}_s" for n, _ in soft_variants(cfg, k)]
