@@ -166,3 +166,26 @@ def test_study_retrain_refuses_a_changed_config_before_moving_anything(tmp_path:
     # an unknown model name: exit 2 before any work
     bad = CliRunner().invoke(main, [*args, "--retrain", "boon_extension,nope"])
     assert bad.exit_code == 2 and "--retrain" in bad.output
+
+
+def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split() -> None:
+    """The 2-D quick study (STUDY_PROFILES, data): fewer trajectories and epochs than the 2-D
+    quick profile, the same grid and architecture, every study model, OOD lid data and 2N;
+    the user's --set overrides still come last."""
+    from pcml.experiments.boon.config import STUDY_PROFILES, make_config
+    from pcml.experiments.boon.study import study_config
+
+    base = make_config("cavity", "quick", True)
+    cfg = study_config("cavity", "quick", 2)
+    assert cfg.models == STUDY_MODELS and cfg.seed == cfg.train.seed == 2
+    assert cfg.data.boundary_data == "varied" and cfg.data.eval_2x and not cfg.data.eval_4x
+    assert (cfg.data.n_train, cfg.data.n_val, cfg.data.n_test) == (50, 10, 20)
+    assert cfg.data.n_train < base.data.n_train and cfg.train.epochs < base.train.epochs
+    assert cfg.model == base.model and cfg.data.n_x == base.data.n_x and cfg.boon == base.boon
+    assert study_config("cavity", "quick", 0, overrides=["train.epochs=3"]).train.epochs == 3
+    wave = study_config("wave2d", "quick", 0)  # no boundary parameters: no OOD split
+    assert wave.data.boundary_data == "fixed" and wave.data.n_train == 50
+    # the 1-D studies keep their profile's sizes
+    assert STUDY_PROFILES["1d", "quick"].sets == ()
+    heat = study_config("heat-neumann", "quick", 0)
+    assert heat.data.n_train == make_config("heat-neumann", "quick").data.n_train

@@ -63,10 +63,12 @@ __all__ = [
     "MODEL_KEYS",
     "PROFILES",
     "STUDY_MODELS",
+    "STUDY_PROFILES",
     "BoonConfig",
     "BoonSettings",
     "DataSettings",
     "ModelSettings",
+    "StudyProfile",
     "default_config",
     "make_config",
 ]
@@ -92,6 +94,44 @@ ALL_MODEL_KEYS: tuple[str, ...] = (
 #: data, and BOON.
 STUDY_MODELS: tuple[str, ...] = ("fno", "fno_bc", "fno_soft", "boon", "boon_extension")
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True, slots=True)
+class StudyProfile:
+    """What ``pcml boon study`` adds to a profile, per layout (:data:`STUDY_PROFILES`): the
+    validation trajectories (``fno_soft``'s weight is chosen on them), whether to evaluate at 4×,
+    the ``fno_soft`` weights, and ``sets`` — further ``key=value`` overrides of the profile
+    (sizes), applied before the user's own."""
+
+    n_val: int
+    eval_4x: bool
+    soft_weights: tuple[float, ...]
+    sets: tuple[str, ...] = ()
+
+
+#: The study's additions per (layout, profile). 1-D: the profile as it is, + 20 validation
+#: trajectories, 4×, three weights. 2-D quick: the 2-D quick profile trains 3 models in ≈ 9-10
+#: CPU-min per case (docs/results/boon2d.md, history); the study trains 6 (fno, fno_bc, two
+#: fno_soft weights, boon, boon_extension) and evaluates each on ID, OOD and 2N, which took
+#: 19-30 min per seed on 2 cores — over the ≤ 15 min per case and seed of issue #14. So the 2-D
+#: study trains on half the data for two thirds of the epochs (50 instead of 100 trajectories,
+#: 20 epochs with the rate halved every 7 instead of 30 / 10; 20 test and 10 validation
+#: trajectories instead of 25 / 20), keeps the 16² grid, the architecture, every model and every
+#: split except 4N (61² × 25 frames in float64: 75 s per model at load ≈ 10) and uses two penalty
+#: weights (0.1, 1). Measured: one cavity seed ≈ 5 CPU-min single-threaded (boon2d.md).
+STUDY_PROFILES: dict[tuple[str, str], StudyProfile] = {
+    ("1d", "smoke"): StudyProfile(4, True, (0.1, 1.0, 10.0)),
+    ("1d", "quick"): StudyProfile(20, True, (0.1, 1.0, 10.0)),
+    ("1d", "paper"): StudyProfile(100, True, (0.1, 1.0, 10.0)),
+    ("2d", "smoke"): StudyProfile(2, True, (0.1, 1.0)),
+    ("2d", "quick"): StudyProfile(
+        10,
+        False,
+        (0.1, 1.0),
+        ("data.n_train=50", "data.n_test=20", "train.epochs=20", "train.step_size=7"),
+    ),
+    ("2d", "paper"): StudyProfile(100, True, (0.1, 1.0, 10.0)),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ the boundary, boundary error, 6th-order flux error for Neumann):
     \qquad d_s = q_s(m) - q_s(\texttt{fno\_bc}), \quad \bar d \pm \mathrm{SE}(d)
 
 (std with S − 1 degrees of freedom; no SE for one seed). The profile's additions per layout
-(validation size, 4×, fno_soft weights) are data: :data:`STUDY_SETTINGS`. Seeds > 0 reuse seed
+(validation size, 4×, fno_soft weights, smaller sizes for the 2-D quick study) are data:
+:data:`pcml.experiments.boon.config.STUDY_PROFILES`. Seeds > 0 reuse seed
 0's data files (hard links; the data settings, hence the data, are the same for every seed).
 ``DIR/study.json`` holds every number, ``DIR/study.md`` the tables; :func:`update_doc`
 replaces the case's section of a results page between ``<!-- boon-study:CASE:start -->``
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pcml.experiments.boon.cases import get_case
-from pcml.experiments.boon.config import STUDY_MODELS, BoonConfig, make_config
+from pcml.experiments.boon.config import STUDY_MODELS, STUDY_PROFILES, BoonConfig, make_config
 from pcml.experiments.boon.runner import run, soft_variants
 from pcml.experiments.config import to_dict
 from pcml.experiments.rundir import write_json_atomic, write_text_atomic
@@ -65,18 +66,8 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("boundary_error", "boundary error (mean |r|, BOON's stencil)"),
     ("boundary_error_hi_order", "flux error, 6th-order one-sided estimate"),
 )
-#: The study's additions to each profile, per layout: (validation trajectories, evaluate at 4×,
-#: fno_soft weights). 2-D quick: two weights and no 4× split — measured on the shared 2-core
-#: machine (load ≈ 10), one cavity epoch took 4-15 s per model and the 4× evaluation (61² × 25
-#: frames, float64) 75 s per model, so three weights and 4N would triple the 2-D budget.
-STUDY_SETTINGS: dict[tuple[str, str], tuple[int, bool, tuple[float, ...]]] = {
-    ("1d", "smoke"): (4, True, (0.1, 1.0, 10.0)),
-    ("1d", "quick"): (20, True, (0.1, 1.0, 10.0)),
-    ("1d", "paper"): (100, True, (0.1, 1.0, 10.0)),
-    ("2d", "smoke"): (2, True, (0.1, 1.0)),
-    ("2d", "quick"): (20, False, (0.1, 1.0)),
-    ("2d", "paper"): (100, True, (0.1, 1.0, 10.0)),
-}
+#: The study's additions to each profile, per layout (data, in the config module).
+STUDY_SETTINGS = STUDY_PROFILES
 
 Log = Callable[[str], None]
 
@@ -91,14 +82,15 @@ def study_config(
 ) -> BoonConfig:
     """The run config of one study seed (module docstring); ``overrides`` apply last."""
     c = get_case(case)
-    if (c.layout, profile) not in STUDY_SETTINGS:
+    if (c.layout, profile) not in STUDY_PROFILES:
         raise ValueError(f"profile must be one of smoke, quick, paper, got {profile!r}")
-    n_val, eval_4x, weights = STUDY_SETTINGS[c.layout, profile]
+    sp = STUDY_PROFILES[c.layout, profile]
     sets = [
         f"models={json.dumps(list(STUDY_MODELS))}",
-        f"data.n_val={n_val}",
-        f"data.eval_4x={str(eval_4x).lower()}",
-        f"soft_weights={json.dumps(list(weights))}",
+        f"data.n_val={sp.n_val}",
+        f"data.eval_4x={str(sp.eval_4x).lower()}",
+        f"soft_weights={json.dumps(list(sp.soft_weights))}",
+        *sp.sets,
         f'data.boundary_data="{"varied" if c.boundary_params else "fixed"}"',
         "split_metrics=true",
         f"seed={seed}",
