@@ -275,3 +275,21 @@ def test_a_closed_grid_fno_checkpoint_never_resumes_as_the_open_grid_fno(tmp_pat
         runner.run(cfg, tmp_path / "r", **QUIET)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["fno"]["boundary_error"] == 0.0
+
+
+def test_soft_penalty_of_an_exactly_periodic_prediction_has_a_finite_gradient() -> None:
+    """fno_soft on periodic Burgers: the open-grid FNO's seam residual is exactly 0; the
+    penalty must not turn sqrt'(0) · 0 into a NaN gradient (it made every weight diverge)."""
+    from pcml.constraints.boundary import Periodic
+
+    bcs = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    p = torch.randn(3, 1, 9, dtype=torch.float64)
+    p[..., -1] = p[..., 0]
+    p.requires_grad_(True)
+    pen = soft_penalty(p, torch.ones(3, 1, 9, dtype=torch.float64), bcs, {}, ("x",))
+    pen.sum().backward()
+    assert torch.equal(pen, torch.zeros(3).double()) and torch.equal(p.grad, torch.zeros_like(p))
+    q = torch.randn(3, 1, 9, dtype=torch.float64)  # a non-zero residual: rms ratio, as before
+    want = (q[..., 0] - q[..., -1]).pow(2).mean(1).sqrt() / q.pow(2).mean((1, 2)).sqrt()
+    got = soft_penalty(q, q, bcs, {}, ("x",))
+    assert torch.allclose(got, want.flatten(), rtol=1e-14, atol=0)
