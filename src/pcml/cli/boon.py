@@ -151,6 +151,14 @@ def run_cmd(
     "study.md and --doc are rebuilt from all of them. For a model whose code changed while its "
     "config did not (a changed config is refused, never resumed).",
 )
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="Train and evaluate nothing: rebuild study.json, study.md and --doc from every seed's "
+    "finished metrics.json, after checking that the seed directory holds exactly this config "
+    "and that each model's last checkpoint finished its epochs with this config before "
+    "metrics.json was written (for seeds run side by side, one process each).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
 @click.option("--figures", is_flag=True, help="Write each seed's figures and report.html.")
 def study_cmd(
@@ -163,6 +171,7 @@ def study_cmd(
     overrides: tuple[str, ...],
     doc: Path | None,
     retrain: str | None,
+    collect: bool,
     no_progress: bool,
     figures: bool,
 ) -> None:
@@ -183,10 +192,12 @@ def study_cmd(
             f"{retrain!r}: expected distinct models of the study {', '.join(models)}",
             param_hint="'--retrain'",
         )
+    if collect and names:
+        raise click.BadParameter("--collect reads finished seeds; drop --retrain")
     command = shlex.join(["pcml", *_without_retrain(sys.argv[1:])])
     result = run_study(
         case, seeds, profile, out, multi_step, config_file, overrides, command=command,
-        progress=not no_progress, figures=figures, log=echo_log, retrain=names,
+        progress=not no_progress, figures=figures, log=echo_log, retrain=names, collect=collect,
     )  # fmt: skip
     text = format_study(case, result, command, result["info"])
     if doc is not None:
@@ -195,14 +206,14 @@ def study_cmd(
 
 
 def _without_retrain(argv: list[str]) -> list[str]:
-    """The command line without ``--retrain MODELS``: the command that reproduces the study
-    (recorded in command.txt and the doc) is the plain one."""
+    """The command line without ``--retrain MODELS`` and ``--collect``: the command that
+    reproduces the study (recorded in command.txt and the doc) is the plain one."""
     out, skip = [], False
     for arg in argv:
         if skip:
             skip = False
         elif arg == "--retrain":
             skip = True
-        elif not arg.startswith("--retrain="):
+        elif arg != "--collect" and not arg.startswith("--retrain="):
             out.append(arg)
     return out

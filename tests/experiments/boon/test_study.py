@@ -189,3 +189,29 @@ def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split()
     assert STUDY_PROFILES["1d", "quick"].sets == ()
     heat = study_config("heat-neumann", "quick", 0)
     assert heat.data.n_train == make_config("heat-neumann", "quick").data.n_train
+
+
+def test_study_collect_reads_finished_seeds_only_after_checking_them(tmp_path: Path) -> None:
+    """``--collect`` (seeds run side by side): the same study.json as the study itself, without
+    training or evaluating; a seed directory of another config, a checkpoint newer than
+    metrics.json or an unfinished training is refused, naming the seed."""
+    out = tmp_path / "study"
+    args = ["boon", "study", "stokes-dirichlet", "--seeds", "2", "--profile", "smoke"]
+    args += ["--out", str(out), "--no-progress", "--set", "train.epochs=1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    want = json.loads((out / "study.json").read_text())
+    (out / "study.json").unlink()
+    res = CliRunner().invoke(main, [*args, "--collect"])
+    assert res.exit_code == 0, res.output
+    got = json.loads((out / "study.json").read_text())
+    assert got["models"] == want["models"] and got["paired"] == want["paired"]
+    assert "--collect" not in got["command"]
+    bad = CliRunner().invoke(main, [*args, "--collect", "--set", "boon.eps=0.5"])
+    assert bad.exit_code != 0 and "not this study's config" in str(bad.exception)
+    longer = CliRunner().invoke(main, [*args[:-1], "train.epochs=2", "--collect"])
+    assert longer.exit_code != 0 and "not this study's config" in str(longer.exception)
+    ckpt = out / "seed1" / "checkpoints" / "boon-last.pt"
+    ckpt.touch()  # written after metrics.json: metrics.json is not from this training
+    newer = CliRunner().invoke(main, [*args, "--collect"])
+    assert newer.exit_code != 0 and "seed1" in str(newer.exception)
+    assert "newer than metrics.json" in str(newer.exception)

@@ -28,6 +28,7 @@ and ``<!-- boon-study:CASE:end -->``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -40,8 +41,9 @@ from typing import Any
 from pcml.experiments.boon.cases import get_case
 from pcml.experiments.boon.config import STUDY_MODELS, STUDY_PROFILES, BoonConfig, make_config
 from pcml.experiments.boon.runner import run, soft_variants
-from pcml.experiments.config import to_dict
-from pcml.experiments.rundir import write_json_atomic, write_text_atomic
+from pcml.experiments.config import to_dict, to_toml
+from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
+from pcml.train.checkpoint import load_checkpoint
 
 __all__ = [
     "BASELINE",
@@ -49,6 +51,7 @@ __all__ = [
     "SPLITS",
     "STUDY_SETTINGS",
     "aggregate",
+    "collect_seed",
     "format_study",
     "run_study",
     "study_config",
@@ -227,12 +230,14 @@ def run_study(
     figures: bool = False,
     log: Log = print,
     retrain: Iterable[str] = (),
+    collect: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) ``seeds`` seeds of ``case`` in ``out/seed<s>`` and write ``study.json`` and
     ``study.md`` (module docstring); returns the aggregate. ``retrain``: models trained again
     from scratch in every seed's directory, the others resumed from their verified checkpoints
     and re-evaluated (:func:`pcml.experiments.boon.runner.run`): the partial re-run after a
-    model's code changed."""
+    model's code changed. ``collect``: train and evaluate nothing; read every seed's finished
+    ``metrics.json`` after :func:`collect_seed` has checked it."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
     out = Path(out)
@@ -241,6 +246,8 @@ def run_study(
     cfgs = {
         s: study_config(case, profile, s, multi_step, config_file, overrides) for s in range(seeds)
     }  # fmt: skip  (all configs validated before any work)
+    if collect and retrain:
+        raise ValueError("collect reads finished seeds; it cannot also retrain models")
     bad = [k for k in retrain if k not in cfgs[0].models]
     if bad or len(set(retrain)) != len(retrain):
         raise ValueError(
@@ -250,11 +257,14 @@ def run_study(
     train_s: dict[str, list[float]] = {}
     for s, cfg in cfgs.items():
         log(f"study {case}: seed {s} -> {out / f'seed{s}'}")
-        if s > 0:
+        if s > 0 and not collect:
             _share_data(out / "seed0", out / f"seed{s}")
         sub = command + f"  # seed {s}" if command else ""
-        per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
-                          figures=figures, log=log, retrain=retrain)  # fmt: skip
+        if collect:
+            per_seed[s] = collect_seed(cfg, out / f"seed{s}")
+        else:
+            per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
+                              figures=figures, log=log, retrain=retrain)  # fmt: skip
         details = json.loads((out / f"seed{s}" / "details.json").read_text(encoding="utf-8"))
         for k in cfg.models:
             names = [f"train_{n}_s" for n, _ in soft_variants(cfg, k)]
@@ -275,6 +285,49 @@ def run_study(
     write_json_atomic(out / "study.json", result)
     write_text_atomic(out / "study.md", format_study(case, agg, command, info))
     return result
+
+
+def collect_seed(cfg: BoonConfig, path: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a finished seed directory, used without re-evaluating only after
+    checking that it is this config's run and that every number in it is from the finished
+    training: ``config.toml`` is exactly ``cfg``'s; every model of ``cfg.models`` is in
+    ``metrics.json``; each of its trainings (:func:`soft_variants`; a diverged ``fno_soft`` weight,
+    recorded as ``None``, has none) has a last checkpoint at ``cfg.train.epochs`` whose train and
+    model config are ``cfg``'s, written *before* ``metrics.json``. Anything else raises
+    ``ValueError`` naming the seed directory and what differs (run the study without
+    ``collect`` there: it resumes and re-evaluates)."""
+    rd = RunDir(path, create=False)
+    where = f"collect: {path}"
+    if not rd.config_path.is_file() or rd.read_text(rd.config_path) != to_toml(cfg):
+        raise ValueError(f"{where}: config.toml is missing or not this study's config")
+    metrics = rd.read_metrics()
+    stamp = rd.metrics_path.stat().st_mtime_ns
+    train = json.loads(json.dumps(dataclasses.asdict(cfg.train)))
+    for key in cfg.models:
+        if key not in metrics:
+            raise ValueError(f"{where}: metrics.json has no {key!r}")
+        for name, weight in soft_variants(cfg, key):
+            if weight is not None and metrics[key].get(f"rel_l2_val_w{weight:g}", 0.0) is None:
+                continue  # this penalty weight diverged: no checkpoint, not selectable
+            ckpt_path = rd.checkpoints / f"{name}-last.pt"
+            ckpt = load_checkpoint(ckpt_path)
+            model_cfg = ckpt["config"].get("model") or {}
+            same = (
+                json.loads(json.dumps(ckpt["config"].get("train"))) == train
+                and model_cfg.get("key") == key
+                and model_cfg.get("model") == json.loads(json.dumps(to_dict(cfg.model)))
+                and model_cfg.get("boon") == json.loads(json.dumps(to_dict(cfg.boon)))
+            )
+            if key.startswith("fno") and get_case(cfg.case).periodic_closed_grid:
+                same = same and bool(model_cfg.get("open_periodic_dims"))  # not the seam FNO
+            if not same or ckpt["epoch"] != cfg.train.epochs:
+                raise ValueError(
+                    f"{where}: {ckpt_path.name} is not this config's finished training "
+                    f"(epoch {ckpt['epoch']} of {cfg.train.epochs}, config match {same})"
+                )
+            if ckpt_path.stat().st_mtime_ns > stamp:
+                raise ValueError(f"{where}: {ckpt_path.name} is newer than metrics.json")
+    return metrics
 
 
 def _share_data(src: Path, dst: Path) -> None:
