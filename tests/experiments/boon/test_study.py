@@ -189,6 +189,9 @@ def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split()
     assert STUDY_PROFILES["1d", "quick"].sets == ()
     heat = study_config("heat-neumann", "quick", 0)
     assert heat.data.n_train == make_config("heat-neumann", "quick").data.n_train
+    assert heat.soft_weights == STUDY_PROFILES["1d", "quick"].soft_weights
+    # periodic: the open-grid FNOs' seam penalty is identically 0, every weight is the same model
+    assert study_config("burgers-periodic", "quick", 0).soft_weights == (1.0,)
 
 
 def test_study_collect_reads_finished_seeds_only_after_checking_them(tmp_path: Path) -> None:
