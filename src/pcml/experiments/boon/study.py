@@ -165,7 +165,8 @@ def format_study(case: str, agg: Mapping[str, Any], command: str, info: Mapping[
     seeds = agg["seeds"]
     splits = [s for s, _ in SPLITS if any(s in v for v in agg["models"].values())]
     lines = [
-        f"### {case}: {len(seeds)} seeds ({', '.join(map(str, seeds))}), profile "
+        f"### {case}: {len(seeds)} seed{'s' if len(seeds) != 1 else ''} "
+        f"({', '.join(map(str, seeds))}), profile "
         f"{info.get('profile', '?')}",
         "",
         f"Command: `{command}`" if command else "",
