@@ -140,6 +140,25 @@ def run_cmd(
     help="Also write study.md into this markdown page, replacing the case's section between "
     "<!-- boon-study:CASE:start --> and <!-- boon-study:CASE:end --> (appended if absent).",
 )
+@click.option(
+    "--retrain",
+    default=None,
+    metavar="MODELS",
+    help="Comma-separated models of the study (e.g. boon_extension) to train again from "
+    "scratch in every existing seed directory, after the directory is checked to hold this "
+    "run's config: their checkpoints are kept as *.replaced-<time>; every other model resumes "
+    "from its checkpoint (accepted only if its config matches) and is re-evaluated; study.json, "
+    "study.md and --doc are rebuilt from all of them. For a model whose code changed while its "
+    "config did not (a changed config is refused, never resumed).",
+)
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="Train and evaluate nothing: rebuild study.json, study.md and --doc from every seed's "
+    "finished metrics.json, after checking that the seed directory holds exactly this config "
+    "and that each model's last checkpoint finished its epochs with this config before "
+    "metrics.json was written (for seeds run side by side, one process each).",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the training progress bars.")
 @click.option("--figures", is_flag=True, help="Write each seed's figures and report.html.")
 def study_cmd(
@@ -151,6 +170,8 @@ def study_cmd(
     config_file: Path | None,
     overrides: tuple[str, ...],
     doc: Path | None,
+    retrain: str | None,
+    collect: bool,
     no_progress: bool,
     figures: bool,
 ) -> None:
@@ -160,17 +181,39 @@ def study_cmd(
     differences to fno_bc."""
     from ..experiments.boon.study import format_study, run_study, study_config, update_doc
 
+    names = tuple(m.strip() for m in retrain.split(",")) if retrain is not None else ()
     try:  # every seed's config is checked before any work starts
         for s in range(seeds):
-            study_config(case, profile, s, multi_step, config_file, overrides)
+            models = study_config(case, profile, s, multi_step, config_file, overrides).models
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    command = shlex.join(["pcml", *sys.argv[1:]])
+    if any(m not in models for m in names) or len(set(names)) != len(names):
+        raise click.BadParameter(
+            f"{retrain!r}: expected distinct models of the study {', '.join(models)}",
+            param_hint="'--retrain'",
+        )
+    if collect and names:
+        raise click.BadParameter("--collect reads finished seeds; drop --retrain")
+    command = shlex.join(["pcml", *_without_retrain(sys.argv[1:])])
     result = run_study(
         case, seeds, profile, out, multi_step, config_file, overrides, command=command,
-        progress=not no_progress, figures=figures, log=echo_log,
+        progress=not no_progress, figures=figures, log=echo_log, retrain=names, collect=collect,
     )  # fmt: skip
     text = format_study(case, result, command, result["info"])
     if doc is not None:
         update_doc(doc, case, text)
     click.echo(text)
+
+
+def _without_retrain(argv: list[str]) -> list[str]:
+    """The command line without ``--retrain MODELS`` and ``--collect``: the command that
+    reproduces the study (recorded in command.txt and the doc) is the plain one."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--retrain":
+            skip = True
+        elif arg != "--collect" and not arg.startswith("--retrain="):
+            out.append(arg)
+    return out

@@ -227,3 +227,69 @@ def test_a_diverging_soft_weight_is_excluded_not_fatal(tmp_path, monkeypatch) ->
     monkeypatch.setattr(runner, "fit", lambda *a, **k: (_ for _ in ()).throw(FloatingPointError))
     with pytest.raises(FloatingPointError):  # every weight diverged: nothing to report
         runner.run(cfg, tmp_path / "all", progress=False, figures=False, log=logs.append)
+
+
+@pytest.mark.parametrize("multi_step", [False, True])
+@pytest.mark.parametrize("key", ["fno", "fno_bc", "fno_soft"])
+def test_fnos_on_a_closed_periodic_grid_see_one_period(key: str, multi_step: bool) -> None:
+    """Periodic Burgers' node N − 1 repeats node 0: every FNO drops it (as BOON does) and
+    re-attaches node 0, so the prediction is exactly periodic and equals the same network
+    applied to the open grid of N − 1 nodes; the repeated input node is never read."""
+    from pcml.constraints.boundary import Periodic
+
+    cfg = default_config("burgers-periodic", "smoke", multi_step)
+    bcs = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    t = 5 if multi_step else None
+    model = build_model(cfg, key, bcs, (1, 1), t, 2.0).double()
+    assert model.open_dims == (2,)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 1, 17, generator=g, dtype=torch.float64)
+    x[..., -1] = x[..., 0]
+    out = model(x)
+    assert out.shape == (2, 1, 17, *((t,) if t else ()))
+    assert torch.equal(out[:, :, -1], out[:, :, 0])  # exactly periodic
+    open_in = x[..., :-1] if t is None else x[..., :-1, None].expand(2, 1, 16, t)
+    assert torch.equal(out[:, :, :-1], 2.0 * model.net(open_in))  # the net saw one period
+    x2 = x.clone()
+    x2[..., -1] += 1.0  # the repeated node is not an input of the network
+    assert torch.equal(model(x2), out)
+    # non-periodic cases are unchanged: no node dropped
+    stokes = default_config("stokes-dirichlet", "smoke")
+    dbc = BoundaryConditions({"x": (Dirichlet(), Dirichlet())})
+    assert build_model(stokes, key, dbc, (1, 1), None, 1.0, ("x_lower", "x_upper")).open_dims == ()
+
+
+def test_a_closed_grid_fno_checkpoint_never_resumes_as_the_open_grid_fno(tmp_path) -> None:
+    """The open-grid FNO is a different model: its checkpoints carry ``open_periodic_dims``;
+    a periodic run directory written before (the FNO on all N nodes) refuses to resume."""
+    cfg = make_config("burgers-periodic", "smoke", False, None, ['models=["fno"]'])
+    runner.run(cfg, tmp_path / "r", **QUIET)
+    ckpt_path = tmp_path / "r" / "checkpoints" / "fno-last.pt"
+    from pcml.train.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
+    assert ckpt["config"]["model"]["open_periodic_dims"] == [2]
+    del ckpt["config"]["model"]["open_periodic_dims"]  # as written by the closed-grid FNO
+    save_checkpoint(ckpt_path, ckpt)
+    with pytest.raises(ValueError, match="model config differs"):
+        runner.run(cfg, tmp_path / "r", **QUIET)
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["fno"]["boundary_error"] == 0.0
+
+
+def test_soft_penalty_of_an_exactly_periodic_prediction_has_a_finite_gradient() -> None:
+    """fno_soft on periodic Burgers: the open-grid FNO's seam residual is exactly 0; the
+    penalty must not turn sqrt'(0) · 0 into a NaN gradient (it made every weight diverge)."""
+    from pcml.constraints.boundary import Periodic
+
+    bcs = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    p = torch.randn(3, 1, 9, dtype=torch.float64)
+    p[..., -1] = p[..., 0]
+    p.requires_grad_(True)
+    pen = soft_penalty(p, torch.ones(3, 1, 9, dtype=torch.float64), bcs, {}, ("x",))
+    pen.sum().backward()
+    assert torch.equal(pen, torch.zeros(3).double()) and torch.equal(p.grad, torch.zeros_like(p))
+    q = torch.randn(3, 1, 9, dtype=torch.float64)  # a non-zero residual: rms ratio, as before
+    want = (q[..., 0] - q[..., -1]).pow(2).mean(1).sqrt() / q.pow(2).mean((1, 2)).sqrt()
+    got = soft_penalty(q, q, bcs, {}, ("x",))
+    assert torch.allclose(got, want.flatten(), rtol=1e-14, atol=0)

@@ -113,3 +113,108 @@ def test_a_star_needs_a_nonzero_difference_of_at_least_two_standard_errors() -> 
     assert not significant({"mean": 0.019, "se": 0.01})
     assert not significant({"mean": 0.0, "se": 0.0})  # identical models (periodic fno vs fno_bc)
     assert not significant({"mean": 0.1, "se": None}) and not significant(None)
+
+
+def test_study_retrain_trains_only_the_named_model_and_keeps_the_others(tmp_path: Path) -> None:
+    """``--retrain boon_extension`` (the partial re-run after that model's code changed): in
+    every existing seed directory only boon_extension trains again (its old checkpoint kept as
+    *.replaced-*); every other model resumes from its finished checkpoint with identical
+    metrics; the doc is rebuilt from all of them with the plain (reproducing) command."""
+    out, doc = tmp_path / "study", tmp_path / "boon.md"
+    args = ["boon", "study", "stokes-dirichlet", "--seeds", "2", "--profile", "smoke"]
+    args += ["--out", str(out), "--no-progress", "--set", "train.epochs=1"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    before = {s: json.loads((out / f"seed{s}" / "metrics.json").read_text()) for s in (0, 1)}
+    ckpts = {
+        s: {p.name: p.read_bytes() for p in (out / f"seed{s}" / "checkpoints").glob("*.pt")}
+        for s in (0, 1)
+    }
+    res = CliRunner().invoke(main, [*args, "--retrain", "boon_extension", "--doc", str(doc)])
+    assert res.exit_code == 0, res.output
+    for s in (0, 1):
+        seed_dir = out / f"seed{s}"
+        details = json.loads((seed_dir / "details.json").read_text())
+        assert details["resumed_from"]["boon_extension"] == 0  # trained from scratch
+        assert all(v == 1 for k, v in details["resumed_from"].items() if k != "boon_extension")
+        aside = list((seed_dir / "checkpoints").glob("boon_extension-last.pt.replaced-*"))
+        assert len(aside) == 1 and aside[0].read_bytes() == ckpts[s]["boon_extension-last.pt"]
+        for name, data in ckpts[s].items():  # the other models' checkpoints are untouched
+            if not name.startswith("boon_extension"):
+                assert (seed_dir / "checkpoints" / name).read_bytes() == data
+        after = json.loads((seed_dir / "metrics.json").read_text())
+        assert set(after) == set(before[s])
+        for m in after:  # same code, same seed: even the retrained model reproduces its numbers
+            assert after[m] == before[s][m], m
+        assert "--retrain" not in (seed_dir / "command.txt").read_text()
+    text = doc.read_text()
+    assert "| boon_extension |" in text and "| fno_bc |" in text and "--retrain" not in text
+
+
+def test_study_retrain_refuses_a_changed_config_before_moving_anything(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    args = ["boon", "study", "stokes-dirichlet", "--seeds", "1", "--profile", "smoke"]
+    args += ["--out", str(out), "--no-progress", "--set", "train.epochs=1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    ckpt = out / "seed0" / "checkpoints" / "boon_extension-last.pt"
+    data = ckpt.read_bytes()
+    # a changed model config (boon.eps) is a different run: refused, nothing moved or retrained
+    res = CliRunner().invoke(main, [*args, "--set", "boon.eps=0.5", "--retrain", "boon_extension"])
+    assert res.exit_code != 0 and "different config" in res.output, res.output
+    assert ckpt.read_bytes() == data
+    assert not list(ckpt.parent.glob("*.replaced-*"))
+    # an unknown model name: exit 2 before any work
+    bad = CliRunner().invoke(main, [*args, "--retrain", "boon_extension,nope"])
+    assert bad.exit_code == 2 and "--retrain" in bad.output
+
+
+def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split() -> None:
+    """The 2-D quick study (STUDY_PROFILES, data): fewer trajectories and epochs than the 2-D
+    quick profile, the same grid and architecture, every study model, OOD lid data and 2N;
+    the user's --set overrides still come last."""
+    from pcml.experiments.boon.config import STUDY_PROFILES, make_config
+    from pcml.experiments.boon.study import study_config
+
+    base = make_config("cavity", "quick", True)
+    cfg = study_config("cavity", "quick", 2)
+    assert cfg.models == STUDY_MODELS and cfg.seed == cfg.train.seed == 2
+    assert cfg.data.boundary_data == "varied" and cfg.data.eval_2x and not cfg.data.eval_4x
+    assert (cfg.data.n_train, cfg.data.n_val, cfg.data.n_test) == (50, 10, 20)
+    assert cfg.data.n_train < base.data.n_train and cfg.train.epochs < base.train.epochs
+    assert cfg.model == base.model and cfg.data.n_x == base.data.n_x and cfg.boon == base.boon
+    assert study_config("cavity", "quick", 0, overrides=["train.epochs=3"]).train.epochs == 3
+    wave = study_config("wave2d", "quick", 0)  # no boundary parameters: no OOD split
+    assert wave.data.boundary_data == "fixed" and wave.data.n_train == 50
+    # the 1-D studies keep their profile's sizes
+    assert STUDY_PROFILES["1d", "quick"].sets == ()
+    heat = study_config("heat-neumann", "quick", 0)
+    assert heat.data.n_train == make_config("heat-neumann", "quick").data.n_train
+    assert heat.soft_weights == STUDY_PROFILES["1d", "quick"].soft_weights
+    # periodic: the open-grid FNOs' seam penalty is identically 0, every weight is the same model
+    assert study_config("burgers-periodic", "quick", 0).soft_weights == (1.0,)
+
+
+def test_study_collect_reads_finished_seeds_only_after_checking_them(tmp_path: Path) -> None:
+    """``--collect`` (seeds run side by side): the same study.json as the study itself, without
+    training or evaluating; a seed directory of another config, a checkpoint newer than
+    metrics.json or an unfinished training is refused, naming the seed."""
+    out = tmp_path / "study"
+    args = ["boon", "study", "stokes-dirichlet", "--seeds", "2", "--profile", "smoke"]
+    args += ["--out", str(out), "--no-progress", "--set", "train.epochs=1"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    want = json.loads((out / "study.json").read_text())
+    (out / "study.json").unlink()
+    res = CliRunner().invoke(main, [*args, "--collect"])
+    assert res.exit_code == 0, res.output
+    got = json.loads((out / "study.json").read_text())
+    assert got["models"] == want["models"] and got["paired"] == want["paired"]
+    assert "--collect" not in got["command"]
+    bad = CliRunner().invoke(main, [*args, "--collect", "--set", "boon.eps=0.5"])
+    assert bad.exit_code != 0 and "not this study's config" in str(bad.exception)
+    longer = CliRunner().invoke(main, [*args[:-1], "train.epochs=2", "--collect"])
+    assert longer.exit_code != 0 and "not this study's config" in str(longer.exception)
+    ckpt = out / "seed1" / "checkpoints" / "boon-last.pt"
+    ckpt.touch()  # written after metrics.json: metrics.json is not from this training
+    newer = CliRunner().invoke(main, [*args, "--collect"])
+    assert newer.exit_code != 0 and "seed1" in str(newer.exception)
+    assert "newer than metrics.json" in str(newer.exception)

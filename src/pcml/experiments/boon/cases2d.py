@@ -69,7 +69,7 @@ the test split was not run with it. The channel-wise ``boon`` (ε = 0.1), same s
 
 Profiles (:data:`PROFILE_TABLE_2D`, built by
 :func:`pcml.experiments.boon.config.default_config`): ``smoke`` (seconds, tests); ``quick`` (the
-numbers in docs/results/boon.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30
+numbers in docs/results/boon2d.md: 16² nodes, 100 / 25 trajectories, FNO3d 6×6×6 / width 12, 30
 epochs with the learning rate halved every 10 (15 / 5 before; see *Models* below) —
 the brief's 32² grid and a few hundred samples did not fit 20 minutes on the shared 2-core
 machine, where one BOON step on 33² × 31 took ~20 s); ``paper`` (§11.3: 50² nodes,

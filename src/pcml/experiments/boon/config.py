@@ -10,30 +10,30 @@ Profiles (per task; the case may override the grid, e.g. 129 closed nodes for pe
 
 - ``smoke``: seconds; tiny models and datasets (the test suite);
 - ``quick``: minutes per case on 2 CPU cores — the numbers pcml reports: single-step 100 / 50
-  trajectories on 128 nodes (periodic Burgers: the article's 129), FNO 16 modes / width 32,
-  200 epochs of batch 10, StepLR(50, 0.5) (100 epochs left both FNO and BOON under-trained: on a
+  trajectories on 128 nodes (periodic Burgers: the article's 129), FNO 16 modes / width 32, 200
+  epochs of batch 10, StepLR(50, 0.5) (100 epochs left both FNO and BOON under-trained: on a
   validation split of the heat training trajectories, 80/20, the FNO's validation error fell from
   0.0145 at 100 epochs to 0.0057 at 200, BOON's from 0.0062 to 0.0049, both still falling),
   targets normalised by a power of two (``normalize_targets``, every model alike: on periodic
   Burgers, whose targets are 60× smaller than the inputs, the training loss swung 3–5× between
   epochs and the final error depended on the seed; with the scale it falls smoothly — validation
-  split of independent trajectories, 80 / 20, ``docs/results/boon.md``); heat-neumann: GELU
-  also at the boundary nodes (``boon.mask_activation = false``; validation split of the heat
-  training trajectories, 80 / 20, 200 epochs: BOON 0.00272 unmasked vs 0.00376 masked, FNO
-  0.00565; the test split was not used); stokes-dirichlet: Tikhonov ε = 0.01 instead of 0.1
-  (validation splits of the Stokes training trajectories, test split not used: 80 / 20 —
-  BOON 0.0311 vs 0.0336, paired difference −0.0026 ± 0.0015, FNO 0.0560; 200 / 50 of the first
-  250 trajectories — BOON 0.0103 vs 0.0119, paired −0.0016 ± 0.0016, FNO 0.0105: the same
-  direction on both, each within 1–2 standard errors; ε = 1 was worse, 0.0370; a test-split
-  diagnostic run *after* the choice went the other way — BOON 0.0121 with ε = 0.1 vs 0.0202,
-  FNO 0.0135 — one Stokes BOON run varies more than these validation gains). Not adopted,
-  with their validation numbers (docs/results/boon.md, "Issue #6, round 7"): hidden boundary
-  values independent of the target scale (``boon.hidden_values = "physical"``, worse on the
-  heat and Stokes 80 / 20 splits, slightly better on Stokes 200 / 50), GELU at Stokes' end
-  nodes (0.109), 250 instead of 150 trajectories (the FNO gains more than BOON: heat 1.11×,
-  Stokes 0.88× on a 200 / 50 split) and width 64 (80 / 20: heat 1.04×, Stokes 1.13×);
-  multi-step 60 / 20 trajectories on 64 nodes × 25 frames, FNO 8×8 modes / width 16, t padded
-  by 9, 60 epochs, StepLR(15, 0.5), no target scale (its numbers predate it);
+  split of independent trajectories, 80 / 20, ``git show 6ba00dc:docs/results/boon.md``);
+  heat-neumann: GELU also at the boundary nodes (``boon.mask_activation = false``; validation
+  split of the heat training trajectories, 80 / 20, 200 epochs: BOON 0.00272 unmasked vs 0.00376
+  masked, FNO 0.00565; the test split was not used); stokes-dirichlet: Tikhonov ε = 0.01 instead
+  of 0.1 (validation splits of the Stokes training trajectories, test split not used: 80 / 20 —
+  BOON 0.0311 vs 0.0336, paired difference −0.0026 ± 0.0015, FNO 0.0560; 200 / 50 of the first 250
+  trajectories — BOON 0.0103 vs 0.0119, paired −0.0016 ± 0.0016, FNO 0.0105: the same direction on
+  both, each within 1–2 standard errors; ε = 1 was worse, 0.0370; a test-split diagnostic run
+  *after* the choice went the other way — BOON 0.0121 with ε = 0.1 vs 0.0202, FNO 0.0135 — one
+  Stokes BOON run varies more than these validation gains). Not adopted, with their validation
+  numbers (``git show 6ba00dc:docs/results/boon.md``, "Issue #6, round 7"): hidden boundary values
+  independent of the target scale (``boon.hidden_values = "physical"``, worse on the heat and
+  Stokes 80 / 20 splits, slightly better on Stokes 200 / 50), GELU at Stokes' end nodes (0.109),
+  250 instead of 150 trajectories (the FNO gains more than BOON: heat 1.11×, Stokes 0.88× on a 200
+  / 50 split) and width 64 (80 / 20: heat 1.04×, Stokes 1.13×); multi-step 60 / 20 trajectories on
+  64 nodes × 25 frames, FNO 8×8 modes / width 16, t padded by 9, 60 epochs, StepLR(15, 0.5), no
+  target scale (its numbers predate it);
 - ``paper``: the article's settings (reference §11.2–11.3): single-step N = 500 (periodic Burgers
   128 + endpoint), 500 / 100 split, FNO1d 16 modes / width 64; multi-step 1000 / 200, FNO2d 12×12 /
   32 padded along t by 9; batch 20, Adam 1e-3, weight decay 1e-4, StepLR(50, 0.5) (periodic
@@ -63,10 +63,12 @@ __all__ = [
     "MODEL_KEYS",
     "PROFILES",
     "STUDY_MODELS",
+    "STUDY_PROFILES",
     "BoonConfig",
     "BoonSettings",
     "DataSettings",
     "ModelSettings",
+    "StudyProfile",
     "default_config",
     "make_config",
 ]
@@ -92,6 +94,44 @@ ALL_MODEL_KEYS: tuple[str, ...] = (
 #: data, and BOON.
 STUDY_MODELS: tuple[str, ...] = ("fno", "fno_bc", "fno_soft", "boon", "boon_extension")
 PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+
+
+@dataclass(frozen=True, slots=True)
+class StudyProfile:
+    """What ``pcml boon study`` adds to a profile, per layout (:data:`STUDY_PROFILES`): the
+    validation trajectories (``fno_soft``'s weight is chosen on them), whether to evaluate at 4×,
+    the ``fno_soft`` weights, and ``sets`` — further ``key=value`` overrides of the profile
+    (sizes), applied before the user's own."""
+
+    n_val: int
+    eval_4x: bool
+    soft_weights: tuple[float, ...]
+    sets: tuple[str, ...] = ()
+
+
+#: The study's additions per (layout, profile). 1-D: the profile as it is, + 20 validation
+#: trajectories, 4×, three weights. 2-D quick: the 2-D quick profile trains 3 models in ≈ 9-10
+#: CPU-min per case (docs/results/boon2d.md, history); the study trains 6 (fno, fno_bc, two
+#: fno_soft weights, boon, boon_extension) and evaluates each on ID, OOD and 2N, which took
+#: 19-30 min per seed on 2 cores — over the ≤ 15 min per case and seed of issue #14. So the 2-D
+#: study trains on half the data for two thirds of the epochs (50 instead of 100 trajectories,
+#: 20 epochs with the rate halved every 7 instead of 30 / 10; 20 test and 10 validation
+#: trajectories instead of 25 / 20), keeps the 16² grid, the architecture, every model and every
+#: split except 4N (61² × 25 frames in float64: 75 s per model at load ≈ 10) and uses two penalty
+#: weights (0.1, 1). Measured: one cavity seed ≈ 5 CPU-min single-threaded (boon2d.md).
+STUDY_PROFILES: dict[tuple[str, str], StudyProfile] = {
+    ("1d", "smoke"): StudyProfile(4, True, (0.1, 1.0, 10.0)),
+    ("1d", "quick"): StudyProfile(20, True, (0.1, 1.0, 10.0)),
+    ("1d", "paper"): StudyProfile(100, True, (0.1, 1.0, 10.0)),
+    ("2d", "smoke"): StudyProfile(2, True, (0.1, 1.0)),
+    ("2d", "quick"): StudyProfile(
+        10,
+        False,
+        (0.1, 1.0),
+        ("data.n_train=50", "data.n_test=20", "train.epochs=20", "train.step_size=7"),
+    ),
+    ("2d", "paper"): StudyProfile(100, True, (0.1, 1.0, 10.0)),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,12 @@ Every model is one FNO architecture initialised from the same seed (``cfg.seed``
 all see the same input and are trained on the same loss with the same schedule:
 
 * ``fno``: u₀ ↦ u; never any boundary value;
+* on a **closed periodic** axis (periodic Burgers: node N − 1 repeats node 0) every FNO model
+  works on the open grid, as BOON does: the repeated node is dropped before the network and node
+  0 re-attached after it (:func:`periodic_dims`), so the FFT sees the N − 1 distinct nodes of one
+  period and no seam; the prediction is exactly periodic. (Before, the FNOs transformed all N
+  nodes, a grid one node longer than the period, and their error at the seam counted against
+  them.)
 * ``fno_bc``: u₀ and the boundary data of the target time(s) as extra input channels, each
   face's value broadcast along the constrained axis: a (B, C, *space[, T]) input becomes
   (B, C + F·C_bc, *space[, T]) with F the faces that carry values (a periodic case has none, so
@@ -32,6 +38,7 @@ from torch.utils.data import Dataset
 
 from pcml.constraints.boundary import (
     BoundaryConditions,
+    Periodic,
     apply_boundary_conditions,
     axis_coords,
     wall_values,
@@ -52,6 +59,7 @@ __all__ = [
     "build_model_2d",
     "frame_loss",
     "frame_rel_l2",
+    "periodic_dims",
     "rel_l2_loss",
     "soft_penalty",
     "target_scale",
@@ -107,13 +115,19 @@ class BoundarySurrogate(nn.Module):
         n_frames: int | None,
         scale: float = 1.0,
         bc_faces: tuple[str, ...] = (),
+        open_dims: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         _check_scale(scale)
+        if open_dims and not isinstance(net, FNO):
+            raise ValueError("open_dims is for FNO nets (BOON drops closed-periodic nodes itself)")
+        if any(d < 2 for d in open_dims):
+            raise ValueError(f"open_dims must be grid dims (>= 2), got {open_dims}")
         self.net = net
         self.n_frames = n_frames
         self.scale = float(scale)
         self.bc_faces = tuple(bc_faces)
+        self.open_dims = tuple(open_dims)
 
     def forward(self, x: Tensor, bc: Mapping[str, Tensor] | None = None) -> Tensor:
         a = x if self.n_frames is None else x.unsqueeze(-1).expand(*x.shape, self.n_frames)
@@ -123,7 +137,12 @@ class BoundarySurrogate(nn.Module):
                 if bc is None or any(f not in bc for f in self.bc_faces):
                     raise ValueError(f"fno_bc needs boundary values for faces {self.bc_faces}")
                 a = _bc_channels(a, {f: bc[f] / s for f in self.bc_faces}, self.bc_faces)
-            return self.net(a) if s == 1.0 else s * self.net(a)
+            for d in self.open_dims:  # closed periodic axis: the network sees one period
+                a = a.narrow(d, 0, a.shape[d] - 1)
+            out = self.net(a)
+            for d in self.open_dims:  # re-attach node N - 1 = node 0
+                out = torch.cat([out, out.narrow(d, 0, 1)], dim=d)
+            return out if s == 1.0 else s * out
         values: dict[str, tuple[Tensor | None, Tensor | None]] = {}
         for axis in self.net.bcs.sides:
             lo, up = self.net.bcs.needs_value(axis)
@@ -147,6 +166,12 @@ def _check_scale(scale: float) -> None:
     m, _ = math.frexp(scale)
     if not (math.isfinite(scale) and scale > 0 and m == 0.5):
         raise ValueError(f"scale must be a positive power of two (exact scaling), got {scale!r}")
+
+
+def periodic_dims(bcs: BoundaryConditions, names: tuple[str, ...]) -> tuple[int, ...]:
+    """Tensor dims (2 + grid index) of the closed-periodic axes of ``bcs`` on grid ``names``:
+    where an FNO drops the repeated node (module docstring)."""
+    return tuple(2 + i for i, _, lo, _ in bcs.axes(names) if isinstance(lo, Periodic) and lo.closed)
 
 
 def target_scale(y: Tensor) -> float:
@@ -202,7 +227,8 @@ def build_model(
     )
     if key.startswith("fno"):
         faces = bc_faces if key == "fno_bc" else ()
-        return BoundarySurrogate(fno, n_frames, scale, faces)
+        dims = periodic_dims(bcs, case.grid_axes(cfg.multi_step))
+        return BoundarySurrogate(fno, n_frames, scale, faces, dims)
     net = BOON(
         fno,
         bcs,
@@ -376,4 +402,8 @@ def soft_penalty(
         return pred.new_zeros(pred.shape[0])
     r2 = torch.cat([r.flatten(1) for r in res], 1).pow(2).mean(1)
     y2 = true.flatten(1).pow(2).mean(1).clamp_min(torch.finfo(true.dtype).tiny)
-    return (r2 / y2).sqrt()
+    ratio = r2 / y2
+    # a residual that is exactly 0 (an FNO on the open grid of a periodic axis): value 0 and
+    # gradient 0, not sqrt'(0) · 0 = NaN; every other value is unchanged bitwise
+    positive = ratio > 0
+    return torch.where(positive, torch.where(positive, ratio, 1.0).sqrt(), 0.0)

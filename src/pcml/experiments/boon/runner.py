@@ -27,7 +27,13 @@ For a case of :mod:`pcml.experiments.boon.cases` and a :class:`BoonConfig`:
 
 Re-running the same command in the same directory resumes training from the last checkpoints
 (``pcml.train.fit``) and recomputes identical metrics; a directory written before a config key
-existed resumes too (:func:`_migrate_config`).
+existed resumes too (:func:`_migrate_config`). ``retrain`` (models whose *code* changed while
+their config did not, e.g. a better ``boon_extension``): once the directory is verified to hold
+this run (:meth:`RunDir.start`: same config, or refused), their checkpoints and logs are renamed
+``*.replaced-<UTC time>`` (kept) and they train from scratch; every other model resumes from its
+own checkpoint — which ``fit`` accepts only if its train and model config match — and is
+re-evaluated, so ``metrics.json`` holds all models again. A changed config is never resumed:
+the directory (or the checkpoint) refuses it with the keys that differ.
 """
 
 from __future__ import annotations
@@ -136,14 +142,21 @@ def run(
     progress: bool = True,
     figures: bool = True,
     log: Log = print,
+    retrain: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Run the experiment of ``cfg`` in ``out`` (module docstring); returns metrics.json."""
+    """Run the experiment of ``cfg`` in ``out`` (module docstring); returns metrics.json.
+    ``retrain``: models of ``cfg.models`` trained again from scratch (module docstring)."""
     t_start = time.perf_counter()
+    bad = [k for k in retrain if k not in cfg.models]
+    if bad:
+        raise ValueError(f"retrain: {bad} are not models of this run {cfg.models}")
     rd = RunDir(out)
     case = get_case(cfg.case)
     layout = LAYOUTS[case.layout]
     _migrate_config(rd, cfg)
-    rd.start(cfg, command)
+    rd.start(cfg, command)  # refuses a directory of another config before anything is moved
+    for key in retrain:
+        _set_aside(rd, [name for name, _ in soft_variants(cfg, key)], log)
     timings: dict[str, float] = {}
     # training seconds of stages trained by an earlier call (a resumed or finished run would
     # otherwise record only this call's seconds, ~0 for a finished stage)
@@ -182,6 +195,10 @@ def run(
             model_config: dict[str, Any] = {
                 "model": to_dict(cfg.model), "boon": to_dict(cfg.boon), "key": key,
             }  # fmt: skip
+            if getattr(model, "open_dims", ()):
+                # part of the checkpoint's identity: an FNO checkpoint trained on the closed
+                # periodic grid (the seam) never resumes as the open-grid model
+                model_config["open_periodic_dims"] = list(model.open_dims)  # type: ignore[arg-type]
             if isinstance(model, Surrogate2D):
                 model_config.update(
                     residual=model.residual, time_power=model.time_power,
@@ -280,6 +297,22 @@ def run(
         timings["report_s"] = time.perf_counter() - t0
         write_json_atomic(rd.path / "details.json", details)
     return metrics
+
+
+def _set_aside(rd: RunDir, names: list[str], log: Log) -> None:
+    """Rename the checkpoints and training logs of stages ``names`` to
+    ``<file>.replaced-<UTC time>`` so that ``fit`` trains them from scratch (old files kept)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for name in names:
+        for path in (
+            rd.checkpoints / f"{name}-last.pt",
+            rd.checkpoints / f"{name}-best.pt",
+            rd.logs / f"{name}.jsonl",
+        ):
+            if path.is_file():
+                target = path.with_name(f"{path.name}.replaced-{stamp}")
+                path.replace(target)
+                log(f"{name}: retrain — {path.name} moved to {target.name}")
 
 
 def _migrate_config(rd: RunDir, cfg: BoonConfig) -> None:

@@ -7,7 +7,9 @@ For seeds s = 0 … S − 1 the study runs :func:`pcml.experiments.boon.runner.r
 boundary data with an out-of-distribution split where the case has boundary parameters, per-split
 metrics, weight seed = data-order seed = s; the data are the same for every seed, so the test
 sets and differences are paired) in ``DIR/seed<s>`` — re-running resumes each seed's run
-directory. Then, per model m, split k ∈ {ID, OOD, 2N, 4N} and metric q (rel. L2, rel. L2 near
+directory; ``retrain`` (CLI ``--retrain``) trains the named models again in every seed's
+directory and keeps the others (resumed from their verified checkpoints, re-evaluated).
+Then, per model m, split k ∈ {ID, OOD, 2N, 4N} and metric q (rel. L2, rel. L2 near
 the boundary, boundary error, 6th-order flux error for Neumann):
 
 .. math::
@@ -16,7 +18,8 @@ the boundary, boundary error, 6th-order flux error for Neumann):
     \qquad d_s = q_s(m) - q_s(\texttt{fno\_bc}), \quad \bar d \pm \mathrm{SE}(d)
 
 (std with S − 1 degrees of freedom; no SE for one seed). The profile's additions per layout
-(validation size, 4×, fno_soft weights) are data: :data:`STUDY_SETTINGS`. Seeds > 0 reuse seed
+(validation size, 4×, fno_soft weights, smaller sizes for the 2-D quick study) are data:
+:data:`pcml.experiments.boon.config.STUDY_PROFILES`. Seeds > 0 reuse seed
 0's data files (hard links; the data settings, hence the data, are the same for every seed).
 ``DIR/study.json`` holds every number, ``DIR/study.md`` the tables; :func:`update_doc`
 replaces the case's section of a results page between ``<!-- boon-study:CASE:start -->``
@@ -25,6 +28,7 @@ and ``<!-- boon-study:CASE:end -->``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -35,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from pcml.experiments.boon.cases import get_case
-from pcml.experiments.boon.config import STUDY_MODELS, BoonConfig, make_config
+from pcml.experiments.boon.config import STUDY_MODELS, STUDY_PROFILES, BoonConfig, make_config
 from pcml.experiments.boon.runner import run, soft_variants
-from pcml.experiments.config import to_dict
-from pcml.experiments.rundir import write_json_atomic, write_text_atomic
+from pcml.experiments.config import to_dict, to_toml
+from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
+from pcml.train.checkpoint import load_checkpoint
 
 __all__ = [
     "BASELINE",
@@ -46,6 +51,7 @@ __all__ = [
     "SPLITS",
     "STUDY_SETTINGS",
     "aggregate",
+    "collect_seed",
     "format_study",
     "run_study",
     "study_config",
@@ -63,18 +69,8 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("boundary_error", "boundary error (mean |r|, BOON's stencil)"),
     ("boundary_error_hi_order", "flux error, 6th-order one-sided estimate"),
 )
-#: The study's additions to each profile, per layout: (validation trajectories, evaluate at 4×,
-#: fno_soft weights). 2-D quick: two weights and no 4× split — measured on the shared 2-core
-#: machine (load ≈ 10), one cavity epoch took 4-15 s per model and the 4× evaluation (61² × 25
-#: frames, float64) 75 s per model, so three weights and 4N would triple the 2-D budget.
-STUDY_SETTINGS: dict[tuple[str, str], tuple[int, bool, tuple[float, ...]]] = {
-    ("1d", "smoke"): (4, True, (0.1, 1.0, 10.0)),
-    ("1d", "quick"): (20, True, (0.1, 1.0, 10.0)),
-    ("1d", "paper"): (100, True, (0.1, 1.0, 10.0)),
-    ("2d", "smoke"): (2, True, (0.1, 1.0)),
-    ("2d", "quick"): (20, False, (0.1, 1.0)),
-    ("2d", "paper"): (100, True, (0.1, 1.0, 10.0)),
-}
+#: The study's additions to each profile, per layout (data, in the config module).
+STUDY_SETTINGS = STUDY_PROFILES
 
 Log = Callable[[str], None]
 
@@ -89,14 +85,19 @@ def study_config(
 ) -> BoonConfig:
     """The run config of one study seed (module docstring); ``overrides`` apply last."""
     c = get_case(case)
-    if (c.layout, profile) not in STUDY_SETTINGS:
+    if (c.layout, profile) not in STUDY_PROFILES:
         raise ValueError(f"profile must be one of smoke, quick, paper, got {profile!r}")
-    n_val, eval_4x, weights = STUDY_SETTINGS[c.layout, profile]
+    sp = STUDY_PROFILES[c.layout, profile]
+    # a closed periodic axis: every FNO works on the open grid (pcml.experiments.boon.models),
+    # its seam residual — fno_soft's penalty — is identically 0, so every weight trains the same
+    # model (fno itself): one weight, no selection
+    weights = (1.0,) if c.periodic_closed_grid else sp.soft_weights
     sets = [
         f"models={json.dumps(list(STUDY_MODELS))}",
-        f"data.n_val={n_val}",
-        f"data.eval_4x={str(eval_4x).lower()}",
+        f"data.n_val={sp.n_val}",
+        f"data.eval_4x={str(sp.eval_4x).lower()}",
         f"soft_weights={json.dumps(list(weights))}",
+        *sp.sets,
         f'data.boundary_data="{"varied" if c.boundary_params else "fixed"}"',
         "split_metrics=true",
         f"seed={seed}",
@@ -164,7 +165,8 @@ def format_study(case: str, agg: Mapping[str, Any], command: str, info: Mapping[
     seeds = agg["seeds"]
     splits = [s for s, _ in SPLITS if any(s in v for v in agg["models"].values())]
     lines = [
-        f"### {case}: {len(seeds)} seeds ({', '.join(map(str, seeds))}), profile "
+        f"### {case}: {len(seeds)} seed{'s' if len(seeds) != 1 else ''} "
+        f"({', '.join(map(str, seeds))}), profile "
         f"{info.get('profile', '?')}",
         "",
         f"Command: `{command}`" if command else "",
@@ -232,25 +234,42 @@ def run_study(
     progress: bool = False,
     figures: bool = False,
     log: Log = print,
+    retrain: Iterable[str] = (),
+    collect: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) ``seeds`` seeds of ``case`` in ``out/seed<s>`` and write ``study.json`` and
-    ``study.md`` (module docstring); returns the aggregate."""
+    ``study.md`` (module docstring); returns the aggregate. ``retrain``: models trained again
+    from scratch in every seed's directory, the others resumed from their verified checkpoints
+    and re-evaluated (:func:`pcml.experiments.boon.runner.run`): the partial re-run after a
+    model's code changed. ``collect``: train and evaluate nothing; read every seed's finished
+    ``metrics.json`` after :func:`collect_seed` has checked it."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
     out = Path(out)
     overrides = list(overrides)
+    retrain = tuple(retrain)
     cfgs = {
         s: study_config(case, profile, s, multi_step, config_file, overrides) for s in range(seeds)
     }  # fmt: skip  (all configs validated before any work)
+    if collect and retrain:
+        raise ValueError("collect reads finished seeds; it cannot also retrain models")
+    bad = [k for k in retrain if k not in cfgs[0].models]
+    if bad or len(set(retrain)) != len(retrain):
+        raise ValueError(
+            f"retrain must be distinct models of the study {cfgs[0].models}, got {retrain}"
+        )
     per_seed: dict[int, dict[str, Any]] = {}
     train_s: dict[str, list[float]] = {}
     for s, cfg in cfgs.items():
         log(f"study {case}: seed {s} -> {out / f'seed{s}'}")
-        if s > 0:
+        if s > 0 and not collect:
             _share_data(out / "seed0", out / f"seed{s}")
         sub = command + f"  # seed {s}" if command else ""
-        per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
-                          figures=figures, log=log)  # fmt: skip
+        if collect:
+            per_seed[s] = collect_seed(cfg, out / f"seed{s}")
+        else:
+            per_seed[s] = run(cfg, out / f"seed{s}", command=sub, progress=progress,
+                              figures=figures, log=log, retrain=retrain)  # fmt: skip
         details = json.loads((out / f"seed{s}" / "details.json").read_text(encoding="utf-8"))
         for k in cfg.models:
             names = [f"train_{n}_s" for n, _ in soft_variants(cfg, k)]
@@ -271,6 +290,49 @@ def run_study(
     write_json_atomic(out / "study.json", result)
     write_text_atomic(out / "study.md", format_study(case, agg, command, info))
     return result
+
+
+def collect_seed(cfg: BoonConfig, path: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a finished seed directory, used without re-evaluating only after
+    checking that it is this config's run and that every number in it is from the finished
+    training: ``config.toml`` is exactly ``cfg``'s; every model of ``cfg.models`` is in
+    ``metrics.json``; each of its trainings (:func:`soft_variants`; a diverged ``fno_soft`` weight,
+    recorded as ``None``, has none) has a last checkpoint at ``cfg.train.epochs`` whose train and
+    model config are ``cfg``'s, written *before* ``metrics.json``. Anything else raises
+    ``ValueError`` naming the seed directory and what differs (run the study without
+    ``collect`` there: it resumes and re-evaluates)."""
+    rd = RunDir(path, create=False)
+    where = f"collect: {path}"
+    if not rd.config_path.is_file() or rd.read_text(rd.config_path) != to_toml(cfg):
+        raise ValueError(f"{where}: config.toml is missing or not this study's config")
+    metrics = rd.read_metrics()
+    stamp = rd.metrics_path.stat().st_mtime_ns
+    train = json.loads(json.dumps(dataclasses.asdict(cfg.train)))
+    for key in cfg.models:
+        if key not in metrics:
+            raise ValueError(f"{where}: metrics.json has no {key!r}")
+        for name, weight in soft_variants(cfg, key):
+            if weight is not None and metrics[key].get(f"rel_l2_val_w{weight:g}", 0.0) is None:
+                continue  # this penalty weight diverged: no checkpoint, not selectable
+            ckpt_path = rd.checkpoints / f"{name}-last.pt"
+            ckpt = load_checkpoint(ckpt_path)
+            model_cfg = ckpt["config"].get("model") or {}
+            same = (
+                json.loads(json.dumps(ckpt["config"].get("train"))) == train
+                and model_cfg.get("key") == key
+                and model_cfg.get("model") == json.loads(json.dumps(to_dict(cfg.model)))
+                and model_cfg.get("boon") == json.loads(json.dumps(to_dict(cfg.boon)))
+            )
+            if key.startswith("fno") and get_case(cfg.case).periodic_closed_grid:
+                same = same and bool(model_cfg.get("open_periodic_dims"))  # not the seam FNO
+            if not same or ckpt["epoch"] != cfg.train.epochs:
+                raise ValueError(
+                    f"{where}: {ckpt_path.name} is not this config's finished training "
+                    f"(epoch {ckpt['epoch']} of {cfg.train.epochs}, config match {same})"
+                )
+            if ckpt_path.stat().st_mtime_ns > stamp:
+                raise ValueError(f"{where}: {ckpt_path.name} is newer than metrics.json")
+    return metrics
 
 
 def _share_data(src: Path, dst: Path) -> None:
