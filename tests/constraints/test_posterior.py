@@ -48,6 +48,8 @@ def _batched_prior(kind, mu, d, U):
         return (t(mu), None, t(full)), full
     if kind == "dense_shared":  # one Σ (n, n) for a batch of means
         return (t(mu), None, t(full[0])), np.stack([full[0]] * B)
+    if kind == "dense_size1":  # a (1, n, n) Σ broadcast against a batch of means
+        return (t(mu), None, t(full[:1])), np.stack([full[0]] * B)
     if kind == "torch_mvn":
         return (MultivariateNormal(t(mu), t(full)),), full
     if kind == "torch_lowrank":
@@ -72,6 +74,7 @@ KINDS = [
     "normal",
     "dense",
     "dense_shared",
+    "dense_size1",
     "torch_mvn",
     "torch_lowrank",
     "op_diag",
