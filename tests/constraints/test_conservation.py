@@ -311,6 +311,7 @@ def _bad_inputs():
 
 @pytest.mark.parametrize(("name", "kwargs"), _bad_inputs())
 def test_bad_input_raises_value_error_naming_argument(name, kwargs):
+    kwargs = dict(kwargs)  # the parametrize dicts are shared between runs (mutmut runs twice)
     with pytest.raises(ValueError, match=name):
         conserve(kwargs.pop("mean"), **kwargs)
 

@@ -266,3 +266,56 @@ def test_one_sided_stencil_limits_and_messages() -> None:
             ValueError, match=r"^OneSidedStencil: coords must be strictly increasing$"
         ):
             s.weights(coords, "lower")
+
+
+# ------------------------------------------------------------------------------ psd_factor
+def test_psd_factor_is_a_factor_for_definite_singular_and_mixed_batches() -> None:
+    """F Fᵀ = A for every matrix of a batch: Cholesky where A is definite (F lower triangular),
+    the eigen-factor Q √λ₊ where it is only semi-definite (rank-deficient or with round-off
+    negative eigenvalues within the tolerance); an indefinite matrix is refused by name."""
+    from pcml.constraints._checks import psd_factor
+
+    rng = np.random.default_rng(8)
+    n = 5
+    Q = rng.normal(size=(n, n))
+    definite = Q @ Q.T + np.eye(n)
+    low = rng.normal(size=(n, 2))
+    singular = low @ low.T  # rank 2, PSD
+    ev, V = np.linalg.eigh(singular)
+    ev[0] = -1e-14 * ev[-1]  # round-off below zero: still accepted
+    rounded = (V * ev) @ V.T
+    A = torch.from_numpy(np.stack([definite, singular, rounded, definite]))
+    F = psd_factor("noise_cov", A, dtype=F64)
+    torch.testing.assert_close(F @ F.mT, A, rtol=0, atol=1e-12 * float(A.abs().max()))
+    torch.testing.assert_close(F[0], torch.linalg.cholesky(A[0]), rtol=0, atol=0)
+    torch.testing.assert_close(F[3], F[0], rtol=0, atol=0)
+    indefinite = A.clone()
+    indefinite[2] = A[2] - 1e-6 * float(A[2].abs().max()) * torch.eye(n, dtype=F64)
+    with pytest.raises(
+        ValueError,
+        match=r"^noise_cov: expected a symmetric positive \(semi-\)definite matrix, found "
+        r"smallest eigenvalue -\d\.\d{3}e-\d\d \(largest \d\.\d{3}e\+\d\d\) in a batch of shape "
+        r"\(4, 5, 5\)$",
+    ):
+        psd_factor("noise_cov", indefinite, dtype=F64)
+
+
+def test_singular_dense_prior_draws_from_the_conditioned_distribution() -> None:
+    """A rank-deficient dense Σ (Cholesky fails, the eigen-factor is used): draws keep G u = b,
+    stay in μ + range(Σ), and their covariance is Σ̃ (5 standard errors)."""
+    rng = np.random.default_rng(9)
+    n = 6
+    low = rng.normal(size=(n, 3))
+    Sigma = low @ low.T
+    mu = rng.normal(size=n)
+    g = np.ones(n) / n
+    post = conserve(torch.from_numpy(mu), covariance=torch.from_numpy(Sigma), G=g, b=0.3)
+    y = post.sample((20000,), generator=torch.Generator().manual_seed(3)).numpy()
+    assert np.abs(y @ g - 0.3).max() <= 1e-13
+    # in μ + range(Σ): along the null space of Σ only √(round-off eigenvalues) ≈ √eps·‖Σ‖^½
+    null = np.linalg.eigh(Sigma)[1][:, :3]
+    assert np.abs((y - mu) @ null).max() <= 1e-6 * np.sqrt(np.abs(Sigma).max())
+    cov = post.covariance_matrix.numpy()
+    emp = np.cov(y.T)
+    se = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / len(y))
+    assert np.all(np.abs(emp - cov) <= 5 * se + 1e-12)
