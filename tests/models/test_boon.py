@@ -680,3 +680,32 @@ def test_unresolved_local_lift_is_refused() -> None:
     model = BOON(nn.Conv1d(1, 1, 1), {"x": (Neumann(1), Neumann(1))}, lift_width=0.1)
     with pytest.raises(ValueError, match="not resolved on a grid of 9 nodes"):
         model(torch.randn(2, 1, 9), {"x": (0.0, 1.0)})
+
+
+@pytest.mark.parametrize("order", [0, 7, 2.0, True, "6"])
+def test_flux_order_is_validated(order: object) -> None:
+    with pytest.raises(ValueError, match="flux_order"):
+        BOON(FNO((4,), 1, 1, 4), {"x": (Neumann(3), Neumann(3))}, flux_order=order)  # type: ignore[arg-type]
+
+
+def test_lift_reads_the_flux_with_a_grid_consistent_stencil() -> None:
+    """Neumann(3) fluxes (0, 1), width 32, 16 modes, spectral weights ×32, nested 129 → 257: the
+    output lift reading the raw flux with the 6th-order stencil (default ``flux_order=6``) changes
+    the output by 8.0e-5 (measured); reading it with the side's own 3rd-order stencil — whose
+    truncation error on the operator's top modes moves with h — by 4.2e-4. Both keep the
+    3rd-order relation exact (the wall node absorbs the O(h^4) difference)."""
+    xs = [torch.linspace(0, 1, n, dtype=F64) for n in (129, 257)]
+    change = {}
+    for flux_order in (6, None):
+        torch.manual_seed(0)
+        op = _to(FNO((16,), 1, 1, 32), F64)
+        with torch.no_grad():
+            for layer in op.layers:  # type: ignore[union-attr]
+                layer.spectral.weight.mul_(32)
+        model = BOON(op, {"x": (Neumann(3), Neumann(3))}, flux_order=flux_order)
+        outs = [model(_smooth_input(x.numel(), False), {"x": (0.0, 1.0)}) for x in xs]
+        for out, x in zip(outs, xs, strict=True):
+            for side, g in (("lower", 0.0), ("upper", 1.0)):
+                assert _neumann_residual(out, 3, side, torch.tensor([[g]], dtype=F64), x) <= 1e-12
+        change[flux_order] = ((outs[0] - outs[1][..., ::2]).norm() / outs[0].norm()).item()
+    assert change[6] <= 2e-4 < change[None], change

@@ -50,10 +50,11 @@ point values (:math:`O(h^2)`) or a p-th order stencil (:math:`O(h^p)`) of smooth
 output converges like :math:`O(h^{\min(2, p)})` on nested grids. Measured (tests, width 32,
 16 modes, spectral weights ×32, float64, relative change per doubling N = 129 → 1025, local lift
 δ = 0.2): Dirichlet (1, −0.5) 5.9e-4, 1.5e-4, 3.7e-5 (order 2.0; global lift 7.9e-4, 2.0e-4,
-4.9e-5); Neumann (0, 1), 2nd-order stencil 8.4e-4, 1.4e-4, 2.5e-5 (order 2.5; global lift
-3.4e-2, 7.3e-3, 1.6e-3); the plain FNO on the same closed grids 1.8e-4, 8.9e-5, 4.4e-5 (order 1.0:
-its FFT period Nh moves with N). The article's elimination (``mode="channelwise"``) changes by
-0.15, 4.5e-2, 1.7e-2 (Dirichlet) on the same test.
+4.9e-5); Neumann (0, 1), 2nd-order stencil, flux read with the 6th-order stencil
+(``flux_order``) 4.8e-5, 9.4e-6, 2.6e-6 (order 2.1; read with the side's own stencil 8.4e-4,
+1.4e-4, 2.5e-5; global lift 3.4e-2, 7.3e-3, 1.6e-3); the plain FNO on the same closed grids
+1.8e-4, 8.9e-5, 4.4e-5 (order 1.0: its FFT period Nh moves with N). The article's elimination
+(``mode="channelwise"``) changes by 0.15, 4.5e-2, 1.7e-2 (Dirichlet) on the same test.
 
 **Any operator.** Where no spectral convolution is visible (any other ``nn.Module``) only the
 output lift and exact enforcement run (``enforcement == "output"``, resolution behaviour that of
@@ -154,7 +155,7 @@ from pcml.models.boon_extension import (
     spectral_convs,
     trapezoid_weights,
 )
-from pcml.models.boon_lift import check_width, lift_operator, smooth_lift
+from pcml.models.boon_lift import check_flux_order, check_width, lift_operator, smooth_lift
 from pcml.models.fno import FNO, FourierLayer
 
 __all__ = ["BOON"]
@@ -318,7 +319,10 @@ class BOON(nn.Module):
     domain padding of bounded axes, default ¼), ``hidden_lift`` (boundary data enter every
     spectral layer as smooth functions, default True), ``hidden_value_scale`` λ (their
     values are λ·α) and ``lift_width`` δ (the hidden and output lift functions are supported
-    within δ of their wall, a fraction of the axis in (0, 1]; None: the global polynomials).
+    within δ of their wall, a fraction of the axis in (0, 1]; None: the global polynomials) and
+    ``flux_order`` q (the output lift reads a Neumann side's raw flux with the one-sided stencil
+    of order q, default 6 — grid-consistent on the operator's top modes; the side's own stencil
+    relation is still enforced exactly; None: read it with the side's own stencil).
     Elimination modes only: ``eps`` (Tikhonov parameter of the
     block solves), ``reference_tol`` (scalar clamp of the reference mode), ``neumann_half``,
     ``elimination_axis`` (default: the first axis with a Dirichlet/Neumann side),
@@ -354,6 +358,7 @@ class BOON(nn.Module):
         padding_fraction: float = 0.25,
         hidden_lift: bool = True,
         lift_width: float | None = 0.2,
+        flux_order: int | None = 6,
         *,
         fno: nn.Module | None = None,
     ) -> None:
@@ -391,6 +396,7 @@ class BOON(nn.Module):
         self.padding_fraction = check_fraction(padding_fraction)
         self.hidden_lift = bool(hidden_lift)
         self.lift_width = check_width(lift_width)
+        self.flux_order = check_flux_order(flux_order)
         self.hidden_value_scale = float(hidden_value_scale)
         self.fno: Any = (
             operator  # registered as "fno": state-dict keys stay "fno.*" for any operator
@@ -751,7 +757,15 @@ class BOON(nn.Module):
             )
         for d in closed:  # endpoint := node 0, bitwise
             out = torch.cat([out, out.narrow(2 + d, 0, 1)], dim=2 + d)
-        out = smooth_lift(out, self.bcs, vals, coords, self.names, width=self.lift_width)
+        out = smooth_lift(
+            out,
+            self.bcs,
+            vals,
+            coords,
+            self.names,
+            width=self.lift_width,
+            flux_order=self.flux_order,
+        )
         return apply_boundary_conditions(out, self.bcs, vals, coords, self.names)
 
     def _open_values(
