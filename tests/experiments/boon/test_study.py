@@ -172,7 +172,7 @@ def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split()
     """The 2-D quick study (STUDY_PROFILES, data): fewer trajectories and epochs than the 2-D
     quick profile, the same grid and architecture, every study model, OOD lid data and 2N;
     the user's --set overrides still come last."""
-    from pcml.experiments.boon.config import STUDY_PROFILES, make_config
+    from pcml.experiments.boon.config import STUDY_PROFILES, make_config, study_profile
     from pcml.experiments.boon.study import study_config
 
     base = make_config("cavity", "quick", True)
@@ -183,8 +183,17 @@ def test_the_2d_quick_study_profile_is_smaller_but_keeps_every_model_and_split()
     assert cfg.data.n_train < base.data.n_train and cfg.train.epochs < base.train.epochs
     assert cfg.model == base.model and cfg.data.n_x == base.data.n_x and cfg.boon == base.boon
     assert study_config("cavity", "quick", 0, overrides=["train.epochs=3"]).train.epochs == 3
-    wave = study_config("wave2d", "quick", 0)  # no boundary parameters: no OOD split
-    assert wave.data.boundary_data == "fixed" and wave.data.n_train == 50
+    # the wave's own entry: the 2-D quick sizes with batch 2 (chosen on validation), and 4N —
+    # no boundary parameters, so no OOD split; its hard splits are 2N and 4N
+    wave = study_config("wave2d", "quick", 0)
+    assert study_profile("wave2d", "quick") is STUDY_PROFILES["wave2d", "quick"]
+    assert study_profile("cavity", "quick") is STUDY_PROFILES["2d", "quick"]
+    assert wave.data.boundary_data == "fixed" and wave.data.eval_4x
+    assert (wave.data.n_train, wave.data.n_val, wave.data.n_test) == (100, 10, 20)
+    assert wave.train.epochs == base.train.epochs and wave.train.batch_size == 2
+    assert wave.model == make_config("wave2d", "quick", True).model
+    with pytest.raises(ValueError, match=r"profile must be one of .*'nope'"):
+        study_profile("wave2d", "nope")
     # the 1-D studies keep their profile's sizes
     assert STUDY_PROFILES["1d", "quick"].sets == ()
     heat = study_config("heat-neumann", "quick", 0)

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from pcml.experiments.boon.cases import get_case
-from pcml.experiments.boon.config import STUDY_MODELS, STUDY_PROFILES, BoonConfig, make_config
+from pcml.experiments.boon.config import (
+    STUDY_MODELS,
+    STUDY_PROFILES,
+    BoonConfig,
+    make_config,
+    study_profile,
+)
 from pcml.experiments.boon.runner import run, soft_variants
 from pcml.experiments.config import to_dict, to_toml
 from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
@@ -85,9 +91,7 @@ def study_config(
 ) -> BoonConfig:
     """The run config of one study seed (module docstring); ``overrides`` apply last."""
     c = get_case(case)
-    if (c.layout, profile) not in STUDY_PROFILES:
-        raise ValueError(f"profile must be one of smoke, quick, paper, got {profile!r}")
-    sp = STUDY_PROFILES[c.layout, profile]
+    sp = study_profile(case, profile)
     # a closed periodic axis: every FNO works on the open grid (pcml.experiments.boon.models),
     # its seam residual — fno_soft's penalty — is identically 0, so every weight trains the same
     # model (fno itself): one weight, no selection
