@@ -709,3 +709,28 @@ def test_lift_reads_the_flux_with_a_grid_consistent_stencil() -> None:
                 assert _neumann_residual(out, 3, side, torch.tensor([[g]], dtype=F64), x) <= 1e-12
         change[flux_order] = ((outs[0] - outs[1][..., ::2]).norm() / outs[0].norm()).item()
     assert change[6] <= 2e-4 < change[None], change
+
+
+@needs_neuralop
+def test_checkpoint_of_a_wrapped_neuraloperator_fno_loads_weights_only() -> None:
+    """neuraloperator's ``state_dict`` adds its constructor arguments (functions included) under a
+    top-level ``_metadata`` key; BOON's state dict keeps tensors only, so its checkpoint loads with
+    ``torch.load(weights_only=True)`` into a fresh BOON (strict) and predicts bitwise the same."""
+    import io
+
+    def make(seed: int) -> BOON:
+        torch.manual_seed(seed)
+        fno = NeuralopFNO(n_modes=(8,), in_channels=1, out_channels=1, hidden_channels=8)
+        return BOON(fno, {"x": (Dirichlet(), Neumann(order=2))})
+
+    model, fresh = make(0), make(1)
+    state = model.state_dict()
+    assert "_metadata" not in state and all(isinstance(v, torch.Tensor) for v in state.values())
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    x, bc = torch.randn(3, 1, 33), {"x": (torch.zeros(3), torch.ones(3))}
+    assert torch.equal(fresh(x, bc), model(x, bc))
+    # the wrapped operator's own state dict is neuraloperator's, unchanged
+    assert "_metadata" in model.operator.state_dict()

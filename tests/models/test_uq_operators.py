@@ -138,3 +138,33 @@ def test_training_through_the_constraint_moves_toward_lower_crps() -> None:
     assert float(loss_fn(model, batch).detach()) < 0.8 * first
     with pytest.raises(ValueError, match="UQOperator"):
         loss_fn(nn.Linear(2, 2), batch)
+
+
+try:
+    from neuralop.models import FNO as NeuralopFNO
+
+    HAVE_NEURALOP = True
+except ImportError:  # pragma: no cover - the [neuralop] extra is installed by `make test`
+    HAVE_NEURALOP = False
+
+
+@pytest.mark.skipif(not HAVE_NEURALOP, reason="neuraloperator is not importable")
+@pytest.mark.parametrize("kind", UQ_KINDS)
+def test_neuraloperator_fno_satisfies_the_contract(kind: str) -> None:
+    """The documented use: ``uq_operator_from(kind, lambda c: neuralop.models.FNO(...))`` — the
+    real neuraloperator FNO as feature operator passes the whole shipped contract (mixture
+    shapes, float64, determinism, eval mode, gradients, state_dict, bad input, conservation
+    after the update)."""
+
+    def build(c: int) -> nn.Module:
+        return NeuralopFNO(n_modes=(4, 3), in_channels=3, out_channels=c, hidden_channels=8)
+
+    class _Contract(UQOperatorContract):
+        def make_operator(self, seed: int) -> UQOperator:
+            return uq_operator_from(kind, build, 6, n_members=3, seed=seed)
+
+    c = _Contract()
+    names = [n for n in dir(c) if n.startswith("test_")]
+    assert len(names) >= 8
+    for name in names:
+        getattr(c, name)()

@@ -148,6 +148,7 @@ from pcml.constraints.boundary import (
     interior_mask,
     wall_values,
 )
+from pcml.models._foreign import tensors_only_state_dict
 from pcml.models.boon_correction import Elimination, Mode, eliminate, prepare_elimination
 from pcml.models.boon_extension import (
     check_fraction,
@@ -363,6 +364,7 @@ class BOON(nn.Module):
         fno: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        tensors_only_state_dict(self)
         if operator is None:
             operator = fno
         elif fno is not None:

@@ -64,7 +64,7 @@ class UQOperatorContract:
         assert tuple(samples.shape) == (4, self.batch_size, self.n_x * self.n_t)
 
     def test_float64(self) -> None:
-        model = self.make_operator(0).double()
+        model = _double(self.make_operator(0))
         pred = self._predict(model, self.make_batch(dtype=torch.float64)["a"])
         assert pred.means.dtype == pred.variances.dtype == torch.float64
 
@@ -140,3 +140,14 @@ class UQOperatorContract:
         scale = (g[None, :, None] * u.abs()).sum(1) + batch["b"].abs()
         assert bool(((mass - batch["b"]).abs() <= 1e-12 * scale).all())
         assert bool((post.variance <= pred.variance.double() * (1 + 1e-12)).all())
+
+
+def _double(model: UQOperator) -> UQOperator:
+    """``model.double()`` with complex parameters and buffers too (``nn.Module.double`` leaves
+    them complex64, e.g. neuraloperator's spectral weights, and ``.to(float64)`` drops their
+    imaginary parts)."""
+    model = model.double()
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_complex():
+            t.data = t.data.to(torch.complex128)
+    return model

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pcml.constraints.conservation import conserve
+from pcml.models._foreign import tensors_only_state_dict
 from pcml.models.base import LOG_2PI, MixturePrediction, eval_mode
 from pcml.models.fno import FNO
 
@@ -121,14 +122,25 @@ class FNOFeatures(nn.Module):
 
 class OperatorFeatures(nn.Module):
     """Any channels-first operator (e.g. ``neuralop.models.FNO(..., out_channels=F)``) as a
-    trunk: a ↦ dropout(GELU(operator(a))) ``(B, F, *grid)``."""
+    trunk: a ↦ dropout(GELU(operator(a))) ``(B, F, *grid)``. The input's channel count is
+    checked against the operator's ``in_channels`` attribute where it has one (pcml's and
+    neuraloperator's FNO do), so that a wrong input is a ``ValueError`` naming ``a``, not the
+    operator's own error from deep inside."""
 
     def __init__(self, operator: nn.Module, out_channels: int, dropout: float = 0.0) -> None:
         super().__init__()
+        tensors_only_state_dict(self)
         self.operator, self.out_channels = operator, out_channels
+        c_in = getattr(operator, "in_channels", None)
+        self.in_channels: int | None = c_in if isinstance(c_in, int) else None
         self.drop = _Dropout(dropout)
 
     def forward(self, a: Tensor) -> Tensor:
+        if self.in_channels is not None and a.shape[1] != self.in_channels:
+            raise ValueError(
+                f"a: expected (B, {self.in_channels}, *grid) for the operator's in_channels="
+                f"{self.in_channels}, got shape {tuple(a.shape)}"
+            )
         v = self.operator(a)
         if v.ndim != a.ndim or v.shape[1] != self.out_channels:
             raise ValueError(
