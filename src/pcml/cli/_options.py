@@ -61,6 +61,26 @@ def config_options(config_help: str, set_help: str) -> Callable[[F], F]:
     return decorate
 
 
+def doc_option(help_text: str) -> Callable[[F], F]:
+    """``--doc FILE``: a markdown page whose marked section(s) the command rewrites."""
+    return click.option(
+        "--doc",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
+
+
+def run_dirs_argument() -> Callable[[F], F]:
+    """``RUN_DIRS...``: one or more existing run directories."""
+    return click.argument(
+        "run_dirs",
+        nargs=-1,
+        required=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+    )
+
+
 def run_options(seed_help: str, device_help: str) -> Callable[[F], F]:
     """``--seed N``, ``--device {auto,cpu,cuda}``, ``--no-progress`` and ``--no-figures``."""
 

@@ -10,6 +10,7 @@ import click
 
 from ._options import (
     config_options,
+    doc_option,
     echo_log,
     echo_result,
     out_option,
@@ -133,11 +134,8 @@ def run_cmd(
     "TOML file applied on top of the profile (as `pcml boon run`).",
     "Override one setting of every seed's run (repeatable), e.g. --set train.epochs=50.",
 )
-@click.option(
-    "--doc",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write study.md into this markdown page, replacing the case's section between "
+@doc_option(
+    "Also write study.md into this markdown page, replacing the case's section between "
     "<!-- boon-study:CASE:start --> and <!-- boon-study:CASE:end --> (appended if absent).",
 )
 @click.option(

@@ -10,9 +10,11 @@ import click
 from ._options import (
     command_line,
     config_options,
+    doc_option,
     echo_result,
     out_option,
     profile_option,
+    run_dirs_argument,
     run_experiment,
     run_options,
     toml_names,
@@ -95,17 +97,9 @@ def run_cmd(
 
 
 @opc.command("summarize")
-@click.argument(
-    "run_dirs",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-)
-@click.option(
-    "--doc",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write each problem's section into this markdown page, replacing the text "
+@run_dirs_argument()
+@doc_option(
+    "Also write each problem's section into this markdown page, replacing the text "
     "between <!-- opc:PROBLEM:start --> and <!-- opc:PROBLEM:end --> (appended if absent).",
 )
 def summarize_cmd(run_dirs: tuple[Path, ...], doc: Path | None) -> None:
@@ -131,12 +125,7 @@ def summarize_cmd(run_dirs: tuple[Path, ...], doc: Path | None) -> None:
 
 
 @opc.command("anp-compare")
-@click.argument(
-    "run_dirs",
-    nargs=-1,
-    required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-)
+@run_dirs_argument()
 @click.option(
     "--anp",
     "anp_run",
@@ -145,11 +134,8 @@ def summarize_cmd(run_dirs: tuple[Path, ...], doc: Path | None) -> None:
     help="A finished `pcml probconserv run stefan` directory (its metrics.json and config.toml) "
     "whose ANP rows are the reference.",
 )
-@click.option(
-    "--doc",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the comparison into this markdown page between "
+@doc_option(
+    "Also write the comparison into this markdown page between "
     "<!-- opc:stefan-vs-anp:start --> and <!-- opc:stefan-vs-anp:end --> (appended if absent).",
 )
 @click.option(
