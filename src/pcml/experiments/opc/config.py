@@ -1,7 +1,8 @@
 """Configuration of Operator-ProbConserv runs (``pcml opc run``): frozen dataclasses, profiles.
 
 - ``smoke``: seconds (tests): a 16 × 6 grid, tiny FNOs, one epoch;
-- ``quick``: sized for ≤ 15 min per problem on 2 CPU cores: the follow-up's 100 × 20 grid and
+- ``quick``: ≤ 15 min per problem on 2 CPU cores (measured: PME, the costliest, 8 min 53 s with
+  2 threads on an idle machine, docs/results/opc.md): the follow-up's 100 × 20 grid and
   320/80 train/validation functions, a small FNO (modes 8 × 6, width 16, 3 layers), 50 epochs
   of batch 20 (800 steps), M = 5 members, 10 DiverseNO heads, 10 MC-dropout passes;
 - ``paper``: the follow-up's settings (reference §10): FNO modes 12 × 12, width 32, 4 layers,
