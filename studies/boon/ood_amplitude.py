@@ -83,14 +83,12 @@ def ms(v: list[float]) -> str:
 
 
 print(f"{case_name}, seeds {seeds}, OOD split: amplitude vs shape of the error")
-print(
-    "| model | rel. L2 (e_raw) | after the best scalar α* (e_shape) | mean abs(α* − 1) | mean α* − 1 |"
-)
+HEAD = ("rel. L2 (e_raw)", "after the best scalar α* (e_shape)", "mean abs(α* − 1)", "mean α* − 1")
+print("| model | " + " | ".join(HEAD) + " |")
 print("|---|---|---|---|---|")
 for key, r in rows.items():
-    print(
-        f"| {key} | {ms(r['raw'])} | {ms(r['shape'])} | {ms(r['alpha'])} | {ms(r['alpha_signed'])} |"
-    )
+    cells = (ms(r[k]) for k in ("raw", "shape", "alpha", "alpha_signed"))
+    print(f"| {key} | " + " | ".join(cells) + " |")
 
 print()
 print("Where the OOD error is: ‖(ŷ − y) restricted to the band‖ / ‖y‖ (squares add up to e_raw²)")
