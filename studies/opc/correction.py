@@ -22,8 +22,6 @@ from __future__ import annotations
 import math
 import sys
 
-import torch
-
 from pcml.constraints.quadrature import quadrature_weights
 from pcml.experiments.opc.anp_compare import load_trained
 from pcml.experiments.opc.run import EVAL_SPLITS, _predict, _splits
