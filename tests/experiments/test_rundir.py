@@ -173,3 +173,25 @@ def test_only_rank_0_takes_the_lock_under_torchrun(
     assert str(tmp_path.resolve()) in _locks._HELD
     del rd
     assert str(tmp_path.resolve()) not in _locks._HELD  # released with its RunDir
+
+
+def test_replace_marked_section_replaces_appends_and_keeps_the_rest(tmp_path: Path) -> None:
+    """The results pages' generated sections: the text between the markers is replaced, the rest
+    of the page is byte-identical, a missing section is appended, a missing file created, and
+    running it twice gives the same page."""
+    from pcml.experiments.rundir import replace_marked_section
+
+    doc = tmp_path / "page.md"
+    s, e = "<!-- x:a:start -->", "<!-- x:a:end -->"
+    replace_marked_section(doc, s, e, "first\n")
+    assert doc.read_text(encoding="utf-8") == f"{s}\nfirst\n{e}\n"
+    head, tail = "# Title\n\nhand-written, kept\n\n", "\n\nafter ($1 \\1 kept)\n"
+    doc.write_text(head + f"{s}\nold\nlines\n{e}" + tail, encoding="utf-8")
+    replace_marked_section(doc, s, e, "new \\1 $1")
+    once = doc.read_text(encoding="utf-8")
+    assert once == head + f"{s}\nnew \\1 $1\n{e}" + tail
+    replace_marked_section(doc, s, e, "new \\1 $1")
+    assert doc.read_text(encoding="utf-8") == once
+    s2, e2 = "<!-- x:b:start -->", "<!-- x:b:end -->"
+    replace_marked_section(doc, s2, e2, "other")
+    assert doc.read_text(encoding="utf-8") == once.rstrip() + f"\n\n{s2}\nother\n{e2}\n"

@@ -188,6 +188,21 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
     return atomic_write(path, text)
 
 
+def replace_marked_section(doc: Path | str, start: str, end: str, markdown: str) -> Path:
+    """Replace the text between the marker lines ``start`` and ``end`` of the markdown file
+    ``doc`` (markers kept) by ``markdown``; appended with its markers when absent, the file
+    created when missing. Written atomically; the rest of the page is left as it is."""
+    doc = Path(doc)
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    block = f"{start}\n{markdown.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    return write_text_atomic(doc, text)
+
+
 def command_line(argv: Sequence[str] | None = None) -> str:
     """The shell command of this process, quoted with ``shlex`` so that pasting it reruns it.
 

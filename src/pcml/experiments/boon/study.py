@@ -32,7 +32,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -48,7 +47,12 @@ from pcml.experiments.boon.config import (
 )
 from pcml.experiments.boon.runner import run, soft_variants
 from pcml.experiments.config import to_dict, to_toml
-from pcml.experiments.rundir import RunDir, write_json_atomic, write_text_atomic
+from pcml.experiments.rundir import (
+    RunDir,
+    replace_marked_section,
+    write_json_atomic,
+    write_text_atomic,
+)
 from pcml.train.checkpoint import load_checkpoint
 
 __all__ = [
@@ -360,13 +364,5 @@ _MARK = "<!-- boon-study:{case}:{end} -->"
 def update_doc(doc: Path | str, case: str, markdown: str) -> Path:
     """Replace the section of ``case`` in the markdown file ``doc`` (between its start and end
     markers) by ``markdown``; appended with markers when absent. Written atomically."""
-    doc = Path(doc)
-    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
     start, end = _MARK.format(case=case, end="start"), _MARK.format(case=case, end="end")
-    block = f"{start}\n{markdown.rstrip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    return write_text_atomic(doc, text)
+    return replace_marked_section(doc, start, end, markdown)

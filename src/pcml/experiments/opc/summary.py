@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pcml.experiments.rundir import write_text_atomic
+from pcml.experiments.rundir import replace_marked_section
 
 __all__ = ["CE_TOLERANCE", "Stat", "summarize", "summarize_groups", "update_doc"]
 
@@ -352,14 +351,6 @@ def summarize(run_dirs: Sequence[str | Path], command: str | None = None) -> str
 def update_doc(doc: Path | str, problem: str, markdown: str) -> Path:
     """Replace the section of ``problem`` in the markdown file ``doc`` (between its start and
     end markers) by ``markdown``; appended with markers when absent. Written atomically."""
-    doc = Path(doc)
-    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
     start = _MARK.format(problem=problem, end="start")
     end = _MARK.format(problem=problem, end="end")
-    block = f"{start}\n{markdown.rstrip()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    return write_text_atomic(doc, text)
+    return replace_marked_section(doc, start, end, markdown)
