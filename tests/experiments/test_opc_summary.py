@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from pcml.cli import main
 from pcml.experiments.opc.anp_compare import (
     anp_reference,
+    anp_references,
     anp_setting_metrics,
     format_anp_comparison,
 )
@@ -163,6 +164,12 @@ def test_anp_comparison_on_a_smoke_run(tmp_path: Path) -> None:
     assert res_cli.exit_code == 0, res_cli.output
     assert "| FNO meanvar |" in res_cli.output and "Verdict (u* = 0.6" in res_cli.output
     assert "<!-- opc:stefan-vs-anp:start -->" in doc.read_text()
+    ref2 = _fake_anp(tmp_path / "anp2", seed=1, pc_mse=1e-2)
+    two = CliRunner().invoke(main, ["opc", "anp-compare", str(out), "--anp", str(ref),
+                                    "--anp", str(ref2)])  # fmt: skip
+    assert two.exit_code == 0, two.output
+    assert "| quick probconserv_anp (2 seeds) |" in two.output
+    assert f"--anp {ref} --anp {ref2}" in two.output  # the command as run
     bad = CliRunner().invoke(main, ["opc", "anp-compare", str(out), "--anp", str(tmp_path)])
     assert bad.exit_code == 2 and "--anp" in bad.output
     one = anp_setting_metrics(out, n_functions=2, methods=["diverse"])
@@ -190,14 +197,15 @@ def test_anp_comparison_on_a_smoke_run(tmp_path: Path) -> None:
         anp_setting_metrics(other)
 
 
-def _fake_anp(ref_dir: Path) -> Path:
+def _fake_anp(ref_dir: Path, seed: int = 0, pc_mse: float = 9e-3, n_test: int = 50) -> Path:
     """A finished ProbConserv Stefan run (metrics.json, config.toml) with known ANP rows."""
     ref_dir.mkdir()
     (ref_dir / "config.toml").write_text(
-        'problem = "stefan"\n[problem_settings]\nt_star = 0.05\ntest_values = [0.5, 0.6]\n'
+        f'problem = "stefan"\nseed = {seed}\n[problem_settings]\nt_star = 0.05\n'
+        f"test_values = [0.5, 0.6]\n[data]\nn_test_per_value = {n_test}\n"
     )
     rows = {"anp": {"mse": 8e-3, "mse_se": 1e-5, "crps": 0.03},
-            "probconserv_anp": {"mse": 9e-3, "mse_se": 1e-5, "crps": 0.03},
+            "probconserv_anp": {"mse": pc_mse, "mse_se": 1e-5, "crps": 0.03},
             "ensemble": {"mse": 1.0}}  # fmt: skip
     (ref_dir / "metrics.json").write_text(json.dumps({"0.5": rows, "0.6": rows}))
     return ref_dir
@@ -221,3 +229,28 @@ def test_anp_reference_and_verdict(tmp_path: Path) -> None:
     (ref_dir / "config.toml").write_text('problem = "stefan"\n[problem_settings]\nt_star = 0.1\n')
     with pytest.raises(ValueError, match=r"t\* = 0\.1"):
         anp_reference(ref_dir)
+
+
+def test_several_anp_seeds_give_mean_and_se_and_a_combined_verdict(tmp_path: Path) -> None:
+    """``--anp`` repeated: the ANP rows become mean ± SE over the ANP seeds and the verdict's
+    ★ needs the gap to exceed 2 √(SE_operator² + SE_ANP²); runs on other test functions or with
+    the same seed are refused, naming the run."""
+    refs = [_fake_anp(tmp_path / f"a{s}", s, pc) for s, pc in ((0, 8e-3), (1, 9e-3), (2, 1e-2))]
+    ref = anp_references(refs)
+
+    def seed(after: float) -> dict:
+        r = {"mse": 0.01, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
+        pc = {"mse": after, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
+        return {v: {"meanvar": r, "meanvar+pc": pc} for v in ("0.5", "0.6")}
+
+    text = format_anp_comparison([seed(4e-3), seed(5e-3), seed(6e-3)], ref)
+    assert "| quick probconserv_anp (3 seeds) | – | 0.009 ± 0.00058 | 0.03 ± 0 |" in text
+    # gap 0.004 > 2 √(0.00058² + 0.00058²) = 0.0016: ★
+    assert "(0.009 ± 0.00058, 3 seeds): ratio 0.56 ★" in text
+    text = format_anp_comparison([seed(7e-3), seed(8e-3), seed(9e-3)], ref)
+    # gap 0.001 < 0.0016 (it would be ★ against 2 · 0.00058 of the operator seeds alone)
+    assert "beats the quick ANP + ProbConserv (0.009 ± 0.00058, 3 seeds): ratio 0.89 (" in text
+    with pytest.raises(ValueError, match="a9 scores other test functions"):
+        anp_references([refs[0], _fake_anp(tmp_path / "a9", 9, n_test=20)])
+    with pytest.raises(ValueError, match="same seed 1"):
+        anp_references([refs[1], _fake_anp(tmp_path / "b1", 1)])

@@ -25,6 +25,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ from pcml.train.checkpoint import load_checkpoint
 __all__ = [
     "ANP_METHODS",
     "anp_reference",
+    "anp_references",
     "anp_setting_metrics",
     "format_anp_comparison",
     "load_trained",
@@ -165,6 +167,33 @@ def anp_reference(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]
     }
 
 
+def anp_references(run_dirs: Sequence[str | Path]) -> list[dict[str, dict[str, dict[str, float]]]]:
+    """:func:`anp_reference` of several ``pcml probconserv run stefan`` runs, one per seed:
+    ``ValueError`` unless they score the same test functions (equal ``[problem_settings]`` and
+    ``[data]``) with different model seeds."""
+    if not run_dirs:
+        raise ValueError("anp runs: expected at least one run directory")
+    refs = [anp_reference(r) for r in run_dirs]
+    first: dict[str, Any] | None = None
+    seeds: dict[Any, Path] = {}
+    for r in map(Path, run_dirs):
+        with (r / "config.toml").open("rb") as fh:
+            raw = tomllib.load(fh)
+        same = {k: raw.get(k) for k in ("problem_settings", "data")}
+        if first is None:
+            first = same
+        elif same != first:
+            raise ValueError(
+                f"anp runs: {r} scores other test functions than {Path(run_dirs[0])} "
+                "([problem_settings] or [data] differ)"
+            )
+        seed = raw.get("seed")
+        if seed in seeds:
+            raise ValueError(f"anp runs: {r} and {seeds[seed]} have the same seed {seed}")
+        seeds[seed] = r
+    return refs
+
+
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
@@ -180,16 +209,29 @@ def _fmt(mean: float, se: float) -> str:
 
 def format_anp_comparison(
     per_seed: Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]],
-    reference: Mapping[str, Mapping[str, Mapping[str, float]]],
+    reference: Mapping[str, Mapping[str, Mapping[str, float]]]
+    | Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]],
     in_domain: str = "0.6",
 ) -> str:
     """Markdown: per test value, MSE at t* of every operator method before/after the update
     (mean ± SE over the seeds of ``per_seed``, each an :func:`anp_setting_metrics` result) next
-    to the reference ANP rows (mean ± SE over its test functions), and the verdict for
-    ``in_domain``: the operator method with the lowest mean MSE after the update against
-    ``probconserv_anp`` (★ when the gap exceeds 2 SE of the seeds)."""
+    to the reference ANP rows — ``reference`` one :func:`anp_reference` (mean ± SE over its test
+    functions) or a sequence of them, one per ANP seed (mean ± SE over those seeds) — and the
+    verdict for ``in_domain``: the operator method with the lowest mean MSE after the update
+    against ``probconserv_anp`` (★ when the gap exceeds 2 SE: the operator seeds' SE, combined
+    with the ANP seeds' as √(SE₁² + SE₂²) when there are several ANP runs)."""
     if not per_seed:
         raise ValueError("per_seed: expected the metrics of at least one seed")
+    refs = [reference] if isinstance(reference, Mapping) else list(reference)
+    if not refs:
+        raise ValueError("reference: expected at least one ANP run")
+    n_ref = len(refs)
+
+    def ref_stat(v: str, m: str, key: str) -> tuple[float, float]:
+        if n_ref == 1:
+            return refs[0][v][m][key], refs[0][v][m].get(f"{key}_se", math.nan)
+        return _mean_se([r[v][m][key] for r in refs])
+
     out: list[str] = []
     for v in per_seed[0]:
         methods = [m for m in per_seed[0][v] if not m.endswith("+pc")]
@@ -203,24 +245,31 @@ def format_anp_comparison(
             after = _mean_se([s[v][m + "+pc"]["mse"] for s in per_seed])
             crps = _mean_se([s[v][m + "+pc"]["crps"] for s in per_seed])
             out.append(f"| FNO {m} | {_fmt(*before)} | {_fmt(*after)} | {_fmt(*crps)} |")
-        ref = reference.get(v, {})
-        for m, row in ref.items():
-            cell = f"{row['mse']:.3g} ± {row.get('mse_se', math.nan):.2g}"
+        shown = [m for m in ANP_METHODS if all(m in r.get(v, {}) for r in refs)]
+        for m in shown:
+            mean, se = ref_stat(v, m, "mse")
+            cell = f"{mean:.3g} ± {se:.2g}"
             cells = (cell, "–") if m == "anp" else ("–", cell)
-            ref_crps = row.get("crps", math.nan)
-            label = f"quick {m} (1 run, SE over its functions)"
-            out.append(f"| {label} | {cells[0]} | {cells[1]} | {ref_crps:.3g} |")
+            if n_ref == 1:
+                crps_cell = f"{refs[0][v][m].get('crps', math.nan):.3g}"
+            else:
+                crps_cell = _fmt(*ref_stat(v, m, "crps"))
+            how = "1 run, SE over its functions" if n_ref == 1 else f"{n_ref} seeds"
+            out.append(f"| quick {m} ({how}) | {cells[0]} | {cells[1]} | {crps_cell} |")
     v = in_domain
-    if v in per_seed[0] and "probconserv_anp" in reference.get(v, {}):
+    if v in per_seed[0] and all("probconserv_anp" in r.get(v, {}) for r in refs):
         methods = [m for m in per_seed[0][v] if not m.endswith("+pc")]
         best = min(methods, key=lambda m: _mean_se([s[v][m + "+pc"]["mse"] for s in per_seed])[0])
         mean, se = _mean_se([s[v][best + "+pc"]["mse"] for s in per_seed])
-        anp = reference[v]["probconserv_anp"]["mse"]
-        star = " ★" if not math.isnan(se) and abs(anp - mean) > 2 * se else ""
+        anp, anp_se = ref_stat(v, "probconserv_anp", "mse")
+        se_gap = se if n_ref == 1 else math.hypot(se, anp_se)
+        star = " ★" if not math.isnan(se_gap) and abs(anp - mean) > 2 * se_gap else ""
         word = "beats" if mean < anp else "does not beat"
+        anp_text = f"{anp:.3g}" if n_ref == 1 else f"{_fmt(anp, anp_se)}, {n_ref} seeds"
+        rule = "2 SE over seeds" if n_ref == 1 else "2 combined SE of both sides' seeds"
         out.append(
             f"\n**Verdict (u* = {v}, in domain):** the best operator backbone + ProbConserv "
             f"(`{best}`, MSE {_fmt(mean, se)}) {word} the quick ANP + ProbConserv "
-            f"({anp:.3g}): ratio {mean / anp:.2f}{star} (★: the gap exceeds 2 SE over seeds)."
+            f"({anp_text}): ratio {mean / anp:.2f}{star} (★: the gap exceeds {rule})."
         )
     return "\n".join(out).lstrip("\n") + "\n"
