@@ -337,3 +337,126 @@ def test_zero_variance_entries_stay_fixed():
     assert abs(float(post.mean.sum()) - 5.0) <= 1e-14
     y = post.sample((10,))
     assert bool((y[:, 0] == 1.0).all())
+
+
+def test_error_messages_name_the_row_the_batch_index_and_the_cause():
+    """Each refusal says which row and which batch entry failed and why, verbatim."""
+    n = 5
+    zero, ones = torch.zeros(n, dtype=F64), torch.ones(n, dtype=F64)
+    G = torch.ones(2, 3, n, dtype=F64)
+    G[1, 2] = 0.0
+    with pytest.raises(ValueError) as err:
+        conserve(zero, ones, G=G, b=torch.zeros(2, 3, dtype=F64))
+    assert str(err.value) == "G: row 2 is all zeros (batch index (1, 2))"
+    # one row per slice; slice (1, 1) puts weight only where its prior variance vanishes
+    var = torch.ones(2, 3, n, dtype=F64)
+    var[1, 1, :3] = 0.0
+    g = torch.zeros(2, 3, 1, n, dtype=F64)
+    g[..., 0, :3] = 1.0
+    g[..., 0, 4] = 1.0
+    g[1, 1, 0, 4] = 0.0
+    with pytest.raises(ValueError) as err:
+        conserve(zero, var, G=g, b=torch.zeros(2, 3, 1, dtype=F64))
+    assert str(err.value) == (
+        "G: S = R + G Σ Gᵀ is singular (condition number inf at batch index (1, 1, 0)): "
+        "row supported only where the prior variance vanishes, with zero noise"
+    )
+    with pytest.raises(ValueError) as err:
+        conserve(torch.zeros(3, n, dtype=F64), ones, G=G[0, :2], b=torch.ones(4, 2, dtype=F64))
+    assert str(err.value) == (
+        "batch dimensions do not broadcast: mean batch (3,), variance batch (), G batch (), "
+        "b batch (4,), noise_var batch ()"
+    )
+    with pytest.raises(ValueError) as err:
+        conserve(torch.full((n,), 1e308, dtype=F64), ones, G=ones, b=-1e308)
+    assert str(err.value) == (
+        "mean: the conditioned mean overflows float64 (|G μ − b| too large for the "
+        "representable range); rescale the problem"
+    )
+    with pytest.raises(ValueError, match=r"^b \(divided by the row norms of G\): expected finite"):
+        conserve(zero, ones, G=ones * 1e-300, b=1e300)
+    with pytest.raises(ValueError) as err:
+        big = 1e308 * torch.eye(2, dtype=F64)
+        conserve(zero, ones, G=G[0, :2], b=torch.ones(2, dtype=F64), noise_cov=big)
+    assert str(err.value).startswith(
+        "noise_cov (scaled by the rows of G and the prior scale): expected finite values"
+    )
+
+
+def test_condition_number_refusal_reports_the_value_and_the_slice():
+    """Rows 1 and 1 + δv (v ⟂ 1, |v_i| = 1) under Σ = I: the Jacobi-scaled S' = [[1, c], [c, 1]]
+    with c = 1/√(1 + δ²), so cond(S') = (1 + c)/(1 − c) ≈ 4/δ² (4e12 for δ = 1e-6)."""
+    n, delta = 4, 1e-6
+    ones = torch.ones(n, dtype=F64)
+    v = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=F64)
+    G = torch.stack([ones, torch.arange(1.0, n + 1, dtype=F64)]).expand(3, 2, n).clone()
+    G[2, 1] = ones + delta * v
+    with pytest.raises(ValueError) as err:
+        conserve(torch.zeros(n, dtype=F64), ones, G=G, b=torch.zeros(3, 2, dtype=F64))
+    msg = str(err.value)
+    head = "G: the scaled constraint system S = R + G Σ Gᵀ has condition number "
+    assert msg.startswith(head)
+    value, rest = msg[len(head) :].split(" ", 1)
+    one_minus_c = -np.expm1(-0.5 * np.log1p(delta**2))
+    cond = (2.0 - one_minus_c) / one_minus_c
+    assert abs(float(value) / cond - 1.0) <= 0.01
+    assert rest == (
+        "> 1e+12 (at batch index (2,)): the rows of G are (nearly) linearly dependent, or G is "
+        "supported only where the prior variance vanishes, and the noise (noise_var / "
+        "noise_cov) is zero or negligible on them"
+    )
+
+
+def test_cholesky_names_the_slice_that_is_not_positive_definite():
+    """The last guard of the scaled system (unreachable through conserve's own S', kept for
+    safety): a non-positive-definite slice is named by its batch index, others pass."""
+    from pcml.constraints.conservation import _cholesky
+
+    S = torch.tensor([[[4.0]], [[-1.0]], [[1.0]]], dtype=F64)
+    with pytest.raises(ValueError) as err:
+        _cholesky(S)
+    assert str(err.value) == (
+        "G: S = R + G Σ Gᵀ is not positive definite (batch index (1,)); "
+        "is the prior covariance positive semi-definite? (check with validate='full')"
+    )
+    L = _cholesky(S[::2])
+    torch.testing.assert_close(L, torch.tensor([[[2.0]], [[1.0]]], dtype=F64), rtol=0, atol=0)
+    A = torch.tensor([[4.0, 2.0], [2.0, 5.0]], dtype=F64)
+    torch.testing.assert_close(_cholesky(A), torch.linalg.cholesky(A), rtol=0, atol=0)
+
+
+def test_batch_mixing_zero_and_positive_noise_is_exact_slice_by_slice():
+    """noise_var (B,) with zeros and positives: hard slices meet G μ̃ = b, soft ones equal the
+    dense update with R = σ_G² I, all against the explicit-inverse reference."""
+    rng = np.random.default_rng(17)
+    batch, n, m = (4,), 7, 2
+    mu, var, Sigma, G, b = _problem(rng, batch, n, m, dense=False)
+    G = G * np.array([1.0, 30.0])[:, None]  # unequal row norms
+    nv = np.array([0.0, 0.3, 0.0, 2.5])
+    t = torch.from_numpy
+    post = conserve(t(mu), variance=t(var), G=t(G), b=t(b), noise_var=t(nv))
+    R = nv[:, None, None] * np.eye(m)
+    ref_mean, ref_cov = _reference(mu, Sigma, np.broadcast_to(G, (*batch, m, n)), b, R)
+    assert _rel(post.mean, ref_mean) <= 1e-12
+    assert _rel(post.covariance(), ref_cov) <= 1e-12
+    res = np.einsum("bkn,bn->bk", G, post.mean.numpy()) - b
+    assert np.abs(res[nv == 0]).max() <= 1e-12 * np.abs(b).max()
+    assert np.abs(res[nv > 0]).min() > 1e-3
+
+
+def test_prior_scales_1e600_apart_in_one_batch_and_an_all_zero_prior():
+    """The scaling is per batch entry: variances 1e-300 and 1e300 in one batch give each slice's
+    own answer (the mean does not depend on a common factor of Σ, Σ̃ scales with it); a prior
+    with all variances zero is returned unchanged when the constraint is noisy."""
+    rng = np.random.default_rng(18)
+    n, m = 6, 2
+    mu, var, Sigma, G, b = _problem(rng, (), n, m, dense=False)
+    ref_mean, ref_cov = _reference(mu, Sigma, G, b, np.zeros((m, m)))
+    scales = np.array([1e-300, 1.0, 1e300])
+    t = torch.from_numpy
+    post = conserve(t(np.stack([mu] * 3)), variance=t(scales[:, None] * var), G=t(G), b=t(b))
+    for i, c in enumerate(scales):
+        assert _rel(post.mean[i], ref_mean) <= 1e-12
+        assert _rel(post.variance[i] / c, np.diag(ref_cov)) <= 1e-12
+    flat = conserve(t(mu), variance=t(np.zeros(n)), G=t(G), b=t(b), noise_var=0.5)
+    assert torch.equal(flat.mean, t(mu)) and torch.equal(flat.variance, t(np.zeros(n)))
