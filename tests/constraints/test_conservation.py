@@ -343,11 +343,12 @@ def test_error_messages_name_the_row_the_batch_index_and_the_cause():
     """Each refusal says which row and which batch entry failed and why, verbatim."""
     n = 5
     zero, ones = torch.zeros(n, dtype=F64), torch.ones(n, dtype=F64)
-    G = torch.ones(2, 3, n, dtype=F64)
-    G[1, 2] = 0.0
+    G = torch.ones(2, 2, 3, n, dtype=F64)
+    G[1, 0, 2] = 0.0
     with pytest.raises(ValueError) as err:
-        conserve(zero, ones, G=G, b=torch.zeros(2, 3, dtype=F64))
-    assert str(err.value) == "G: row 2 is all zeros (batch index (1, 2))"
+        conserve(zero, ones, G=G, b=torch.zeros(2, 2, 3, dtype=F64))
+    assert str(err.value) == "G: row 2 is all zeros (batch index (1, 0, 2))"
+    G = G[0]
     # one row per slice; slice (1, 1) puts weight only where its prior variance vanishes
     var = torch.ones(2, 3, n, dtype=F64)
     var[1, 1, :3] = 0.0
@@ -384,24 +385,28 @@ def test_error_messages_name_the_row_the_batch_index_and_the_cause():
 
 
 def test_condition_number_refusal_reports_the_value_and_the_slice():
-    """Rows 1 and 1 + δv (v ⟂ 1, |v_i| = 1) under Σ = I: the Jacobi-scaled S' = [[1, c], [c, 1]]
-    with c = 1/√(1 + δ²), so cond(S') = (1 + c)/(1 − c) ≈ 4/δ² (4e12 for δ = 1e-6)."""
+    """Rows 1, 1 + δv (v ⟂ 1, |v_i| = 1) and a third one under Σ = I, δ = 1e-6: cond(S') of the
+    Jacobi-scaled S' (about 8/δ²) is reported as the ratio of its extreme eigenvalues, with the
+    batch index of the slice (batch (3, 1): slices 0 and 1 are well conditioned)."""
     n, delta = 4, 1e-6
     ones = torch.ones(n, dtype=F64)
     v = torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=F64)
-    G = torch.stack([ones, torch.arange(1.0, n + 1, dtype=F64)]).expand(3, 2, n).clone()
-    G[2, 1] = ones + delta * v
+    third = torch.tensor([1.0, 2.0, 4.0, 3.0], dtype=F64)
+    G = torch.stack([ones, torch.arange(1.0, n + 1, dtype=F64), third]).expand(3, 1, 3, n).clone()
+    G[2, 0, 1] = ones + delta * v
     with pytest.raises(ValueError) as err:
-        conserve(torch.zeros(n, dtype=F64), ones, G=G, b=torch.zeros(3, 2, dtype=F64))
+        conserve(torch.zeros(n, dtype=F64), ones, G=G, b=torch.zeros(3, 1, 3, dtype=F64))
     msg = str(err.value)
     head = "G: the scaled constraint system S = R + G Σ Gᵀ has condition number "
     assert msg.startswith(head)
     value, rest = msg[len(head) :].split(" ", 1)
-    one_minus_c = -np.expm1(-0.5 * np.log1p(delta**2))
-    cond = (2.0 - one_minus_c) / one_minus_c
-    assert abs(float(value) / cond - 1.0) <= 0.01
+    g = G[2, 0].numpy() / np.abs(G[2, 0].numpy()).max(-1, keepdims=True)
+    A = g @ g.T
+    ev = np.linalg.eigvalsh(A / np.sqrt(np.outer(np.diag(A), np.diag(A))))
+    assert 1e12 < ev[-1] / ev[0] < 1e14 and ev[-1] / ev[-2] > 2
+    assert abs(float(value) / (ev[-1] / ev[0]) - 1.0) <= 0.01
     assert rest == (
-        "> 1e+12 (at batch index (2,)): the rows of G are (nearly) linearly dependent, or G is "
+        "> 1e+12 (at batch index (2, 0)): the rows of G are (nearly) linearly dependent, or G is "
         "supported only where the prior variance vanishes, and the noise (noise_var / "
         "noise_cov) is zero or negligible on them"
     )
@@ -442,6 +447,19 @@ def test_batch_mixing_zero_and_positive_noise_is_exact_slice_by_slice():
     res = np.einsum("bkn,bn->bk", G, post.mean.numpy()) - b
     assert np.abs(res[nv == 0]).max() <= 1e-12 * np.abs(b).max()
     assert np.abs(res[nv > 0]).min() > 1e-3
+    # d μ̃ / d σ_G² is finite everywhere (no 0·∞ from log σ_G² of the hard slices) and equals
+    # the derivative of the dense formula on the noisy slices (central differences).
+    nvt = t(nv).requires_grad_(True)
+    w = t(rng.normal(size=(*batch, n)))
+    (conserve(t(mu), variance=t(var), G=t(G), b=t(b), noise_var=nvt).mean * w).sum().backward()
+    assert bool(torch.isfinite(nvt.grad).all())
+    for i in np.flatnonzero(nv > 0):
+        h = 1e-6 * nv[i]
+        f = [
+            _reference(mu[i], Sigma[i], G[i], b[i], (nv[i] + s * h) * np.eye(m))[0] @ w[i].numpy()
+            for s in (1.0, -1.0)
+        ]
+        assert abs(float(nvt.grad[i]) - (f[0] - f[1]) / (2 * h)) <= 1e-6 * abs(float(nvt.grad[i]))
 
 
 def test_prior_scales_1e600_apart_in_one_batch_and_an_all_zero_prior():
