@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -306,13 +307,21 @@ def _bad_inputs():
         ("variance, covariance", dict(mean=mu, G=G, b=b)),
         ("variance, covariance", dict(mean=mu, variance=var, covariance=torch.eye(n), G=G, b=b)),
         ("mean", dict(mean=torch.distributions.Uniform(0.0, 1.0), G=G, b=b)),
+        ("G", dict(mean=mu, **V, G="rows", b=b)),
+        ("G", dict(mean=mu, **V, G=G.to(torch.complex64), b=b)),
+        ("b", dict(mean=mu, **V, G=G, b="sums")),
+        ("noise_var", dict(mean=mu, **V, G=G, b=b, noise_var="small")),
+        ("noise_cov", dict(mean=mu, **V, G=G, b=b, noise_cov="identity")),
+        ("noise_cov", dict(mean=mu, **V, G=G, b=b, noise_cov=torch.full((2, 2), float("nan")))),
+        ("noise_cov", dict(mean=mu, **V, G=G, b=b, noise_cov=torch.tensor([[1.0, 0.5], [0, 1]]))),
     ]
 
 
 @pytest.mark.parametrize(("name", "kwargs"), _bad_inputs())
 def test_bad_input_raises_value_error_naming_argument(name, kwargs):
     kwargs = dict(kwargs)  # the parametrize dicts are shared between runs (mutmut runs twice)
-    with pytest.raises(ValueError, match=name):
+    # the message starts with the argument's name (not merely contains it)
+    with pytest.raises(ValueError, match="^" + re.escape(name) + "[: ]"):
         conserve(kwargs.pop("mean"), **kwargs)
 
 
@@ -349,6 +358,12 @@ def test_error_messages_name_the_row_the_batch_index_and_the_cause():
         conserve(zero, ones, G=G, b=torch.zeros(2, 2, 3, dtype=F64))
     assert str(err.value) == "G: row 2 is all zeros (batch index (1, 0, 2))"
     G = G[0]
+    with pytest.raises(ValueError) as err:
+        conserve(zero, ones, G=1.0, b=1.0)
+    assert str(err.value) == "G: expected shape (n,) or (..., m, n), got a scalar"
+    with pytest.raises(ValueError) as err:
+        conserve(zero, ones, G=G, b=1.0)
+    assert str(err.value) == "b: expected shape (..., m) for G of shape (2, 3, 5), got ()"
     # one row per slice; slice (1, 1) puts weight only where its prior variance vanishes
     var = torch.ones(2, 3, n, dtype=F64)
     var[1, 1, :3] = 0.0
