@@ -493,3 +493,31 @@ def test_prior_scales_1e600_apart_in_one_batch_and_an_all_zero_prior():
         assert _rel(post.variance[i] / c, np.diag(ref_cov)) <= 1e-12
     flat = conserve(t(mu), variance=t(np.zeros(n)), G=t(G), b=t(b), noise_var=0.5)
     assert torch.equal(flat.mean, t(mu)) and torch.equal(flat.variance, t(np.zeros(n)))
+
+
+def test_float32_noise_and_a_batched_noise_cov_are_used_exactly_in_float64():
+    """noise_var / noise_cov given in float32 are promoted exactly and the update (including
+    symmetrising R) runs in float64; a batched R (B, m, m) is used slice by slice."""
+    rng = np.random.default_rng(19)
+    batch, n, m = (3,), 6, 2
+    mu, var, Sigma, G, b = _problem(rng, batch, n, m, dense=False)
+    t = torch.from_numpy
+    nv32 = torch.tensor([0.3, 0.7, 1.3], dtype=torch.float32)
+    post = conserve(t(mu), variance=t(var), G=t(G), b=t(b), noise_var=nv32)
+    R = nv32.double().numpy()[:, None, None] * np.eye(m)
+    ref_mean, ref_cov = _reference(mu, Sigma, G, b, R)
+    assert _rel(post.mean, ref_mean) <= 1e-13 and _rel(post.covariance(), ref_cov) <= 1e-13
+    # float32 R, slightly asymmetric (within float32's symmetry tolerance): the float32 sum
+    # R01 + R10 = 2 + 2⁻²³ rounds to 2, the float64 one keeps it
+    R32 = torch.tensor([[2.0, 1.0 + 2.0**-23], [1.0, 2.0]], dtype=torch.float32)
+    Rb = torch.stack([R32, 0.5 * R32, 2.0 * R32])  # (3, m, m)
+    post = conserve(t(mu), variance=t(var), G=t(G), b=t(b), noise_cov=Rb)
+    R64 = Rb.double().numpy()
+    ref_mean, ref_cov = _reference(mu, Sigma, G, b, 0.5 * (R64 + np.swapaxes(R64, -1, -2)))
+    assert _rel(post.mean, ref_mean) <= 1e-13 and _rel(post.covariance(), ref_cov) <= 1e-13
+    with pytest.raises(ValueError) as err:
+        conserve(t(mu[:2]), variance=t(var[:2]), G=t(G[0]), b=t(b[:2]), noise_cov=Rb)
+    assert str(err.value) == (
+        "batch dimensions do not broadcast: mean batch (2,), variance batch (2,), G batch (), "
+        "b batch (2,), noise_cov batch (3,)"
+    )
