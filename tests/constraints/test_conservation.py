@@ -241,6 +241,9 @@ def test_float32_in_float32_out_computed_in_float64():
         b=torch.tensor(b, dtype=torch.float32).double(),
     )
     torch.testing.assert_close(p32.mean, p64.mean.float(), rtol=0, atol=0)
+    # inside, the float32 numbers are promoted exactly and every step runs in float64
+    assert p32.mean64.dtype == F64
+    torch.testing.assert_close(p32.mean64, p64.mean64, rtol=1e-13, atol=1e-13)
 
 
 def test_distribution_priors_match_tensor_path():
