@@ -367,6 +367,16 @@ def test_error_messages_name_the_row_the_batch_index_and_the_cause():
     with pytest.raises(ValueError) as err:
         conserve(zero, ones, G=G, b=1.0)
     assert str(err.value) == "b: expected shape (..., m) for G of shape (2, 3, 5), got ()"
+    with pytest.raises(ValueError) as err:
+        conserve(zero, ones, G=np.ones((2, n + 1)), b=[0.0, 1.0])
+    assert str(err.value) == (
+        "G: expected shape (n,) or (..., m, n) with n = 5 from mean, got (2, 6)"
+    )
+    with pytest.raises(ValueError) as err:
+        conserve(zero, ones, G=np.ones((2, n)), b=[0.0, 1.0, 2.0])
+    assert str(err.value) == (
+        "b: expected shape (..., m) with m = 2 rows of G (or (...) for G of shape (n,)), got (3,)"
+    )
     # one row per slice; slice (1, 1) puts weight only where its prior variance vanishes
     var = torch.ones(2, 3, n, dtype=F64)
     var[1, 1, :3] = 0.0
