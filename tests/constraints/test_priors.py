@@ -145,3 +145,57 @@ def test_singular_priors_are_named_when_a_density_is_asked_for():
         ):
             post.entropy()
         assert bool(torch.isfinite(post.sample((2,))).all())  # draws do not need Σ⁻¹
+
+
+@pytest.mark.parametrize("kind", ["diag", "dense", "dense_singular", "lowrank", "op_dense"])
+def test_validate_full_gives_the_same_posterior_as_cheap(kind):
+    """validate="full" only adds the PSD check (and keeps its factor for a dense Σ): mean, Σ̃,
+    draws with one generator and densities equal those of validate="cheap" and the dense formula;
+    a singular dense Σ (u_0 fixed) still draws on {G u = b} and refuses densities by name."""
+    mu, d, U, G, b = _data()
+    full = torch.diag(d) + U @ U.T
+    if kind == "dense_singular":  # u_0 fixed: row and column 0 of Σ exactly zero
+        d0, U0 = d.clone(), U.clone()
+        d0[0], U0[0] = 0.0, 0.0
+        full = torch.diag(d0) + U0 @ U0.T
+    prior = {
+        "diag": (mu, d),
+        "dense": (mu, None, full),
+        "dense_singular": (mu, None, full),
+        "lowrank": (LowRankMultivariateNormal(mu, U, d),),
+        "op_dense": (mu, None, lo.DenseLinearOperator(full)),
+    }[kind]
+    Sigma = torch.diag(d) if kind == "diag" else full
+    S = G @ Sigma @ G.T
+    K_gain = Sigma @ G.T @ torch.linalg.inv(S)
+    ref_mean, ref_cov = mu - K_gain @ (G @ mu - b), Sigma - K_gain @ G @ Sigma
+    posts = [
+        conserve(*prior, G=G, b=b, noise_var=nv, validate=v)
+        for v in ("cheap", "full")
+        for nv in (0.0, 0.2)
+    ]
+    hard_c, soft_c, hard_f, soft_f = posts
+    torch.testing.assert_close(hard_f.mean, ref_mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(hard_f.covariance_matrix, ref_cov, rtol=1e-11, atol=1e-12)
+    for cheap, fullv in ((hard_c, hard_f), (soft_c, soft_f)):
+        torch.testing.assert_close(fullv.mean, cheap.mean, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(fullv.variance, cheap.variance, rtol=1e-12, atol=1e-13)
+        y = cheap.sample((3,), generator=torch.Generator().manual_seed(4))
+        # one generator, the same number of normals: the draws agree up to the choice of factor,
+        # so compare their distribution-free facts: constraint and the density of cheap's draws
+        yf = fullv.sample((3,), generator=torch.Generator().manual_seed(4))
+        assert yf.shape == y.shape
+        if fullv.is_degenerate:
+            assert float((yf @ G.T - b).abs().max()) <= 1e-12
+        if kind == "dense_singular":
+            for post in (cheap, fullv):
+                with pytest.raises(ValueError, match=r"^covariance: log_prob/entropy need a non-"):
+                    post.log_prob(y)
+        else:
+            torch.testing.assert_close(fullv.log_prob(y), cheap.log_prob(y), rtol=1e-10, atol=0)
+    if kind == "dense_singular":
+        # the draws of the noisy posterior have covariance Σ̃ (rank n − 1 prior, eigh factor)
+        y = soft_f.sample((20000,), generator=torch.Generator().manual_seed(5))
+        emp = torch.cov(y.T)
+        err = (emp - soft_f.covariance_matrix).abs().max()
+        assert float(err) <= 0.05 * float(soft_f.covariance_matrix.abs().max())
