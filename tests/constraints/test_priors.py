@@ -199,3 +199,36 @@ def test_validate_full_gives_the_same_posterior_as_cheap(kind):
         emp = torch.cov(y.T)
         err = (emp - soft_f.covariance_matrix).abs().max()
         assert float(err) <= 0.05 * float(soft_f.covariance_matrix.abs().max())
+
+
+def test_read_prior_messages_and_a_single_unknown():
+    """The prior's refusals verbatim (a distribution plus a variance, an empty or 0-d mean, a
+    mean or variance that is not numeric), and n = 1 is a valid problem: u = b / g exactly."""
+    z = torch.zeros(N, dtype=F64)
+    normal = Normal(z, torch.ones(N, dtype=F64))
+    cases = [
+        (
+            (normal, torch.ones(N), None),
+            "variance/covariance: must be None when mean is a distribution",
+        ),
+        (
+            (normal, None, torch.eye(N)),
+            "variance/covariance: must be None when mean is a distribution",
+        ),
+        (
+            (torch.tensor(1.0), torch.ones(1), None),
+            "mean: expected shape (..., n) with n ≥ 1, got ()",
+        ),
+        (
+            (torch.zeros(0), torch.ones(0), None),
+            "mean: expected shape (..., n) with n ≥ 1, got (0,)",
+        ),
+        (("zero", torch.ones(N), None), "mean: cannot convert str to a tensor"),
+        ((z, "ones", None), "variance: cannot convert str to a tensor"),
+    ]
+    for (mean, var, cov), message in cases:
+        with pytest.raises(ValueError) as err:
+            conserve(mean, var, cov, G=torch.ones(N, dtype=F64), b=1.0)
+        assert str(err.value) == message
+    post = conserve(torch.tensor([0.3], dtype=F64), torch.tensor([2.0], dtype=F64), G=[4.0], b=1.0)
+    assert float(post.mean) == 0.25 and float(post.variance) == 0.0
