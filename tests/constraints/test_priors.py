@@ -232,3 +232,21 @@ def test_read_prior_messages_and_a_single_unknown():
         assert str(err.value) == message
     post = conserve(torch.tensor([0.3], dtype=F64), torch.tensor([2.0], dtype=F64), G=[4.0], b=1.0)
     assert float(post.mean) == 0.25 and float(post.variance) == 0.0
+
+
+def test_low_rank_prior_with_a_zero_diagonal_is_named_covariance():
+    """Σ = diag(d) + U Uᵀ with a zero in d (a linear_operator sum): draws work, densities
+    refuse with the message naming ``covariance`` (the structure is rescaled inside conserve)."""
+    mu, d, U, G, b = _data()
+    d0 = d.clone()
+    d0[2] = 0.0
+    priors = ((mu, None, lo.LowRankRootLinearOperator(U) + lo.DiagLinearOperator(d0)),)
+    for prior in priors:
+        post = conserve(*prior, G=G, b=b, noise_var=0.1)
+        assert bool(torch.isfinite(post.sample((2,))).all())
+        with pytest.raises(ValueError) as err:
+            post.entropy()
+        assert str(err.value) == (
+            "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
+            "diagonal part has zeros; mean, variance, covariance_matrix and rsample do not"
+        )
