@@ -177,16 +177,18 @@ def test_extreme_scales_with_noise_never_give_nan(noise_var, var_scale, g_scale)
     assert all(bool(torch.isfinite(v).all()) for v in dens)
 
 
-def test_ill_conditioned_smooth_prior_still_meets_every_row_to_round_off():
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+def test_ill_conditioned_smooth_prior_still_meets_every_row_to_round_off(scale):
     """A smooth GP prior and ten overlapping smooth rows: cond(S') ≈ 1e11, where one Cholesky
     solve leaves |Gμ̃ − b|/|b| ≈ 2e-9; conserve's one refinement step must bring every row back
-    to round-off (this fails with the refinement removed)."""
+    to round-off (this fails with the refinement removed). μ and b scaled by 1e-4 alike: the
+    refinement's trigger is relative to |b|, so a small b is refined just the same."""
     n, T = 400, 10
     x = torch.linspace(0, 1, n, dtype=torch.float64)
     K = torch.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / 0.25**2)
     K = K + 1e-10 * torch.eye(n, dtype=torch.float64)
     G = torch.stack([torch.exp(-((x - k / (T - 1)) ** 2) / 0.02) for k in range(T)])
-    b = torch.linspace(1, 2, T, dtype=torch.float64)
-    post = conserve(torch.sin(3 * x), covariance=K, G=G, b=b)
+    b = scale * torch.linspace(1, 2, T, dtype=torch.float64)
+    post = conserve(scale * torch.sin(3 * x), covariance=K, G=G, b=b)
     rel = ((G @ post.mean - b).abs() / b.abs()).max()
     assert float(rel) <= 1e-13

@@ -145,3 +145,108 @@ def test_singular_priors_are_named_when_a_density_is_asked_for():
         ):
             post.entropy()
         assert bool(torch.isfinite(post.sample((2,))).all())  # draws do not need Σ⁻¹
+
+
+@pytest.mark.parametrize("kind", ["diag", "dense", "dense_singular", "lowrank", "op_dense"])
+def test_validate_full_gives_the_same_posterior_as_cheap(kind):
+    """validate="full" only adds the PSD check (and keeps its factor for a dense Σ): mean, Σ̃,
+    draws with one generator and densities equal those of validate="cheap" and the dense formula;
+    a singular dense Σ (u_0 fixed) still draws on {G u = b} and refuses densities by name."""
+    mu, d, U, G, b = _data()
+    full = torch.diag(d) + U @ U.T
+    if kind == "dense_singular":  # u_0 fixed: row and column 0 of Σ exactly zero
+        d0, U0 = d.clone(), U.clone()
+        d0[0], U0[0] = 0.0, 0.0
+        full = torch.diag(d0) + U0 @ U0.T
+    prior = {
+        "diag": (mu, d),
+        "dense": (mu, None, full),
+        "dense_singular": (mu, None, full),
+        "lowrank": (LowRankMultivariateNormal(mu, U, d),),
+        "op_dense": (mu, None, lo.DenseLinearOperator(full)),
+    }[kind]
+    Sigma = torch.diag(d) if kind == "diag" else full
+    S = G @ Sigma @ G.T
+    K_gain = Sigma @ G.T @ torch.linalg.inv(S)
+    ref_mean, ref_cov = mu - K_gain @ (G @ mu - b), Sigma - K_gain @ G @ Sigma
+    posts = [
+        conserve(*prior, G=G, b=b, noise_var=nv, validate=v)
+        for v in ("cheap", "full")
+        for nv in (0.0, 0.2)
+    ]
+    hard_c, soft_c, hard_f, soft_f = posts
+    torch.testing.assert_close(hard_f.mean, ref_mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(hard_f.covariance_matrix, ref_cov, rtol=1e-11, atol=1e-12)
+    for cheap, fullv in ((hard_c, hard_f), (soft_c, soft_f)):
+        torch.testing.assert_close(fullv.mean, cheap.mean, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(fullv.variance, cheap.variance, rtol=1e-12, atol=1e-13)
+        y = cheap.sample((3,), generator=torch.Generator().manual_seed(4))
+        # one generator, the same number of normals: the draws agree up to the choice of factor,
+        # so compare their distribution-free facts: constraint and the density of cheap's draws
+        yf = fullv.sample((3,), generator=torch.Generator().manual_seed(4))
+        assert yf.shape == y.shape
+        if fullv.is_degenerate:
+            assert float((yf @ G.T - b).abs().max()) <= 1e-12
+        if kind == "dense_singular":
+            for post in (cheap, fullv):
+                with pytest.raises(ValueError, match=r"^covariance: log_prob/entropy need a non-"):
+                    post.log_prob(y)
+        else:
+            torch.testing.assert_close(fullv.log_prob(y), cheap.log_prob(y), rtol=1e-10, atol=0)
+    if kind == "dense_singular":
+        # the draws of the noisy posterior have covariance Σ̃ (rank n − 1 prior, eigh factor)
+        y = soft_f.sample((20000,), generator=torch.Generator().manual_seed(5))
+        emp = torch.cov(y.T)
+        err = (emp - soft_f.covariance_matrix).abs().max()
+        assert float(err) <= 0.05 * float(soft_f.covariance_matrix.abs().max())
+
+
+def test_read_prior_messages_and_a_single_unknown():
+    """The prior's refusals verbatim (a distribution plus a variance, an empty or 0-d mean, a
+    mean or variance that is not numeric), and n = 1 is a valid problem: u = b / g exactly."""
+    z = torch.zeros(N, dtype=F64)
+    normal = Normal(z, torch.ones(N, dtype=F64))
+    cases = [
+        (
+            (normal, torch.ones(N), None),
+            "variance/covariance: must be None when mean is a distribution",
+        ),
+        (
+            (normal, None, torch.eye(N)),
+            "variance/covariance: must be None when mean is a distribution",
+        ),
+        (
+            (torch.tensor(1.0), torch.ones(1), None),
+            "mean: expected shape (..., n) with n ≥ 1, got ()",
+        ),
+        (
+            (torch.zeros(0), torch.ones(0), None),
+            "mean: expected shape (..., n) with n ≥ 1, got (0,)",
+        ),
+        (("zero", torch.ones(N), None), "mean: cannot convert str to a tensor"),
+        ((z, "ones", None), "variance: cannot convert str to a tensor"),
+    ]
+    for (mean, var, cov), message in cases:
+        with pytest.raises(ValueError) as err:
+            conserve(mean, var, cov, G=torch.ones(N, dtype=F64), b=1.0)
+        assert str(err.value) == message
+    post = conserve(torch.tensor([0.3], dtype=F64), torch.tensor([2.0], dtype=F64), G=[4.0], b=1.0)
+    assert float(post.mean) == 0.25 and float(post.variance) == 0.0
+
+
+def test_low_rank_prior_with_a_zero_diagonal_is_named_covariance():
+    """Σ = diag(d) + U Uᵀ with a zero in d (a linear_operator sum): draws work, densities
+    refuse with the message naming ``covariance`` (the structure is rescaled inside conserve)."""
+    mu, d, U, G, b = _data()
+    d0 = d.clone()
+    d0[2] = 0.0
+    priors = ((mu, None, lo.LowRankRootLinearOperator(U) + lo.DiagLinearOperator(d0)),)
+    for prior in priors:
+        post = conserve(*prior, G=G, b=b, noise_var=0.1)
+        assert bool(torch.isfinite(post.sample((2,))).all())
+        with pytest.raises(ValueError) as err:
+            post.entropy()
+        assert str(err.value) == (
+            "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
+            "diagonal part has zeros; mean, variance, covariance_matrix and rsample do not"
+        )
