@@ -250,3 +250,33 @@ def test_low_rank_prior_with_a_zero_diagonal_is_named_covariance():
             "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
             "diagonal part has zeros; mean, variance, covariance_matrix and rsample do not"
         )
+
+
+@pytest.mark.parametrize("validate", ["cheap", "full"])
+def test_singular_prior_densities_refused_by_name_after_map_tensors(validate):
+    """A singular dense Σ (u_0 fixed) keeps refusing densities by name after ``map_tensors``
+    (which carries its eigen factor, not a Cholesky factor): the same ValueError as before the
+    map, not torch's LinAlgError — and not a number from treating the eigen factor as
+    triangular (``validate="full"`` stores whether its factor is lower triangular). The map
+    itself keeps the posterior: mean, variance and draws on {G u = b}."""
+    g = torch.Generator().manual_seed(7)
+    n = 6
+    mu = torch.randn(n, generator=g, dtype=torch.float64)
+    U = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    d = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
+    d[0], U[0] = 0.0, 0.0
+    full = torch.diag(d) + U @ U.T
+    G = torch.ones(1, n, dtype=torch.float64)
+    b = torch.tensor([1.0], dtype=torch.float64)
+    post = conserve(mu, None, full, G=G, b=b, noise_var=0.0, validate=validate)
+    mapped = post.map_tensors(lambda t, tail: t)
+    torch.testing.assert_close(mapped.mean, post.mean, rtol=0, atol=0)
+    torch.testing.assert_close(mapped.variance, post.variance, rtol=1e-14, atol=1e-15)
+    y = mapped.sample((4,), generator=torch.Generator().manual_seed(1))
+    assert float((y @ G.T - b).abs().max()) <= 1e-12
+    assert float((y[:, 0] - post.mean[0]).abs().max()) <= 1e-12  # u_0 is fixed by Σ
+    for p in (post, mapped):
+        with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+            p.log_prob(y)
+        with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+            p.entropy()

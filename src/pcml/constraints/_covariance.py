@@ -194,8 +194,11 @@ class Dense(PriorCovariance):
     @cached_property
     def _chol(self) -> Tensor:
         if self.cov is None:
-            if not self._tril:
-                return torch.linalg.cholesky(self.factor @ self.factor.mT)
+            if not self._tril:  # e.g. a singular Σ's eigen factor, carried through map()
+                L, info = torch.linalg.cholesky_ex(self.factor @ self.factor.mT)
+                if bool((info != 0).any()):
+                    raise _singular(self.name, "its Cholesky factorisation failed")
+                return L
             return self.factor  # torch's scale_tril: lower triangular
         L, info = self._cholesky_ex
         if bool((info != 0).any()):
