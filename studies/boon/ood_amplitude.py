@@ -18,45 +18,28 @@ Reads the finished seed directories of ``pcml boon study`` (1-D cases with an OO
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
 import torch
+from _trained import mean_se, seeds
 
-from pcml.experiments.boon.cases import get_case
-from pcml.experiments.boon.layouts import LAYOUTS
-from pcml.experiments.boon.runner import predict, soft_variants
-from pcml.experiments.boon.study import study_config
-from pcml.train.checkpoint import load_checkpoint
+from pcml.experiments.boon.runner import predict
 
 #: x-bands of the error decomposition: the insulated end, the interior, the heater's layer
 BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.7), (0.7, 0.9), (0.9, 1.0))
 
 case_name, root = sys.argv[1], Path(sys.argv[2])
-seeds = sorted(int(p.name[4:]) for p in root.glob("seed*") if p.name[4:].isdigit())
 rows: dict[str, dict[str, list[float]]] = {}
-for seed in seeds:
-    cfg = study_config(case_name, "quick", seed)
-    case = get_case(cfg.case)
-    layout = LAYOUTS[case.layout]
-    out = root / f"seed{seed}"
-    data = layout.load(cfg, case, out, lambda *a: None)
-    scale = layout.scale(cfg, data)
-    metrics = json.loads((out / "metrics.json").read_text())
-    split = data.splits["ood"]
+found: list[int] = []
+for sd in seeds(case_name, root):
+    found.append(sd.seed)
+    cfg, metrics, seed = sd.cfg, sd.metrics, sd.seed
+    split = sd.data.splits["ood"]
     y = split["y"].double().flatten(1)
     x = torch.linspace(0.0, 1.0, y.shape[1], dtype=torch.float64)
-    for key in cfg.models:
-        name = soft_variants(cfg, key)[0][0]
-        if metrics[key].get("soft_weight") is not None:
-            name = f"{key}_w{metrics[key]['soft_weight']:g}"
-        model = layout.model(cfg, key, data, scale)
-        model.load_state_dict(
-            load_checkpoint(out / "checkpoints" / f"{name}-last.pt")["state_dict"]
-        )
-        p = predict(model.double().eval(), split, cfg.eval_batch_size).double().flatten(1)
+    for key, model in sd.models.items():
+        p = predict(model, split, cfg.eval_batch_size).double().flatten(1)
         alpha = (p * y).sum(1) / (p * p).sum(1)
         ny = y.norm(dim=1)
         raw = (p - y).norm(dim=1) / ny
@@ -77,13 +60,8 @@ for seed in seeds:
             r.setdefault(f"band_{lo}", []).append(float(eb.mean()))
 
 
-def ms(v: list[float]) -> str:
-    m = sum(v) / len(v)
-    se = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else math.nan
-    return f"{m:.3g} ± {se:.2g}"
-
-
-print(f"{case_name}, seeds {seeds}, OOD split: amplitude vs shape of the error")
+ms = mean_se
+print(f"{case_name}, seeds {found}, OOD split: amplitude vs shape of the error")
 HEAD = ("rel. L2 (e_raw)", "after the best scalar α* (e_shape)", "mean abs(α* − 1)", "mean α* − 1")
 print("| model | " + " | ".join(HEAD) + " |")
 print("|---|---|---|---|---|")

@@ -17,38 +17,21 @@ of δ_2N and δ_4N (mean ± SE over seeds) per model.
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 
-from pcml.experiments.boon.cases import get_case
-from pcml.experiments.boon.layouts import LAYOUTS
-from pcml.experiments.boon.runner import predict, soft_variants
-from pcml.experiments.boon.study import study_config
-from pcml.train.checkpoint import load_checkpoint
+from _trained import mean_se, seeds
+
+from pcml.experiments.boon.runner import predict
 
 case_name, root = sys.argv[1], Path(sys.argv[2])
-seeds = sorted(int(p.name[4:]) for p in root.glob("seed*") if p.name[4:].isdigit())
 rows: dict[str, dict[str, list[float]]] = {}
-for seed in seeds:
-    cfg = study_config(case_name, "quick", seed)
-    case = get_case(cfg.case)
-    layout = LAYOUTS[case.layout]
-    out = root / f"seed{seed}"
-    data = layout.load(cfg, case, out, lambda *a: None)
-    scale = layout.scale(cfg, data)
-    metrics = json.loads((out / "metrics.json").read_text())
+found: list[int] = []
+for sd in seeds(case_name, root):
+    found.append(sd.seed)
+    cfg, data = sd.cfg, sd.data
     y = data.splits["test"]["y"].double()
-    for key in cfg.models:
-        name = soft_variants(cfg, key)[0][0]
-        if metrics[key].get("soft_weight") is not None:
-            name = f"{key}_w{metrics[key]['soft_weight']:g}"
-        model = layout.model(cfg, key, data, scale)
-        model.load_state_dict(
-            load_checkpoint(out / "checkpoints" / f"{name}-last.pt")["state_dict"]
-        )
-        model = model.double().eval()
+    for key, model in sd.models.items():
         p = predict(model, data.splits["test"], cfg.eval_batch_size).double()
         for split, k in (("2x", 2), ("4x", 4)):
             yk = data.splits[split]["y"].double()[..., ::k]
@@ -63,13 +46,8 @@ for seed in seeds:
             rows[key].setdefault(f"target_{split}", []).append(ty)
 
 
-def ms(v: list[float]) -> str:
-    m = sum(v) / len(v)
-    se = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) if len(v) > 1 else math.nan
-    return f"{m:.3g} ± {se:.2g}"
-
-
-print(f"{case_name}, seeds {seeds}: relative change of the prediction on the common nodes")
+ms = mean_se
+print(f"{case_name}, seeds {found}: relative change of the prediction on the common nodes")
 print("| model | δ_2N (N → 2N) | δ_4N (N → 4N) | targets, max change |")
 print("|---|---|---|---|")
 for key, r in rows.items():

@@ -211,20 +211,22 @@ def _fake_anp(ref_dir: Path, seed: int = 0, pc_mse: float = 9e-3, n_test: int = 
     return ref_dir
 
 
+def _op_seed(after: float) -> dict:
+    """One operator seed's anp_setting_metrics: meanvar, MSE 0.01 before and ``after`` after."""
+    r = {"mse": 0.01, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
+    pc = {"mse": after, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
+    return {v: {"meanvar": r, "meanvar+pc": pc} for v in ("0.5", "0.6")}
+
+
 def test_anp_reference_and_verdict(tmp_path: Path) -> None:
     ref_dir = _fake_anp(tmp_path / "anp")
     ref = anp_reference(ref_dir)
     assert list(ref["0.6"]) == ["anp", "probconserv_anp"]
 
-    def seed(after: float) -> dict:
-        r = {"mse": 0.01, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
-        pc = {"mse": after, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
-        return {v: {"meanvar": r, "meanvar+pc": pc} for v in ("0.5", "0.6")}
-
-    text = format_anp_comparison([seed(4e-3), seed(5e-3), seed(6e-3)], ref)
+    text = format_anp_comparison([_op_seed(4e-3), _op_seed(5e-3), _op_seed(6e-3)], ref)
     assert "(`meanvar`, MSE 0.005 ± 0.00058) beats the quick ANP + ProbConserv (0.009)" in text
     assert "ratio 0.56 ★" in text
-    text = format_anp_comparison([seed(2e-2), seed(3e-2)], ref)
+    text = format_anp_comparison([_op_seed(2e-2), _op_seed(3e-2)], ref)
     assert "does not beat" in text
     (ref_dir / "config.toml").write_text('problem = "stefan"\n[problem_settings]\nt_star = 0.1\n')
     with pytest.raises(ValueError, match=r"t\* = 0\.1"):
@@ -238,16 +240,11 @@ def test_several_anp_seeds_give_mean_and_se_and_a_combined_verdict(tmp_path: Pat
     refs = [_fake_anp(tmp_path / f"a{s}", s, pc) for s, pc in ((0, 8e-3), (1, 9e-3), (2, 1e-2))]
     ref = anp_references(refs)
 
-    def seed(after: float) -> dict:
-        r = {"mse": 0.01, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
-        pc = {"mse": after, "mse_se": 0.0, "crps": 0.02, "ce": 0.0}
-        return {v: {"meanvar": r, "meanvar+pc": pc} for v in ("0.5", "0.6")}
-
-    text = format_anp_comparison([seed(4e-3), seed(5e-3), seed(6e-3)], ref)
+    text = format_anp_comparison([_op_seed(4e-3), _op_seed(5e-3), _op_seed(6e-3)], ref)
     assert "| quick probconserv_anp (3 seeds) | – | 0.009 ± 0.00058 | 0.03 ± 0 |" in text
     # gap 0.004 > 2 √(0.00058² + 0.00058²) = 0.0016: ★
     assert "(0.009 ± 0.00058, 3 seeds): ratio 0.56 ★" in text
-    text = format_anp_comparison([seed(7e-3), seed(8e-3), seed(9e-3)], ref)
+    text = format_anp_comparison([_op_seed(7e-3), _op_seed(8e-3), _op_seed(9e-3)], ref)
     # gap 0.001 < 0.0016 (it would be ★ against 2 · 0.00058 of the operator seeds alone)
     assert "beats the quick ANP + ProbConserv (0.009 ± 0.00058, 3 seeds): ratio 0.89 (" in text
     with pytest.raises(ValueError, match="a9 scores other test functions"):
