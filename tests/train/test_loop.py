@@ -124,6 +124,19 @@ def test_fit_learns_writes_log_and_plain_checkpoint(tmp_path: Path) -> None:
     assert res.best_checkpoint is not None and res.best_epoch is not None
 
 
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's own SIGINT handler (Ctrl-C → KeyboardInterrupt) for the test, restored after: a
+    suite started in the background (``cmd &``, nohup, some CI runners) inherits SIGINT
+    ignored, and Python then keeps it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_sigint_saves_last_epoch_and_resumes_bitwise(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -142,11 +155,11 @@ def test_sigint_saves_last_epoch_and_resumes_bitwise(
             os.kill(os.getpid(), signal.SIGINT)
         return mse(model, batch)
 
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     capsys.readouterr()
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "cut", cfg, loss_fn=interrupting)
     assert "toy: interrupted; epoch 4 saved" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # left as it was
     assert torch.load(tmp_path / "cut/checkpoints/toy-last.pt", weights_only=True)["epoch"] == 4
     model, res = run(tmp_path / "cut", cfg)
     assert res.resumed_from == 4
