@@ -319,3 +319,65 @@ def test_singular_dense_prior_draws_from_the_conditioned_distribution() -> None:
     emp = np.cov(y.T)
     se = np.sqrt((cov**2 + np.outer(np.diag(cov), np.diag(cov))) / len(y))
     assert np.all(np.abs(emp - cov) <= 5 * se + 1e-12)
+
+
+def test_check_nonnegative_and_check_finite_accept_empty_tensors() -> None:
+    """An empty tensor has no negative and no non-finite entry: both checks pass (also through
+    mixture_moments, whose moments of components with an empty event are empty)."""
+    from pcml.constraints._checks import check_finite, check_nonnegative
+
+    for t in (torch.empty(0), torch.empty(3, 0, dtype=F64)):
+        check_nonnegative("v", t)
+        check_finite("v", t)
+    loc, var = mixture_moments(torch.ones(2, 0, dtype=F64), torch.ones(2, 0, dtype=F64))
+    assert loc.shape == var.shape == (0,)
+
+
+def test_check_symmetric_tolerance_is_exactly_100_ulp() -> None:
+    """Symmetric "to 100 ulp of dtype relative to max |a|": a relative asymmetry of exactly
+    100·eps(float32) passes, 100.5·eps is refused with its value and the bound in the message."""
+    eps = torch.finfo(torch.float32).eps
+    for rel, ok in ((99.5, True), (100.0, True), (100.5, False)):
+        a = torch.tensor([[1.0, 1.0], [1.0 - rel * eps, -1.0]], dtype=F64)  # max |a| = 1
+        if ok:
+            check_symmetric("A", a, dtype=torch.float32)
+        else:
+            with pytest.raises(
+                ValueError,
+                match=r"^A: expected a symmetric matrix, relative asymmetry max\|A - Aᵀ\|/max\|A\| "
+                r"= 1\.198e-05 exceeds 1\.2e-05 \(shape \(2, 2\)\)$",
+            ):
+                check_symmetric("A", a, dtype=torch.float32)
+
+
+def test_psd_factor_tolerance_is_k_times_100_ulp_of_the_largest_eigenvalue() -> None:
+    """A non-definite A (k, k) is accepted iff λ_min ≥ −k·100·eps·λ_max (documented bound, here
+    on diagonal matrices whose eigenvalues eigh returns exactly, k = 4, λ_max = 1, in a (1, 1)
+    batch); the factor then reproduces A with the negative eigenvalue clamped to 0; a refused A
+    reports its smallest and largest eigenvalue."""
+    from pcml.constraints._checks import psd_factor
+
+    eps = torch.finfo(F64).eps
+    k = 4
+    for rel, ok in ((250.0, True), (400.0, True), (402.0, False)):
+        d = torch.tensor([1.0, 0.5, 0.25, -rel * eps], dtype=F64)
+        a = torch.diag(d).reshape(1, 1, k, k)
+        if ok:
+            f = psd_factor("cov", a, dtype=F64)
+            torch.testing.assert_close(f @ f.mT, torch.diag(d.clamp_min(0)).expand_as(a))
+        else:
+            with pytest.raises(
+                ValueError,
+                match=r"^cov: expected a symmetric positive \(semi-\)definite matrix, found "
+                r"smallest eigenvalue -8\.926e-14 \(largest 1\.000e\+00\) in a batch of shape "
+                r"\(1, 1, 4, 4\)$",
+            ):
+                psd_factor("cov", a, dtype=F64)
+    with pytest.raises(ValueError, match=r"smallest eigenvalue -2\.000e\+00 \(largest 3\.000e"):
+        psd_factor("cov", torch.diag(torch.tensor([3.0, 1.0, -2.0], dtype=F64)), dtype=F64)
+
+
+def test_numel_of_a_shape() -> None:
+    from pcml.constraints._checks import numel
+
+    assert numel(()) == 1 and numel((2, 3, 4)) == 24 and numel((5, 0)) == 0

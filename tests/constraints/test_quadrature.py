@@ -156,3 +156,18 @@ def test_float32_grids_are_computed_in_float64(rule):
     w32 = quadrature_weights(x, rule)
     assert w32.dtype == torch.float32
     torch.testing.assert_close(w32, quadrature_weights(x.double(), rule).float(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_integer_grids_give_floating_weights(rule):
+    """An integer grid x_i = 0, 1, 3, 4, 7 (non-uniform) gives weights in the default floating
+    dtype equal to those of the same float64 grid — not integer weights truncated to 0 or 1."""
+    xi = torch.tensor([0, 1, 3, 4, 7, 8])
+    for x in (xi, xi[:5]):  # even and odd n
+        w = quadrature_weights(x, rule)
+        assert w.dtype == torch.get_default_dtype()
+        ref = quadrature_weights(x.to(F64), rule)
+        torch.testing.assert_close(w, ref.to(w.dtype), rtol=1e-6, atol=0)
+    # trapezoid on the integer grid: g = (Δ_1/2, (Δ_1+Δ_2)/2, ..., Δ_{n-1}/2), half-integers
+    g = quadrature_weights(xi, "trapezoid")
+    assert g.tolist() == [0.5, 1.5, 1.5, 2.0, 2.0, 0.5]
