@@ -193,3 +193,107 @@ def test_interior_mask() -> None:
     assert torch.equal(m, expect)
     only_d = interior_mask(bcs, ("x", "y"), (4, 5), kinds=(Dirichlet,))
     assert only_d.sum() == 15
+
+
+def test_error_messages_name_the_argument_verbatim() -> None:
+    """Each refusal names the argument, its value or shape and what was expected, exactly."""
+    from pcml.constraints.boundary import check_finite
+
+    with pytest.raises(ValueError, match=r"^alpha must be a finite number, got 'abc'$"):
+        check_finite("abc", "alpha")
+    with pytest.raises(ValueError, match=r"^alpha must be a finite number, got inf$"):
+        check_finite(float("inf"), "alpha")
+    check_finite(2, "alpha")
+    with pytest.raises(
+        ValueError,
+        match=r"^BoundaryConditions: sides\['x'\] = \(Periodic\(grid='open'\), "
+        r"Periodic\(grid='closed'\)\); both Periodic sides must use the same grid "
+        r"\('open' or 'closed'\)$",
+    ):
+        BoundaryConditions({"x": (Periodic(), Periodic("closed"))})
+    bcs = BoundaryConditions({"x": (Dirichlet(), Dirichlet())})
+    u = torch.zeros(2, 1, 9, dtype=F64)  # 1-D grid: the wall shape is ()
+    with pytest.raises(
+        ValueError,
+        match=r"^bc_values\['x'\]\[0\] \(lower\) has shape \(2, 3\); expected \(B, \*s\) with s "
+        r"broadcastable to the wall shape \(\)$",
+    ):
+        wall_values(bcs, {"x": (torch.zeros(2, 3), 0.0)}, ("x",), u)
+    v2 = {"x": (torch.zeros(2, dtype=F64), torch.zeros(2, dtype=F64))}
+    with pytest.raises(ValueError, match=r"^boundary conditions: axis at dim 2 has 2 < 3 nodes$"):
+        apply_boundary_conditions(torch.zeros(2, 1, 2, dtype=F64), bcs, v2, {}, ("x",))
+    closed = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    with pytest.raises(
+        ValueError,
+        match=r"^input on the closed periodic axis 'x': the last node must repeat the first "
+        r"\(Periodic\(grid='closed'\)\), but they differ by up to 0\.5; pass "
+        r"Periodic\(grid='open'\) for grids x_i = i/N$",
+    ):
+        check_closed_periodic(torch.tensor([[[1.0, 0.0, 0.5]]]), closed, ("x",))
+    with pytest.raises(
+        ValueError,
+        match=r"^closed periodic axis 'x' needs >= 3 nodes \(the last repeats the first\), got 2$",
+    ):
+        check_closed_periodic(torch.zeros(1, 1, 2), closed, ("x",))
+    with pytest.raises(
+        ValueError,
+        match=r"^grid\['x'\] must be strictly increasing, got "
+        r"\[9\.0, 8\.0, 7\.0, 6\.0, 5\.0, 4\.0, 3\.0, 2\.0\] …$",
+    ):
+        axis_coords({"x": torch.arange(9.0, -1.0, -1.0)}, "x", 10)
+
+
+def test_grid_checks_hold_at_their_documented_limits() -> None:
+    """axis_coords: strictly increasing also for n = 2 (repeats refused), any single node
+    accepted. check_closed_periodic: 3 nodes suffice; the ends may differ by up to (≤)
+    rtol·max(max|a|, 1). A 3-node axis (the smallest allowed) is enforced exactly."""
+    for bad in ([1.0, 0.0], [0.5, 0.5], [0.0, 0.5, 0.5, 1.0]):
+        with pytest.raises(ValueError, match=r"^grid\['x'\] must be strictly increasing"):
+            axis_coords({"x": torch.tensor(bad)}, "x", len(bad))
+    assert axis_coords({"x": torch.tensor([0.3], dtype=F64)}, "x", 1).tolist() == [0.3]
+    closed = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+
+    def ok(a: list[float], rtol: float = 1e-5) -> bool:
+        try:
+            check_closed_periodic(torch.tensor([[a]], dtype=F64), closed, ("x",), rtol)
+        except ValueError:
+            return False
+        return True
+
+    assert ok([1.0, 2.0, 1.0])  # three nodes, ends equal
+    assert ok([0.25, 0.1, 0.0], rtol=0.25)  # gap = rtol·1 exactly: accepted
+    assert not ok([0.3, 0.1, 0.0], rtol=0.25)  # small field: the scale is 1, not max|a|
+    assert ok([1000.0, 3.0, 1000.005])  # large field: gap 5e-3 ≤ 1e-5·1000.005
+    assert not ok([1000.0, 3.0, 1000.02])
+    # 3 nodes: Dirichlet at x = 0, Neumann (order 1) at x = 1 on the grid (0, 0.25, 1)
+    bcs = BoundaryConditions({"x": (Dirichlet(), Neumann(1))})
+    u = torch.tensor([[[5.0, 2.0, 7.0]], [[1.0, -1.0, 0.0]]], dtype=F64)
+    vals = {"x": (torch.tensor([0.5, -0.5], dtype=F64), torch.tensor([2.0, 4.0], dtype=F64))}
+    coords = {"x": torch.tensor([0.0, 0.25, 1.0], dtype=F64)}
+    out = apply_boundary_conditions(u, bcs, vals, coords, ("x",))
+    assert out[:, 0, 0].tolist() == [0.5, -0.5] and torch.equal(out[:, :, 1], u[:, :, 1])
+    torch.testing.assert_close((out[:, 0, 2] - out[:, 0, 1]) / 0.75, vals["x"][1])
+
+
+def test_values_are_cast_to_the_field_dtype() -> None:
+    """float64 values on a float32 field: the result stays float32, Dirichlet nodes hold the
+    float32-rounded value bitwise and the Neumann relation holds to float32 round-off."""
+    bcs = BoundaryConditions({"x": (Dirichlet(), Neumann(2))})
+    u = torch.randn(2, 3, 7, generator=torch.Generator().manual_seed(0))
+    lo = torch.tensor([0.1, 1 / 3], dtype=F64)
+    g = torch.tensor([2.0 / 3.0, -1.1], dtype=F64)
+    coords = {"x": torch.linspace(0, 1, 7, dtype=F64)}
+    out = apply_boundary_conditions(u, bcs, {"x": (lo, g)}, coords, ("x",))
+    assert out.dtype == torch.float32
+    assert torch.equal(out[..., 0], lo.to(torch.float32)[:, None].expand(2, 3))
+    w = OneSidedStencil(2).weights(coords["x"], "upper")
+    torch.testing.assert_close(w.apply(out.double(), 2), g[:, None].expand(2, 3), rtol=0, atol=1e-4)
+
+
+def test_interior_mask_after_an_open_periodic_axis() -> None:
+    """An open periodic axis has no boundary node, and the axes after it still mask theirs."""
+    bcs = BoundaryConditions({"x": (Periodic(), Periodic()), "t": (Dirichlet(), None)})
+    m = interior_mask(bcs, ("x", "t"), (4, 5))
+    expect = torch.ones(4, 5, dtype=torch.bool)
+    expect[:, 0] = False
+    assert torch.equal(m, expect)

@@ -97,3 +97,29 @@ def test_errors() -> None:
         OneSidedStencil(1).weights(uniform_coords(5), "left")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="distinct"):
         fornberg_weights(0.0, [0.0, 0.0], 1)
+
+
+def test_inconsistent_stencils_and_non_1d_grids_are_refused() -> None:
+    """A StencilWeights whose weights and nodes differ in length is not a stencil: applying it or
+    solving with it raises instead of silently dropping a node (which would give a derivative
+    that is wrong for linear u). Coordinates must be a 1-D grid (N,): an (N, 1) tensor is refused
+    rather than read row by row. A consistent stencil built by hand applies exactly."""
+    from pcml.constraints.stencils import StencilWeights
+
+    u = torch.arange(5.0, dtype=torch.float64).reshape(1, 5) ** 2  # u = x², x = 0..4
+    good = StencilWeights((0, 1, 2), (-1.5, 2.0, -0.5), 0)  # 2nd-order u'(0), h = 1
+    assert float(good.apply(u, 1)) == 0.0  # (x²)' = 0 at x = 0
+    assert float(good.solve_boundary(u, torch.tensor([0.0], dtype=torch.float64), 1)) == 0.0
+    for bad in (
+        StencilWeights((0, 1, 2), (-1.5, 2.0), 0),
+        StencilWeights((0, 1), (-1.5, 2.0, -0.5), 0),
+    ):
+        with pytest.raises(ValueError):
+            bad.apply(u, 1)
+        with pytest.raises(ValueError):
+            bad.solve_boundary(u, torch.zeros(1, dtype=torch.float64), 1)
+    with pytest.raises((TypeError, ValueError)):
+        OneSidedStencil(1).weights(uniform_coords(5).reshape(5, 1), "lower")
+    # a 1-D float32 tensor, a float64 tensor and a list give the same weights
+    for c in (uniform_coords(5, torch.float32), uniform_coords(5), [0.0, 0.25, 0.5, 0.75, 1.0]):
+        assert OneSidedStencil(2).weights(c, "upper").weights == (2.0, -8.0, 6.0)
