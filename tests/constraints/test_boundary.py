@@ -297,3 +297,46 @@ def test_interior_mask_after_an_open_periodic_axis() -> None:
     expect = torch.ones(4, 5, dtype=torch.bool)
     expect[:, 0] = False
     assert torch.equal(m, expect)
+
+
+def test_missing_wall_values_and_coords_are_refused_by_name() -> None:
+    """Called directly, the exported enforcement names what is missing (was a bare assert): a
+    Dirichlet/Neumann side without its wall value, a Neumann axis without coordinates; a periodic
+    or free side needs neither."""
+    from pcml.constraints.boundary import axis_ends
+
+    u = torch.rand(2, 1, 7, dtype=F64)
+    x = torch.linspace(0.0, 1.0, 7, dtype=F64)
+    zero = torch.zeros(2, dtype=F64)
+    bcs = BoundaryConditions({"x": (Dirichlet(), Neumann(2))})
+    for vals, side, kind in (
+        ({}, r"0\] \(lower", "Dirichlet"),
+        ({"x": (None, zero)}, r"0\] \(lower", "Dirichlet"),
+        ({"x": (zero, None)}, r"1\] \(upper", "Neumann"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"^values\['x'\]\[{side}\) is missing: a {kind} side needs its wall value "
+            r"\(see wall_values\)$",
+        ):
+            apply_boundary_conditions(u, bcs, vals, {"x": x}, ("x",))
+    with pytest.raises(
+        ValueError,
+        match=r"^coords\['x'\] is missing: a Neumann side needs the axis coordinates "
+        r"\(see axis_coords\)$",
+    ):
+        apply_boundary_conditions(u, bcs, {"x": (zero, zero)}, {}, ("x",))
+    with pytest.raises(ValueError, match=r"^values\[1\] \(upper\) is None: a Neumann side needs"):
+        axis_ends(u, 2, None, Neumann(2), (None, None), x)
+    with pytest.raises(ValueError, match=r"^coords is None: a Neumann side \(lower\) needs the"):
+        axis_ends(u, 2, Neumann(2), None, (zero, None), None)
+    # Periodic and free sides read no value and no coordinate.
+    periodic = BoundaryConditions({"x": (Periodic("closed"), Periodic("closed"))})
+    v = u.clone()
+    v[..., -1] = v[..., 0]
+    assert torch.equal(apply_boundary_conditions(v, periodic, {}, {}, ("x",)), v)
+    free = BoundaryConditions({"x": (Dirichlet(), None)})
+    out = apply_boundary_conditions(u, free, {"x": (zero, None)}, {}, ("x",))
+    assert torch.equal(out[..., 1:], u[..., 1:]) and torch.equal(
+        out[..., 0], torch.zeros(2, 1, dtype=F64)
+    )

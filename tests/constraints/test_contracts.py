@@ -375,9 +375,3 @@ def test_psd_factor_tolerance_is_k_times_100_ulp_of_the_largest_eigenvalue() -> 
                 psd_factor("cov", a, dtype=F64)
     with pytest.raises(ValueError, match=r"smallest eigenvalue -2\.000e\+00 \(largest 3\.000e"):
         psd_factor("cov", torch.diag(torch.tensor([3.0, 1.0, -2.0], dtype=F64)), dtype=F64)
-
-
-def test_numel_of_a_shape() -> None:
-    from pcml.constraints._checks import numel
-
-    assert numel(()) == 1 and numel((2, 3, 4)) == 24 and numel((5, 0)) == 0

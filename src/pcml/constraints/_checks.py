@@ -6,8 +6,6 @@ and says what was expected. Checks run on detached tensors, so they never enter 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -126,8 +124,3 @@ def broadcast_batch(shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     except RuntimeError as err:
         desc = ", ".join(f"{k} batch {v}" for k, v in shapes.items())
         raise ValueError(f"batch dimensions do not broadcast: {desc}") from err
-
-
-def numel(shape: tuple[int, ...]) -> int:
-    """Number of elements of a shape."""
-    return math.prod(shape)

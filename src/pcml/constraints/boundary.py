@@ -39,7 +39,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -116,6 +116,7 @@ CORNER_RULE = (
     "its face."
 )
 _KIND_ORDER: tuple[type, ...] = (Neumann, Periodic, Dirichlet)
+_SIDES = ("lower", "upper")
 
 
 def check_finite(value: object, what: str) -> None:
@@ -328,14 +329,23 @@ def axis_ends(
         return mean, mean
     ends: list[Tensor | None] = [None, None]
     for s, bc in enumerate((lo, up)):
+        if not isinstance(bc, (Dirichlet, Neumann)):
+            continue
+        side: Literal["lower", "upper"] = "lower" if s == 0 else "upper"
         v = values[s]
+        if v is None:
+            raise ValueError(
+                f"values[{s}] ({side}) is None: a {type(bc).__name__} side needs its wall value"
+            )
+        v = v.unsqueeze(1).to(u.dtype)
         if isinstance(bc, Dirichlet):
-            assert v is not None
-            ends[s] = v.unsqueeze(1).to(u.dtype).expand_as(u.select(dim, 0))
-        elif isinstance(bc, Neumann):
-            assert v is not None and coords is not None
-            w = bc.stencil.weights(coords, "lower" if s == 0 else "upper")
-            ends[s] = w.solve_boundary(u, v.unsqueeze(1).to(u.dtype), dim)
+            ends[s] = v.expand_as(u.select(dim, 0))
+        else:
+            if coords is None:
+                raise ValueError(
+                    f"coords is None: a Neumann side ({side}) needs the axis coordinates"
+                )
+            ends[s] = bc.stencil.weights(coords, side).solve_boundary(u, v, dim)
     return ends[0], ends[1]
 
 
@@ -354,6 +364,21 @@ def apply_boundary_conditions(
     then periodic, then Dirichlet — each pass in grid order (:data:`CORNER_RULE`).
     """
     axes = bcs.axes(names)
+    for _, name, lo, up in axes:
+        for s, bc in enumerate((lo, up)):
+            if not isinstance(bc, (Dirichlet, Neumann)):
+                continue
+            pair = values.get(name)
+            if pair is None or pair[s] is None:
+                raise ValueError(
+                    f"values[{name!r}][{s}] ({_SIDES[s]}) is missing: a {type(bc).__name__} side "
+                    "needs its wall value (see wall_values)"
+                )
+            if isinstance(bc, Neumann) and name not in coords:
+                raise ValueError(
+                    f"coords[{name!r}] is missing: a Neumann side needs the axis coordinates "
+                    "(see axis_coords)"
+                )
     for kind in _KIND_ORDER:
         for i, name, lo, up in axes:
             sel = (lo if isinstance(lo, kind) else None, up if isinstance(up, kind) else None)
