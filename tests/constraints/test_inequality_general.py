@@ -266,3 +266,45 @@ def test_error_messages_name_the_argument():
         )
     with pytest.raises(ValueError, match=re.escape("kind: expected one of ('nonneg', 'monotone')")):
         project_inequality(post, "convex")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ known defects of the general path
+_FAR = "defect: the LDP's NNLS loses accuracy as 1/(1 + ‖t‖²) and calls it infeasible at ‖t‖ ≳ 1e5"
+
+
+@pytest.mark.parametrize(
+    "sd",
+    [
+        1.0,
+        0.1,
+        pytest.param(1e-4, marks=pytest.mark.xfail(strict=True, reason=_FAR)),
+        pytest.param(1e-6, marks=pytest.mark.xfail(strict=True, reason=_FAR, raises=ValueError)),
+    ],
+)
+def test_isotropic_prior_gives_the_simplex_projection_at_every_prior_scale(sd):
+    """Σ = sd² I: the QP is the Euclidean projection of μ onto {Σu = 1, u ≥ 0}, whatever sd;
+    for μ = (3, −1, −1, −1, −1) it is e₀ (threshold τ = 2: u = max(μ − τ, 0)).
+
+    A small sd puts μ many prior standard deviations (‖t‖ ≈ 3/sd) from the feasible set, as a GP
+    prior with a small jitter does for a rough mean; the general path must stay exact there.
+    """
+    n = 5
+    mu = np.array([3.0, -1.0, -1.0, -1.0, -1.0])
+    post = conserve(t(mu), covariance=t(sd**2 * np.eye(n)), G=t(np.ones(n)), b=1.0)
+    u = project_inequality(post, "nonneg").numpy()
+    np.testing.assert_allclose(u, np.eye(n)[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="defect: with no null space (k = 0) the bound test's scale |A||u0| ignores the "
+    "cancellation in u0 = μ + F z0, so round-off on a solution with u_i = 0 is called infeasible",
+)
+def test_determined_system_on_the_bound_from_any_prior_mean():
+    """u = G⁻¹ b = (1, 0) is feasible (on the bound); it must come back for any prior mean."""
+    G = t(np.array([[1.0, 1.0], [1.0, -1.0]]))
+    post = conserve(
+        t(np.array([0.3, -0.2])), variance=t(np.array([1.0, 2.0])), G=G, b=t(np.ones(2))
+    )
+    np.testing.assert_allclose(project_inequality(post, "nonneg").numpy(), [1.0, 0.0], atol=1e-15)
