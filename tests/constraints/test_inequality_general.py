@@ -268,8 +268,7 @@ def test_error_messages_name_the_argument():
         project_inequality(post, "convex")  # type: ignore[arg-type]
 
 
-# ------------------------------------------------------------ known defects of the general path
-_FAR = "defect: the LDP's NNLS loses accuracy as 1/(1 + ‖t‖²) and calls it infeasible at ‖t‖ ≳ 1e5"
+# ------------------------- far priors and determined systems (two defects, fixed: were xfails)
 
 
 @pytest.mark.parametrize(
@@ -277,8 +276,9 @@ _FAR = "defect: the LDP's NNLS loses accuracy as 1/(1 + ‖t‖²) and calls it 
     [
         1.0,
         0.1,
-        pytest.param(1e-4, marks=pytest.mark.xfail(strict=True, reason=_FAR)),
-        pytest.param(1e-6, marks=pytest.mark.xfail(strict=True, reason=_FAR, raises=ValueError)),
+        1e-4,
+        1e-6,
+        1e-9,
     ],
 )
 def test_isotropic_prior_gives_the_simplex_projection_at_every_prior_scale(sd):
@@ -295,12 +295,6 @@ def test_isotropic_prior_gives_the_simplex_projection_at_every_prior_scale(sd):
     np.testing.assert_allclose(u, np.eye(n)[0], rtol=0, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="defect: with no null space (k = 0) the bound test's scale |A||u0| ignores the "
-    "cancellation in u0 = μ + F z0, so round-off on a solution with u_i = 0 is called infeasible",
-)
 def test_determined_system_on_the_bound_from_any_prior_mean():
     """u = G⁻¹ b = (1, 0) is feasible (on the bound); it must come back for any prior mean."""
     G = t(np.array([[1.0, 1.0], [1.0, -1.0]]))
