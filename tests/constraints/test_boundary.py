@@ -326,6 +326,9 @@ def test_missing_wall_values_and_coords_are_refused_by_name() -> None:
         r"\(see axis_coords\)$",
     ):
         apply_boundary_conditions(u, bcs, {"x": (zero, zero)}, {}, ("x",))
+    upper_only = BoundaryConditions({"x": (None, Dirichlet())})  # the free lower side is skipped
+    with pytest.raises(ValueError, match=r"^values\['x'\]\[1\] \(upper\) is missing: a Dirichlet"):
+        apply_boundary_conditions(u, upper_only, {"x": (None, None)}, {}, ("x",))
     with pytest.raises(ValueError, match=r"^values\[1\] \(upper\) is None: a Neumann side needs"):
         axis_ends(u, 2, None, Neumann(2), (None, None), x)
     with pytest.raises(ValueError, match=r"^coords is None: a Neumann side \(lower\) needs the"):
