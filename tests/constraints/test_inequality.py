@@ -387,10 +387,12 @@ def test_fast_path_zero_mass(kind):
 @pytest.mark.parametrize("kind", ["nonneg", "monotone"])
 def test_fast_path_is_invariant_under_change_of_units(kind):
     """The QP is unit-free: u(μ, s d, g, b) = u(μ, d, g, b) = u(μ, d, s g, s b) and
-    u(s μ, d, g, s b) = s u(μ, d, g, b), for s = 10^±60, with rows of very different units in one
-    batch (every row is solved on its own scale: λ is in units of b / gᵀDg)."""
+    u(s μ, d, g, s b) = s u(μ, d, g, b), for s = 10^±60 (μ, b: also 10^±200), with rows of very
+    different units in one batch (every row is solved on its own scale: λ is in units of b / gᵀDg,
+    and a search started in the wrong units would need more than its 300 steps to find λ*)."""
     mu, d, g, b = _fast_rows(np.random.default_rng(13), 5)
     mu, d, g, b = mu[:6], d[:6], g[:6], b[:6]
+    mu[5] = 0.0  # λ starts at the kink of every coordinate
     ref = _reference(mu, d, g, b, kind)
     rows, want = [], []
     for s in (1e-60, 1e60):
@@ -398,6 +400,13 @@ def test_fast_path_is_invariant_under_change_of_units(kind):
             rows += [(mu[i], s * d[i], g[i], b[i]), (mu[i], d[i], s * g[i], s * b[i])]
             rows += [(s * mu[i], d[i], g[i], s * b[i])]
             want += [ref[i], ref[i], s * ref[i]]
+    for i in range(mu.shape[0]):  # extreme units: μ, b in 1e±200; g in 1e150 with d in 1e-140
+        rows += [
+            (1e200 * mu[i], d[i], g[i], 1e200 * b[i]),
+            (1e-200 * mu[i], d[i], g[i], 1e-200 * b[i]),
+        ]
+        rows += [(mu[i], 1e-140 * d[i], 1e150 * g[i], 1e150 * b[i])]
+        want += [1e200 * ref[i], 1e-200 * ref[i], ref[i]]
     mu_s, d_s, g_s, b_s = (np.array(c) for c in zip(*rows, strict=True))
     want = np.array(want)
     u = _fast_project(mu_s, d_s, g_s, b_s, kind)
@@ -453,3 +462,15 @@ def test_fast_path_many_kinks_with_geometric_weights(kind):
     ref = _reference(mu, d, g, b, kind)
     np.testing.assert_allclose(u, ref, rtol=0, atol=1e-12)
     assert np.all(np.abs(u.sum(-1) - b) <= 8 * _EPS * (b + np.abs(u).sum(-1)))
+
+
+@pytest.mark.parametrize("kind", ["nonneg", "monotone"])
+def test_fast_path_one_huge_variance_does_not_hide_the_root(kind):
+    """Coordinate 2 has prior variance 10^150 and μ_2 < 0, so gᵀDg ≈ 10^150 while the root is
+    λ* = −1/2 (units of b / gᵀDg would be 10^−150): μ = (1, 1/4, −1), g = 1, b = 1/2. The optimum
+    is u = (1/2, 0, 0): u_0 = μ_0 + λ*, u_1 = max(0, 1/4 + λ*) = 0, u_2 = max(0, −1 + 10^150 λ*) = 0
+    (non-increasing too)."""
+    mu = np.array([[1.0, 0.25, -1.0]])
+    d = np.array([[1.0, 1.0, 1e150]])
+    u = _fast_project(mu, d, np.ones_like(mu), np.array([0.5]), kind)
+    np.testing.assert_allclose(u, [[0.5, 0.0, 0.0]], rtol=0, atol=1e-15)
