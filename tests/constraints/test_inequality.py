@@ -370,7 +370,9 @@ def test_fast_path_rows_match_face_enumeration_and_keep_mass_to_round_off(kind):
 @pytest.mark.parametrize("kind", ["nonneg", "monotone"])
 def test_fast_path_zero_mass(kind):
     """b = 0 is feasible (g ≥ 0, u ≥ 0 force u_i = 0 wherever g_i > 0): it must not raise, warn
-    (0/0 in the λ-search) or move mass; coordinates with g_i = 0 keep their own projection."""
+    (0/0 in the λ-search) or move mass; coordinates with g_i = 0 keep their own projection. Also
+    in units where the λ-scale (Σ|g_i μ_i| / gᵀDg) underflows to 0 or the search's steps could
+    overflow."""
     rng = np.random.default_rng(12)
     n = 5
     mu = np.stack([rng.normal(0.3, 1.0, n), -np.abs(rng.normal(size=n)), np.zeros(n)] * 2)
@@ -379,9 +381,15 @@ def test_fast_path_zero_mass(kind):
     g = rng.uniform(0.1, 1.0, mu.shape)
     g[3:, :2] = 0.0
     b = np.zeros(mu.shape[0])
+    ref = _reference(mu, d, g, b, kind)
     u = _fast_project(mu, d, g, b, kind)
-    np.testing.assert_allclose(u, _reference(mu, d, g, b, kind), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(u, ref, rtol=0, atol=1e-12)
     assert np.all(u[g > 0] == 0.0)
+    # The same in extreme units: u scales with μ and does not depend on the units of g.
+    for s_mu, s_g in [(1e200, 1.0), (1e-200, 1e150)]:
+        u = _fast_project(s_mu * mu, d, s_g * g, b, kind)
+        np.testing.assert_allclose(u, s_mu * ref, rtol=0, atol=1e-12 * s_mu)
+        assert np.all(u[g > 0] == 0.0)
 
 
 @pytest.mark.parametrize("kind", ["nonneg", "monotone"])
