@@ -482,3 +482,17 @@ def test_fast_path_one_huge_variance_does_not_hide_the_root(kind):
     d = np.array([[1.0, 1.0, 1e150]])
     u = _fast_project(mu, d, np.ones_like(mu), np.array([0.5]), kind)
     np.testing.assert_allclose(u, [[0.5, 0.0, 0.0]], rtol=0, atol=1e-15)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (mutation pass 2, group ineqfast): the λ-bracket collapses onto the kink "
+    "λ = 1 and the last iterate lies on the flat side (fp = 0), so u = 0 and gᵀu = 0 ≠ b",
+)
+@pytest.mark.parametrize("kind", ["nonneg", "monotone"])
+def test_fast_path_mass_a_few_ulps_right_of_the_kink_is_kept(kind):
+    """As test_fast_path_tiny_mass_is_kept_exactly, with b of a few ulps of |μ| = 1: u = b/n."""
+    b = np.array([3.531e-16, 8.279e-16])
+    ones = np.ones((b.size, 2))
+    u = _fast_project(-ones, ones, ones, b, kind)
+    np.testing.assert_allclose(u, ones * (b / 2)[:, None], rtol=1e-11, atol=0)
