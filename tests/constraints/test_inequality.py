@@ -496,3 +496,20 @@ def test_fast_path_mass_a_few_ulps_right_of_the_kink_is_kept(kind):
     ones = np.ones((b.size, 2))
     u = _fast_project(-ones, ones, ones, b, kind)
     np.testing.assert_allclose(u, ones * (b / 2)[:, None], rtol=1e-11, atol=0)
+
+
+def test_fast_path_eighty_kinks_over_two_hundred_decades():
+    """Nonneg, g = 1, kinks of the λ-search at λ = −κ_k with κ_k = 10^(2.5 k − 197.5) (k < 80, the
+    last at −1) and weights d_k = 10^(−3k) (μ_k = κ_k d_k > 0): every Newton step from the right
+    crosses one kink (the heaviest active coordinate dominates), each kink is 10^2.5 beyond the
+    previous, and λ's natural scale b / gᵀDg is 10^−200 of the root. With b = μ_79 / 2 only the last
+    coordinate carries mass: u = (0, …, 0, b)."""
+    n = 80
+    k = np.arange(n, dtype=float)
+    d = 10.0 ** (-3.0 * k)
+    mu = 10.0 ** (2.5 * (k - n + 1)) * d
+    b = mu[-1] / 2
+    u = _fast_project(mu[None], d[None], np.ones((1, n)), np.array([b]), "nonneg")[0]
+    want = np.zeros(n)
+    want[-1] = b
+    np.testing.assert_allclose(u, want, rtol=0, atol=1e-12 * b)
