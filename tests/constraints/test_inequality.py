@@ -513,3 +513,21 @@ def test_fast_path_eighty_kinks_over_two_hundred_decades():
     want = np.zeros(n)
     want[-1] = b
     np.testing.assert_allclose(u, want, rtol=0, atol=1e-12 * b)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (mutation pass 2, group ineqfast): 231 kinks need more than the λ-search's "
+    "300 iterations; the cap is hit silently and the last piece's final step is returned",
+)
+def test_fast_path_more_kinks_than_the_iteration_cap():
+    """As the eighty-kinks test with 231 kinks 10^0.6 apart (weights 10^−1.25 apart): u = (0, …, b)."""
+    n = 231
+    k = np.arange(n, dtype=float)
+    d = 10.0 ** (-1.25 * k)
+    mu = 10.0 ** (0.6 * (k - n + 1)) * d
+    b = mu[-1] / 2
+    u = _fast_project(mu[None], d[None], np.ones((1, n)), np.array([b]), "nonneg")[0]
+    want = np.zeros(n)
+    want[-1] = b
+    np.testing.assert_allclose(u, want, rtol=0, atol=1e-12 * b)
