@@ -521,7 +521,7 @@ def test_fast_path_eighty_kinks_over_two_hundred_decades():
     "λ-search's 300 iterations; the cap is hit silently and the last piece's step is returned",
 )
 def test_fast_path_more_kinks_than_the_iteration_cap():
-    """As the eighty-kinks test, 231 kinks 10^0.6 apart, weights 10^−1.25 apart: u = (0, …, 0, b)."""
+    """As the eighty-kinks test: 231 kinks 10^0.6 apart, weights 10^−1.25 apart, u = (0, …, b)."""
     n = 231
     k = np.arange(n, dtype=float)
     d = 10.0 ** (-1.25 * k)
