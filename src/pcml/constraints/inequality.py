@@ -49,6 +49,9 @@ __all__ = ["project_inequality"]
 Kind = Literal["nonneg", "monotone"]
 _KINDS = ("nonneg", "monotone")
 _EPS = float(np.finfo(np.float64).eps)
+# The λ-search's step bound: Newton crosses at least one kink per step (n of them) and every 4th
+# step halves the bracket or doubles the search step, at most ~2100 times each in float64.
+_MAX_ITER = 20_000
 Array = NDArray[np.float64]
 
 
@@ -126,7 +129,7 @@ def _fast(mu: Array, d: Array, g: Array, b: Array, kind: str) -> Array:
     f = np.empty(B)
     fp = np.empty(B)
     todo = np.arange(B)
-    for it in range(300):
+    for it in range(_MAX_ITER):
         if todo.size == 0:
             break
         ut, dut = _project(mu[todo] + lam[todo, None] * d[todo] * g[todo], d[todo], g[todo], kind)
@@ -150,6 +153,19 @@ def _fast(mu: Array, d: Array, g: Array, b: Array, kind: str) -> Array:
         )
         lam[todo] = np.where(ok, newton, fallback)
         todo = todo[~(converged | collapsed)]
+    if todo.size:  # not reached in tests: a bound, not a tolerance (see _MAX_ITER)
+        raise ValueError(
+            f"post: the λ-search did not converge in {_MAX_ITER} steps at flat batch index "
+            f"{int(todo[0])}"
+        )
+    # An iterate left on the flat side of a kink (slope 0, gᵀu < b) has no piece to step along:
+    # restart from the bracket's upper end, where gᵀu ≥ b, on the piece that reaches b.
+    redo = np.nonzero((fp <= 0) & (f < b) & np.isfinite(hi))[0]
+    if redo.size:
+        y = mu[redo] + hi[redo, None] * d[redo] * g[redo]
+        u[redo], du[redo] = _project(y, d[redo], g[redo], kind)
+        f[redo] = (g[redo] * u[redo]).sum(-1)
+        fp[redo] = (g[redo] * du[redo]).sum(-1)
     # Final step along the active linear piece: gᵀu = b to round-off.
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(fp > 0, (b - f) / fp, 0.0)
