@@ -393,3 +393,39 @@ def test_a_scale_tril_with_a_zero_pivot_refuses_densities_by_name():
                 "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
                 "factor has a zero pivot; mean, variance, covariance_matrix and rsample do not"
             )
+
+
+@pytest.mark.parametrize("validate", ["cheap", "full"])
+def test_a_prior_refused_as_singular_stays_refused_after_map_tensors(validate):
+    """Σ = U Uᵀ of rank n − 1: where its Cholesky factorisation fails, densities are refused, and
+    the re-indexed posterior (map_tensors, as in mixtures) refuses them too — the eigen factor's
+    F Fᵀ may factor by round-off, which must not turn the refusal into a number. A gather that
+    keeps only a non-singular slice has that slice's density."""
+    n, refused = 6, 0
+    G, b = torch.ones(1, n, dtype=F64), torch.ones(1, dtype=F64)
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        U = torch.randn(n, n - 1, generator=g, dtype=F64)
+        mu = torch.randn(n, generator=g, dtype=F64)
+        post = conserve(mu, None, U @ U.T, G=G, b=b, noise_var=0.1, validate=validate)
+        y = post.mean.unsqueeze(0)
+        try:
+            post.log_prob(y)
+        except ValueError:
+            refused += 1
+            with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+                post.map_tensors(lambda t, tail: t).log_prob(y)
+    assert refused >= 5  # the case occurs (≈ 1 in 3 seeds here)
+    # a batch of one non-singular and one singular Σ: gathering the good slice gives its density
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(n, n, generator=g, dtype=F64)
+    good = A @ A.T + torch.eye(n, dtype=F64)
+    U = torch.randn(n, n - 1, generator=g, dtype=F64)
+    Sigma = torch.stack([good, torch.zeros(n, n, dtype=F64)])
+    Sigma[1, 1:, 1:] = (U @ U.T)[1:, 1:]  # exactly singular: row and column 0 zero
+    post = conserve(torch.zeros(2, n, dtype=F64), None, Sigma, G=G, b=b, noise_var=0.1)
+    with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+        post.log_prob(post.mean)
+    kept = post.map_tensors(lambda t, tail: t[[0]])
+    ref = conserve(torch.zeros(n, dtype=F64), None, good, G=G, b=b, noise_var=0.1)
+    torch.testing.assert_close(kept.log_prob(ref.mean), ref.log_prob(ref.mean).unsqueeze(0))
