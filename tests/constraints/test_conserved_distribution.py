@@ -260,6 +260,11 @@ def test_validate_full_checks_psd_cheap_does_not_cost_a_factorisation():
     with pytest.raises(ValueError, match=r"covariance.*positive"):
         conserve(torch.zeros(3, dtype=F64), covariance=bad, validate="full", **args)
     post = conserve(torch.zeros(3, dtype=F64), covariance=bad, **args)  # no O(n³) work
+    # the moments are the dense formula in Σ as given, without factorising it
+    gain = bad[:, 2:] / bad[2, 2]
+    ref = bad - gain @ bad[2:, :]
+    torch.testing.assert_close(post.covariance_matrix, ref, rtol=1e-15, atol=1e-15)
+    torch.testing.assert_close(post.prior_cov, bad, rtol=1e-15, atol=0)
     with pytest.raises(ValueError, match="covariance"):
         post.sample()  # the factor is computed (and checked) when a draw needs it
     with pytest.raises(ValueError, match="validate"):
@@ -317,5 +322,11 @@ def test_log_prob_refuses_a_batch_mixing_hard_and_soft_constraints():
         noise_var=torch.tensor([0.0, 1.0], dtype=F64),
     )
     assert post.mean.shape == (2, 4) and abs(float(post.mean[0].sum()) - 1.0) <= 1e-15
-    with pytest.raises(ValueError, match="noise_var / noise_cov"):
-        post.entropy()
+    for call in (post.entropy, lambda: post.log_prob(post.mean)):
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value) == (
+            "noise_var / noise_cov: log_prob and entropy need R = 0 everywhere or R positive "
+            "definite everywhere; found R singular, or negligible next to G Σ Gᵀ (their ratio "
+            "underflows float64), in part of the batch: use noise_var=0 there"
+        )

@@ -4,6 +4,7 @@ float64, linear_operator subclasses are recognised as operators, bad covariances
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -138,12 +139,14 @@ def test_singular_priors_are_named_when_a_density_is_asked_for():
     }
     for name, prior in cases.items():
         post = conserve(prior, G=torch.ones(N, dtype=F64), b=1.0, noise_var=0.1)
-        with pytest.raises(
-            ValueError,
-            match=f"^{re.escape(name)}: log_prob/entropy need a non-singular prior covariance Σ, "
-            "but it has zero variances; mean, variance, covariance_matrix and rsample do not$",
-        ):
-            post.entropy()
+        for p in (post, post.map_tensors(lambda t, tail: t)):  # the name survives a re-index
+            with pytest.raises(
+                ValueError,
+                match=f"^{re.escape(name)}: log_prob/entropy need a non-singular prior covariance "
+                "Σ, but it has zero variances; mean, variance, covariance_matrix and rsample do "
+                "not$",
+            ):
+                p.entropy()
         assert bool(torch.isfinite(post.sample((2,))).all())  # draws do not need Σ⁻¹
 
 
@@ -244,12 +247,13 @@ def test_low_rank_prior_with_a_zero_diagonal_is_named_covariance():
     for prior in priors:
         post = conserve(*prior, G=G, b=b, noise_var=0.1)
         assert bool(torch.isfinite(post.sample((2,))).all())
-        with pytest.raises(ValueError) as err:
-            post.entropy()
-        assert str(err.value) == (
-            "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
-            "diagonal part has zeros; mean, variance, covariance_matrix and rsample do not"
-        )
+        for p in (post, post.map_tensors(lambda t, tail: t)):  # the name survives a re-index
+            with pytest.raises(ValueError) as err:
+                p.entropy()
+            assert str(err.value) == (
+                "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
+                "diagonal part has zeros; mean, variance, covariance_matrix and rsample do not"
+            )
 
 
 @pytest.mark.parametrize("validate", ["cheap", "full"])
@@ -280,3 +284,148 @@ def test_singular_prior_densities_refused_by_name_after_map_tensors(validate):
             p.log_prob(y)
         with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
             p.entropy()
+
+
+def test_an_unsupported_distribution_is_named_with_its_type():
+    """A distribution that is not Gaussian is refused verbatim, with its own type name."""
+    uniform = torch.distributions.Uniform(torch.zeros(N, dtype=F64), torch.ones(N, dtype=F64))
+    with pytest.raises(ValueError) as err:
+        conserve(uniform, G=torch.ones(N, dtype=F64), b=1.0)
+    assert str(err.value) == (
+        "mean: expected a tensor, a numpy array or a torch.distributions / GPyTorch Normal, "
+        "MultivariateNormal, LowRankMultivariateNormal, got Uniform"
+    )
+
+
+class _LazyOnly(torch.distributions.Distribution):
+    """A Gaussian that exposes only ``loc`` and a ``lazy_covariance_matrix`` (no ``islazy`` flag
+    and no ``scale_tril``): read lazily, like a GPyTorch MVN built from an operator."""
+
+    arg_constraints: ClassVar[dict] = {}
+
+    def __init__(self, loc, op):
+        self.loc, self._op = loc, op
+        super().__init__(torch.Size(), torch.Size(loc.shape[-1:]), validate_args=False)
+
+    @property
+    def lazy_covariance_matrix(self):
+        return self._op
+
+
+def test_a_distribution_without_an_islazy_flag_is_read_lazily():
+    mu, d, U, G, b = _data()
+    op = lo.LowRankRootLinearOperator(U) + lo.DiagLinearOperator(d)
+    post = conserve(_LazyOnly(mu, op), G=G, b=b, noise_var=0.1)
+    ref = conserve(mu, covariance=torch.diag(d) + U @ U.T, G=G, b=b, noise_var=0.1)
+    torch.testing.assert_close(post.mean, ref.mean, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(post.covariance_matrix, ref.covariance_matrix)
+    y = ref.sample((3,), generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(post.log_prob(y), ref.log_prob(y), rtol=1e-12, atol=0)
+
+
+def test_float32_low_rank_prior_near_float32_overflow_is_read_in_float64():
+    """diag Σ = d + Σ_k U_ik² ≈ 4e38 exceeds float32's range although every float32 parameter
+    is representable: read in float64, the posterior is the dense float64 formula."""
+    rng = np.random.default_rng(3)
+    n, k = 3, 4
+    U = torch.from_numpy(rng.uniform(0.9, 1.1, size=(n, k)) * 1e19).float()
+    d = torch.full((n,), 1e30, dtype=torch.float32)
+    mu = torch.from_numpy(rng.normal(size=n) * 1e19).float()
+    G = torch.tensor([[1.0, -1.0, 0.5]], dtype=F64)
+    b = torch.tensor([2e19], dtype=F64)
+    post = conserve(LowRankMultivariateNormal(mu, U, d), G=G, b=b)
+    U64, mu64 = U.double(), mu.double()
+    Sigma = torch.diag(d.double()) + U64 @ U64.T
+    assert float(Sigma.diagonal().max()) > float(torch.finfo(torch.float32).max)
+    gain = Sigma @ G.T @ torch.linalg.inv(G @ Sigma @ G.T)
+    torch.testing.assert_close(post.mean64, mu64 - gain @ (G @ mu64 - b), rtol=1e-12, atol=0)
+    assert post.mean.dtype == torch.float32
+
+
+def test_lazy_low_rank_structure_batched_roots_and_a_full_rank_root():
+    """diag(d) + R Rᵀ as a linear_operator: with a batched root (B, n, k), k < n, it is read as
+    the low-rank structure, so the posterior can be re-indexed (mixtures); with a square root
+    R (n, n) and d = 0 it is a non-singular Σ = R Rᵀ whose densities are exact (no Woodbury with
+    D⁻¹ = ∞)."""
+    mu, d, U, G, b = _data()
+    Ub = torch.stack([U, 2.0 * U])
+    db = torch.stack([d, 3.0 * d])
+    mub = torch.stack([mu, -mu])
+    post = conserve(
+        mub, covariance=lo.LowRankRootLinearOperator(Ub) + lo.DiagLinearOperator(db), G=G, b=b
+    )
+    perm = torch.tensor([1, 0])
+    swapped = post.map_tensors(lambda t, tail: t[perm])
+    ref = conserve(
+        mub[perm], covariance=torch.diag_embed(db[perm]) + Ub[perm] @ Ub[perm].mT, G=G, b=b
+    )
+    torch.testing.assert_close(swapped.mean, ref.mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(swapped.covariance_matrix, ref.covariance_matrix)
+    # square root, zero diagonal
+    R = torch.from_numpy(np.random.default_rng(5).normal(size=(N, N)))
+    op = lo.RootLinearOperator(R) + lo.DiagLinearOperator(torch.zeros(N, dtype=F64))
+    post = conserve(mu, covariance=op, G=G, b=b, noise_var=0.3)
+    Sigma = R @ R.T
+    S = G @ Sigma @ G.T + 0.3 * torch.eye(2, dtype=F64)
+    gain = Sigma @ G.T @ torch.linalg.inv(S)
+    ref = MultivariateNormal(mu - gain @ (G @ mu - b), Sigma - gain @ G @ Sigma)
+    y = ref.mean + torch.randn(4, N, generator=torch.Generator().manual_seed(6), dtype=F64)
+    torch.testing.assert_close(post.log_prob(y), ref.log_prob(y), rtol=1e-10, atol=0)
+    torch.testing.assert_close(post.entropy(), ref.entropy(), rtol=1e-10, atol=0)
+
+
+def test_a_scale_tril_with_a_zero_pivot_refuses_densities_by_name():
+    """A user's MultivariateNormal whose scale_tril has a zero on its diagonal (a singular Σ,
+    torch's own checks switched off): draws work, densities are refused with the cause — before
+    and after ``map_tensors`` (which keeps the triangular factor) — never a −inf log det."""
+    mu, d, U, G, b = _data()
+    L = torch.linalg.cholesky(torch.diag(d) + U @ U.T)
+    L[3, 3] = 0.0
+    prior = MultivariateNormal(mu, scale_tril=L, validate_args=False)
+    post = conserve(prior, G=G, b=b, noise_var=0.1)
+    assert bool(torch.isfinite(post.sample((2,))).all())
+    y = post.mean.expand(2, N)
+    for p in (post, post.map_tensors(lambda t, tail: t)):
+        for call in (p.entropy, lambda p=p: p.log_prob(y)):
+            with pytest.raises(ValueError) as err:
+                call()
+            assert str(err.value) == (
+                "covariance: log_prob/entropy need a non-singular prior covariance Σ, but its "
+                "factor has a zero pivot; mean, variance, covariance_matrix and rsample do not"
+            )
+
+
+@pytest.mark.parametrize("validate", ["cheap", "full"])
+def test_a_prior_refused_as_singular_stays_refused_after_map_tensors(validate):
+    """Σ = U Uᵀ of rank n − 1: where its Cholesky factorisation fails, densities are refused, and
+    the re-indexed posterior (map_tensors, as in mixtures) refuses them too — the eigen factor's
+    F Fᵀ may factor by round-off, which must not turn the refusal into a number. A gather that
+    keeps only a non-singular slice has that slice's density."""
+    n, refused = 6, 0
+    G, b = torch.ones(1, n, dtype=F64), torch.ones(1, dtype=F64)
+    for seed in range(40):
+        g = torch.Generator().manual_seed(seed)
+        U = torch.randn(n, n - 1, generator=g, dtype=F64)
+        mu = torch.randn(n, generator=g, dtype=F64)
+        post = conserve(mu, None, U @ U.T, G=G, b=b, noise_var=0.1, validate=validate)
+        y = post.mean.unsqueeze(0)
+        try:
+            post.log_prob(y)
+        except ValueError:
+            refused += 1
+            with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+                post.map_tensors(lambda t, tail: t).log_prob(y)
+    assert refused >= 5  # the case occurs (≈ 1 in 3 seeds here)
+    # a batch of one non-singular and one singular Σ: gathering the good slice gives its density
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(n, n, generator=g, dtype=F64)
+    good = A @ A.T + torch.eye(n, dtype=F64)
+    U = torch.randn(n, n - 1, generator=g, dtype=F64)
+    Sigma = torch.stack([good, torch.zeros(n, n, dtype=F64)])
+    Sigma[1, 1:, 1:] = (U @ U.T)[1:, 1:]  # exactly singular: row and column 0 zero
+    post = conserve(torch.zeros(2, n, dtype=F64), None, Sigma, G=G, b=b, noise_var=0.1)
+    with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+        post.log_prob(post.mean)
+    kept = post.map_tensors(lambda t, tail: t[[0]])
+    ref = conserve(torch.zeros(n, dtype=F64), None, good, G=G, b=b, noise_var=0.1)
+    torch.testing.assert_close(kept.log_prob(ref.mean), ref.log_prob(ref.mean).unsqueeze(0))

@@ -144,6 +144,7 @@ class Dense(PriorCovariance):
         assert t is not None
         self.c = torch.ones(t.shape[:-2], dtype=_F64, device=t.device) if c is None else c
         self._tril = tril  # whether a given factor is lower triangular (a Cholesky factor)
+        self._failed: Tensor | None = None  # after map(): slices whose Σ Cholesky failed
         if factor is not None:
             self.__dict__["factor"] = factor  # the prior's own factor: no Cholesky needed
 
@@ -196,7 +197,10 @@ class Dense(PriorCovariance):
         if self.cov is None:
             if not self._tril:  # e.g. a singular Σ's eigen factor, carried through map()
                 L, info = torch.linalg.cholesky_ex(self.factor @ self.factor.mT)
-                if bool((info != 0).any()):
+                failed = info != 0
+                if self._failed is not None:  # F Fᵀ may factor by round-off where Σ did not
+                    failed = failed | self._failed
+                if bool(failed.any()):
                     raise _singular(self.name, "its Cholesky factorisation failed")
                 return L
             return self.factor  # torch's scale_tril: lower triangular
@@ -234,7 +238,13 @@ class Dense(PriorCovariance):
 
     def map(self, fn: Mapper) -> Dense:
         fac = fn(self.factor, 2)
-        return Dense(None, fac, self.name, fn(self.c.expand(self.batch_shape), 0), self._tril)
+        out = Dense(None, fac, self.name, fn(self.c.expand(self.batch_shape), 0), self._tril)
+        failed = self._failed
+        if self.cov is not None and not self._tril:  # an eigen factor: Σ's own verdict
+            failed = self._cholesky_ex[1] != 0
+        if failed is not None:
+            out._failed = fn(failed.expand(self.batch_shape), 0)
+        return out
 
 
 class LowRank(PriorCovariance):
