@@ -302,3 +302,21 @@ def test_determined_system_on_the_bound_from_any_prior_mean():
         t(np.array([0.3, -0.2])), variance=t(np.array([1.0, 2.0])), G=G, b=t(np.ones(2))
     )
     np.testing.assert_allclose(project_inequality(post, "nonneg").numpy(), [1.0, 0.0], atol=1e-15)
+
+
+@pytest.mark.parametrize(("delta", "atol"), [(1e-3, 1e-9), (1e-6, 1e-4)])
+def test_a_mean_behind_a_narrow_wedge_is_projected_not_refused(delta, atol):
+    """Σ = F Fᵀ with rows (1, δ, 0), (−1, δ, 0), (0, 0, 1), μ = (−1, −1, 0), u₂ = 1: the QP answer
+    is u* = (0, 0, 1), at Mahalanobis distance 1/δ from μ, while each violated row alone is only
+    ≈ 1 away. The least-distance step must grow its units by 1/δ (for δ = 1e-6 past the 1e5 at
+    which an unscaled step calls the problem infeasible); its accuracy is then limited by
+    cond(Σ) ≈ 1/δ² (1e-6: measured 1.6e-5)."""
+    F = np.array([[1.0, delta, 0.0], [-1.0, delta, 0.0], [0.0, 0.0, 1.0]])
+    post = conserve(
+        t(np.array([-1.0, -1.0, 0.0])),
+        covariance=t(F @ F.T),
+        G=t(np.array([[0.0, 0.0, 1.0]])),
+        b=t(np.ones(1)),
+    )
+    u = project_inequality(post, "nonneg").numpy()
+    np.testing.assert_allclose(u, [0.0, 0.0, 1.0], rtol=0, atol=atol)

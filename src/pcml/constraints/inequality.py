@@ -204,11 +204,13 @@ def _general(mu: Array, F: Array, G: Array, b: Array, kind: str, index: int) -> 
     en = np.linalg.norm(E, axis=1)
     viol = (h > 0) & (en > 0)
     alpha = float(np.max(h[viol] / en[viol])) if viol.any() else 1.0  # ≤ ‖t*‖
+    # A candidate must meet E t ≥ h up to 1e-4 of its terms: a filter for the scales at which h is
+    # lost against α E (τ ≈ 0), not an accuracy bound (that is eps·cond(Σ)).
     t, hunts = None, 0
     for _ in range(8):
         tau = _ldp(alpha * E, h)
         if tau is not None and bool(
-            (alpha * (E @ tau) - h >= -1e-9 * (alpha * (np.abs(E) @ np.abs(tau)) + np.abs(h))).all()
+            (alpha * (E @ tau) - h >= -1e-4 * (alpha * (np.abs(E) @ np.abs(tau)) + np.abs(h))).all()
         ):
             t = alpha * tau
             size = float(np.linalg.norm(tau))
