@@ -521,3 +521,24 @@ def test_fast_path_more_kinks_than_the_iteration_cap():
     want = np.zeros(n)
     want[-1] = b
     np.testing.assert_allclose(u, want, rtol=0, atol=1e-12 * b)
+
+
+def test_fast_path_cut_short_raises_and_names_the_first_unconverged_row(monkeypatch):
+    """The λ-search's step bound is a bound, not a tolerance: if it were ever reached the answer
+    would be wrong, so it raises, naming the first unconverged flat batch index. Checked with the
+    bound lowered to 2 steps: row 0 (b = gᵀμ, solved at λ = 0) converges, rows 1 and 2 need
+    more steps; with the bound restored the same rows solve."""
+    import pcml.constraints.inequality as inequality
+
+    mu = np.array([[1.0, 2.0, 3.0], [1.0, -2.0, 3.0], [-1.0, 0.5, -3.0]])
+    d = np.array([[1.0, 2.0, 3.0], [1.0, 1e-3, 1e3], [2.0, 1.0, 0.5]])
+    g = np.ones_like(mu)
+    b = np.array([6.0, 0.3, 7.0])
+    u = _fast_project(mu, d, g, b, "nonneg")
+    np.testing.assert_allclose(u.sum(-1), b, rtol=1e-14)
+    monkeypatch.setattr(inequality, "_MAX_ITER", 2)
+    with pytest.raises(
+        ValueError,
+        match=r"^post: the λ-search did not converge in 2 steps at flat batch index 1$",
+    ):
+        _fast_project(mu, d, g, b, "nonneg")
