@@ -429,3 +429,39 @@ def test_a_prior_refused_as_singular_stays_refused_after_map_tensors(validate):
     kept = post.map_tensors(lambda t, tail: t[[0]])
     ref = conserve(torch.zeros(n, dtype=F64), None, good, G=G, b=b, noise_var=0.1)
     torch.testing.assert_close(kept.log_prob(ref.mean), ref.log_prob(ref.mean).unsqueeze(0))
+
+
+def test_the_singular_verdict_follows_its_slice_through_repeated_maps():
+    """A batch (2, 2) of dense priors with one singular slice (rank n − 1, its eigen factor's F Fᵀ
+    factoring by round-off): flipping the last batch dim and then picking a slice — two
+    map_tensors, each mapper using its ``tail`` (event dims) argument — refuses densities exactly
+    when the picked slice is the singular one, and gives the good slices their own density."""
+    n = 6
+    G, b = torch.ones(1, n, dtype=F64), torch.ones(1, dtype=F64)
+    for seed in range(200):  # a singular Σ whose eigen factor's F Fᵀ does factor
+        g = torch.Generator().manual_seed(seed)
+        U = torch.randn(n, n - 1, generator=g, dtype=F64)
+        S = U @ U.T
+        if int(torch.linalg.cholesky_ex(S)[1]) == 0:
+            continue
+        F = conserve(torch.zeros(n, dtype=F64), None, S, G=G, b=b, noise_var=0.1).prior_factor
+        if int(torch.linalg.cholesky_ex(F @ F.mT)[1]) == 0:
+            break
+    else:
+        raise AssertionError("no such seed")
+    A = torch.randn(n, n, generator=torch.Generator().manual_seed(1), dtype=F64)
+    good = A @ A.T + torch.eye(n, dtype=F64)
+    Sigma = torch.stack([torch.stack([good, good]), torch.stack([good, S])])  # singular at (1, 1)
+    post = conserve(torch.zeros(2, 2, n, dtype=F64), None, Sigma, G=G, b=b, noise_var=0.1)
+
+    def full(t, tail):  # as sample_mixture's mapper: batch dims first, then the tail event dims
+        return t.expand(2, 2, *t.shape[t.ndim - tail :])
+
+    flipped = post.map_tensors(lambda t, tail: full(t, tail).flip(1))  # (1, 1) -> (1, 0)
+    ref = conserve(torch.zeros(n, dtype=F64), None, good, G=G, b=b, noise_var=0.1)
+    for i, j in ((0, 0), (0, 1), (1, 1)):
+        picked = flipped.map_tensors(lambda t, tail, i=i, j=j: full(t, tail)[i, j])
+        torch.testing.assert_close(picked.log_prob(ref.mean), ref.log_prob(ref.mean))
+    singular = flipped.map_tensors(lambda t, tail: full(t, tail)[1, 0])
+    with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+        singular.log_prob(singular.mean)
