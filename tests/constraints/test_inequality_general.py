@@ -304,13 +304,13 @@ def test_determined_system_on_the_bound_from_any_prior_mean():
     np.testing.assert_allclose(project_inequality(post, "nonneg").numpy(), [1.0, 0.0], atol=1e-15)
 
 
-@pytest.mark.parametrize(("delta", "atol"), [(1e-3, 1e-9), (1e-6, 1e-4)])
-def test_a_mean_behind_a_narrow_wedge_is_projected_not_refused(delta, atol):
+@pytest.mark.parametrize("delta", [1e-3, 1e-6, 1e-7])
+def test_a_mean_behind_a_narrow_wedge_is_projected_not_refused(delta):
     """Σ = F Fᵀ with rows (1, δ, 0), (−1, δ, 0), (0, 0, 1), μ = (−1, −1, 0), u₂ = 1: the QP answer
     is u* = (0, 0, 1), at Mahalanobis distance 1/δ from μ, while each violated row alone is only
-    ≈ 1 away. The least-distance step must grow its units by 1/δ (for δ = 1e-6 past the 1e5 at
-    which an unscaled step calls the problem infeasible); its accuracy is then limited by
-    cond(Σ) ≈ 1/δ² (1e-6: measured 1.6e-5)."""
+    ≈ 1 away. The least-distance step must grow its units by 1/δ (past the 1e5 at which an
+    unscaled step calls the problem infeasible) and be re-solved on its active face: the two
+    nearly opposite rows make it ill-conditioned (cond(Σ) ≈ 1/δ²), yet u* is met to round-off."""
     F = np.array([[1.0, delta, 0.0], [-1.0, delta, 0.0], [0.0, 0.0, 1.0]])
     post = conserve(
         t(np.array([-1.0, -1.0, 0.0])),
@@ -319,4 +319,17 @@ def test_a_mean_behind_a_narrow_wedge_is_projected_not_refused(delta, atol):
         b=t(np.ones(1)),
     )
     u = project_inequality(post, "nonneg").numpy()
-    np.testing.assert_allclose(u, [0.0, 0.0, 1.0], rtol=0, atol=atol)
+    np.testing.assert_allclose(u, [0.0, 0.0, 1.0], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("delta", [1e-3, 1e-9, 1e-15])
+def test_a_wedge_under_an_isotropic_prior_is_met_exactly(delta):
+    """Σ = I, G = (1, 1, −2δ), μ = (−1, −1, 0) with b = G μ: u ≥ 0 forces u₂ ≥ 1/δ, and the
+    closed-form answer is u* = (0, 0, 1/δ), 1/δ prior standard deviations from μ (so the units of
+    the least-distance step grow by up to 1e15); the wedge rows hold to round-off."""
+    G = np.array([[1.0, 1.0, -2.0 * delta]])
+    mu = np.array([-1.0, -1.0, 0.0])
+    post = conserve(t(mu), variance=t(np.ones(3)), G=t(G), b=t(G @ mu))
+    u = project_inequality(post, "nonneg").numpy()
+    np.testing.assert_allclose(u[:2], [0.0, 0.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(u[2], 1.0 / delta, rtol=1e-15, atol=0)

@@ -23,9 +23,11 @@ Feasible iff b ≥ 0. Cost O(n) per iteration and slice (a handful of iterations
 General path (dense Σ, several rows, weights of both signs, zero variances): per slice, write
 u = μ + F z with FFᵀ = Σ, eliminate G u = b through the null space of GF, and solve the remaining
 least-distance problem min ‖t‖ s.t. E t ≥ h exactly with Lawson–Hanson NNLS, in units of its
-solution (so a mean many prior standard deviations from C is no harder than a near one). Its
-round-off in A u ≥ 0 grows with cond(Σ) (24-point RBF prior with jitter 1e-8: 3e-10; 1e-10:
-5e-8). O(n³) per slice in a Python loop: slower, for small problems.
+solution (so a mean many prior standard deviations from C is no harder than a near one), then
+re-solve it on its active face (so a narrow wedge of constraints is met to round-off). Measured:
+a 24-point RBF prior with jitter 1e-12 meets A u ≥ 0 to 7e-12; a mean 1e15 prior standard
+deviations behind a wedge is projected exactly. O(n³) per slice in a Python loop: slower, for
+small problems.
 
 Differences from the original (``apply_non_linear_ineq_constraint``): the original Cholesky-factors
 Σ̃, which fails at σ_G = 0 (defect 12.12), and drops the mass constraint; its ``max_iter`` and
@@ -204,13 +206,14 @@ def _general(mu: Array, F: Array, G: Array, b: Array, kind: str, index: int) -> 
     en = np.linalg.norm(E, axis=1)
     viol = (h > 0) & (en > 0)
     alpha = float(np.max(h[viol] / en[viol])) if viol.any() else 1.0  # ≤ ‖t*‖
-    # A candidate must meet E t ≥ h up to 1e-4 of its terms: a filter for the scales at which h is
-    # lost against α E (τ ≈ 0), not an accuracy bound (that is eps·cond(Σ)).
-    t, hunts = None, 0
+    # A candidate must meet E t ≥ h up to 1e-4 of ‖E_i‖‖t‖ + |h_i| (the size of the terms that
+    # cancel in row i): a filter for the scales at which h is lost against α E (τ ≈ 0), not an
+    # accuracy bound (that is eps·cond). While none is found, the units grow by 1e5 a step.
+    t = None
     for _ in range(8):
         tau = _ldp(alpha * E, h)
         if tau is not None and bool(
-            (alpha * (E @ tau) - h >= -1e-4 * (alpha * (np.abs(E) @ np.abs(tau)) + np.abs(h))).all()
+            (alpha * (E @ tau) - h >= -1e-4 * (alpha * en * np.linalg.norm(tau) + np.abs(h))).all()
         ):
             t = alpha * tau
             size = float(np.linalg.norm(tau))
@@ -219,13 +222,25 @@ def _general(mu: Array, F: Array, G: Array, b: Array, kind: str, index: int) -> 
             alpha *= size
         elif t is not None:
             break  # keep the solution found at the previous scale
-        elif hunts < 2:  # infeasible, or ‖t*‖ > 1e5 α: look further out, while h stays resolved
-            alpha, hunts = alpha * 1e5, hunts + 1
-        else:
-            break
+        else:  # infeasible, or ‖t*‖ > 1e5 α: look further out
+            alpha *= 1e5
     if t is None:
         raise ValueError(f"post: infeasible inequality projection at flat index {index}")
-    return u0 + F @ (N @ t)
+    return u0 + F @ (N @ _polish(E, h, en, t))
+
+
+def _polish(E: Array, h: Array, en: Array, t: Array) -> Array:
+    """The LDP optimum is the least-norm point of its active face, t* = E_a⁺ h_a: solved again on
+    the rows that t meets to 1e-6 of their terms, it holds them to round-off even where E is ill
+    conditioned (a narrow wedge); kept only if it is no less feasible than t."""
+    scale = en * np.linalg.norm(t) + np.abs(h)
+    act = E @ t - h <= 1e-6 * scale
+    if not act.any():
+        return t
+    ta: Array = np.linalg.lstsq(E[act], h[act], rcond=None)[0].astype(np.float64)
+    if (E @ ta - h).min(initial=0.0) >= (E @ t - h).min(initial=0.0):
+        return ta
+    return t
 
 
 def _ldp(E: Array, h: Array) -> Array | None:
