@@ -486,11 +486,19 @@ def test_fast_path_one_huge_variance_does_not_hide_the_root(kind):
 
 @pytest.mark.parametrize("kind", ["nonneg", "monotone"])
 def test_fast_path_mass_a_few_ulps_right_of_the_kink_is_kept(kind):
-    """As test_fast_path_tiny_mass_is_kept_exactly, with b of a few ulps of |μ| = 1: u = b/n."""
-    b = np.array([3.531e-16, 8.279e-16])
+    """As test_fast_path_tiny_mass_is_kept_exactly, with b of a few ulps of |μ|: with every kink at
+    λ = 1 (μ = −d∘g) the answer is u = d∘g·b / Σ d g², for unit and non-unit d, g (rows where the
+    λ-search ends on the flat side of the kink and must restart from its bracket's upper end)."""
+    b = np.array([3.531e-16, 8.279e-16, 5.1e-16])
     ones = np.ones((b.size, 2))
     u = _fast_project(-ones, ones, ones, b, kind)
     np.testing.assert_allclose(u, ones * (b / 2)[:, None], rtol=1e-11, atol=0)
+    # d∘g non-increasing along each row, so that u is also monotone
+    d = np.array([[4.0, 2.0, 1.0], [0.5, 0.25, 0.125], [3.0, 3.0, 3.0]])
+    g = np.array([[2.0, 1.0, 1.0], [4.0, 3.0, 2.0], [1.0, 1.0, 0.5]])
+    u = _fast_project(-d * g, d, g, b, kind)
+    want = d * g * (b / (d * g * g).sum(-1))[:, None]
+    np.testing.assert_allclose(u, want, rtol=1e-11, atol=0)
 
 
 def test_fast_path_eighty_kinks_over_two_hundred_decades():
