@@ -449,6 +449,12 @@ def test_the_singular_verdict_follows_its_slice_through_repeated_maps():
             break
     else:
         raise AssertionError("no such seed")
+    for validate in ("cheap", "full"):  # refused by either validation, not only after maps
+        single = conserve(
+            torch.zeros(n, dtype=F64), None, S, G=G, b=b, noise_var=0.1, validate=validate
+        )
+        with pytest.raises(ValueError, match=r"^covariance: .*Cholesky factorisation failed"):
+            single.log_prob(single.mean)
     A = torch.randn(n, n, generator=torch.Generator().manual_seed(1), dtype=F64)
     good = A @ A.T + torch.eye(n, dtype=F64)
     Sigma = torch.stack([torch.stack([good, good]), torch.stack([good, S])])  # singular at (1, 1)
