@@ -493,9 +493,11 @@ def test_fast_path_mass_a_few_ulps_right_of_the_kink_is_kept(kind):
     ones = np.ones((b.size, 2))
     u = _fast_project(-ones, ones, ones, b, kind)
     np.testing.assert_allclose(u, ones * (b / 2)[:, None], rtol=1e-11, atol=0)
-    # d∘g non-increasing along each row, so that u is also monotone
-    d = np.array([[4.0, 2.0, 1.0], [0.5, 0.25, 0.125], [3.0, 3.0, 3.0]])
-    g = np.array([[2.0, 1.0, 1.0], [4.0, 3.0, 2.0], [1.0, 1.0, 0.5]])
+    # Rows where the search ends on the flat side (found by search), with powers of two so that
+    # every kink is exactly at λ = 1; d∘g is non-increasing, so u is also monotone.
+    d = np.array([[4.0, 0.125, 0.25], [8.0, 0.25, 0.25]])
+    g = np.array([[0.5, 4.0, 0.5], [0.25, 4.0, 1.0]])
+    b = np.array([5e-16, 7e-16])
     u = _fast_project(-d * g, d, g, b, kind)
     want = d * g * (b / (d * g * g).sum(-1))[:, None]
     np.testing.assert_allclose(u, want, rtol=1e-11, atol=0)
