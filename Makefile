@@ -43,6 +43,7 @@ bench: $(STAMP)
 MUTANTS ?=
 mutate: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[mutate]'
+	rm -f mutants/mutmut-stats.json  # mutmut 3.8.1 does not re-map edited tests: collect afresh
 	env -u PYTHONPATH OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut results
 
