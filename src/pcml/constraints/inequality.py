@@ -155,7 +155,7 @@ def _fast(mu: Array, d: Array, g: Array, b: Array, kind: str) -> Array:
         )
         lam[todo] = np.where(ok, newton, fallback)
         todo = todo[~(converged | collapsed)]
-    if todo.size:  # not reached in tests: a bound, not a tolerance (see _MAX_ITER)
+    if todo.size:  # a bound, not a tolerance: unreachable in float64 (see _MAX_ITER)
         raise ValueError(
             f"post: the λ-search did not converge in {_MAX_ITER} steps at flat batch index "
             f"{int(todo[0])}"
