@@ -10,19 +10,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from qp_reference import cone_rows as _A
+from qp_reference import face_enumeration as _face_enumeration
 from scipy.optimize import minimize
 
 from pcml.constraints import conserve, project_inequality, quadrature_weights
 
 F64 = torch.float64
-
-
-def _A(n, kind):
-    """Inequalities A u ≥ 0: u ≥ 0, or u_i − u_{i+1} ≥ 0 and u_{n−1} ≥ 0."""
-    A = np.eye(n)
-    if kind == "monotone":
-        A[:-1, 1:] -= np.eye(n - 1)
-    return A
 
 
 def _brute_force(mu, Sigma, G, b, kind):
@@ -178,31 +172,6 @@ def test_output_dtype_and_infeasible_and_bad_kind():
         project_inequality(post32, "convex")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="post"):
         project_inequality(torch.zeros(3))  # type: ignore[arg-type]
-
-
-# ------------------------------------------------------------------ exact reference in z-space
-def _face_enumeration(mu, F, G, b, kind):
-    """Exact min ‖z‖ s.t. G(μ + F z) = b, A(μ + F z) ≥ 0 by enumerating active sets (n ≤ 12).
-
-    The prior metric (u − μ)ᵀΣ⁻¹(u − μ) = ‖z‖² for u = μ + F z, F Fᵀ = Σ, also when Σ is singular
-    (zero variances). Each face's minimiser is the minimum-norm solution of its equalities; the
-    optimum is the best feasible one. Returns (u, ‖z‖²) or (None, inf) if infeasible.
-    """
-    n = mu.size
-    A = _A(n, kind)
-    best, best_val = None, np.inf
-    for k in range(n + 1):
-        for active in itertools.combinations(range(n), k):
-            S = list(active)
-            C = np.vstack([G @ F, A[S] @ F])
-            rhs = np.concatenate([b - G @ mu, -(A[S] @ mu)])
-            z = np.linalg.lstsq(C, rhs, rcond=None)[0]
-            if np.abs(C @ z - rhs).max() > 1e-10 * (1.0 + np.abs(rhs).max()):
-                continue
-            u = mu + F @ z
-            if np.all(A @ u >= -1e-10 * (1.0 + np.abs(u).max())) and z @ z < best_val - 1e-13:
-                best, best_val = u, float(z @ z)
-    return best, best_val
 
 
 @settings(max_examples=40, deadline=None)
