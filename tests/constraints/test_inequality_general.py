@@ -302,5 +302,5 @@ def test_a_wedge_under_an_isotropic_prior_is_met_exactly(delta):
     mu = np.array([-1.0, -1.0, 0.0])
     post = conserve(t(mu), variance=t(np.ones(3)), G=t(G), b=t(G @ mu))
     u = project_inequality(post, "nonneg").numpy()
-    np.testing.assert_allclose(u[:2], [0.0, 0.0], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(u[2], 1.0 / delta, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(u[:2], [0.0, 0.0], rtol=0, atol=1e-14)  # measured <= 4.5e-16
+    np.testing.assert_allclose(u[2], 1.0 / delta, rtol=1e-14, atol=0)  # measured <= 2.4e-16
